@@ -1,0 +1,1 @@
+//! sma-cross

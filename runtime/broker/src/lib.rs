@@ -1,0 +1,1 @@
+//! The Broker trait and the built-in paper broker (simulated fills, commissions, no look-ahead).

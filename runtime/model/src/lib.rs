@@ -1,0 +1,36 @@
+//! Domain types of wasmtrade: the vocabulary every other crate speaks.
+//!
+//! Layer 0 of the runtime: instruments, fixed-point [`Price`]/[`Quantity`]/
+//! [`Money`], bars and ticks, order intents, the order lifecycle, fills,
+//! broker events, rejections and the engine-facing guest contract
+//! ([`StrategyGuest`], [`IndicatorGuest`], [`GuestContext`]). No I/O, no
+//! clock, no randomness: everything here is a pure value.
+//!
+//! Money is exact: `Price × Quantity` is computed without rounding into a
+//! 10⁻¹⁸ `i128` [`Money`]; `f64` appears only in views handed to guests.
+//!
+//! ```
+//! use wasmtrade_model::{Price, Quantity, Side};
+//! let fill_cost = "187.31".parse::<Price>().unwrap().notional(Quantity::from_int(100));
+//! assert_eq!(fill_cost.to_string(), "18731");
+//! assert_eq!(Side::Sell.signed(Quantity::from_int(3)), Quantity::from_int(-3));
+//! ```
+
+mod event;
+mod fixed;
+mod guest;
+mod instrument;
+mod market;
+mod order;
+mod time;
+
+pub use event::{BrokerEvent, RejectCode, RejectNotice, Rejection};
+pub use fixed::{DECIMALS, FixedError, MONEY_DECIMALS, MONEY_SCALE, Money, Price, Quantity, Rate, SCALE};
+pub use guest::{
+    AccountView, ContextLimits, GuestContext, GuestFault, GuestInfo, GuestRng, IndicatorGuest, Intents,
+    LogLevel, LogLine, MAX_CLIENT_ID_LEN, PositionView, RawIntent, RawOrderType, StrategyGuest,
+};
+pub use instrument::{Instrument, InstrumentId, Instruments};
+pub use market::{Bar, Tick, TickData};
+pub use order::{ClientOrderId, Fill, NewOrder, Order, OrderId, OrderIntent, OrderStatus, OrderType, Side, StrategyId, TimeInForce};
+pub use time::{Timestamp, civil_from_days, days_from_civil};

@@ -1,0 +1,1 @@
+//! Pre-trade risk checks: turns order intents into RiskApproved orders or named rejections.

@@ -1,0 +1,1 @@
+//! wasmtrade SDK
