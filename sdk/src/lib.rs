@@ -1,1 +1,2 @@
 //! wasmtrade SDK
+pub mod ta;

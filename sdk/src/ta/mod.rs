@@ -1,0 +1,1 @@
+//! Technical indicators with TA-Lib's exact definitions (streaming, f64).
