@@ -46,6 +46,9 @@ pub enum RejectCode {
     TooManyIntents,
     /// The broker refused the order.
     Broker,
+    /// An amendment that cannot apply to the order (a limit price on an order
+    /// without one, or a quantity not above what already filled).
+    InvalidAmendment,
 }
 
 impl RejectCode {
@@ -69,6 +72,7 @@ impl RejectCode {
             RejectCode::KillSwitch => "kill-switch",
             RejectCode::TooManyIntents => "too-many-intents",
             RejectCode::Broker => "broker",
+            RejectCode::InvalidAmendment => "invalid-amendment",
         }
     }
 }

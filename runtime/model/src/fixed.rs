@@ -379,9 +379,12 @@ impl Money {
     pub fn from_f64(value: f64) -> Result<Self, FixedError> {
         Price::from_f64(value).map(Price::to_money)
     }
-    /// As an `f64` (for statistics and guests; never for accounting).
+    /// As an `f64` (for statistics and guests; never for accounting). The
+    /// whole and fractional parts convert separately, so round amounts stay exact.
     pub fn to_f64(self) -> f64 {
-        self.0 as f64 / MONEY_SCALE as f64
+        let whole = self.0 / MONEY_SCALE;
+        let frac = self.0 % MONEY_SCALE;
+        whole as f64 + frac as f64 / MONEY_SCALE as f64
     }
     /// `self × rate`, rounded half away from zero to 10⁻¹⁸.
     pub fn mul_rate(self, rate: Rate) -> Money {
@@ -517,6 +520,13 @@ mod tests {
         assert!(matches!(Price::from_f64(f64::NAN), Err(FixedError::NotFinite { .. })));
         assert!(matches!(Quantity::from_f64(f64::INFINITY), Err(FixedError::NotFinite { .. })));
         assert!(matches!(Quantity::from_f64(1e300), Err(FixedError::OutOfRange { .. })));
+    }
+
+    #[test]
+    fn money_converts_round_amounts_to_f64_exactly() {
+        assert_eq!(Money::from_int(100_000).to_f64(), 100_000.0);
+        assert_eq!("98970.25".parse::<Money>().unwrap().to_f64(), 98_970.25);
+        assert_eq!("-0.5".parse::<Money>().unwrap().to_f64(), -0.5);
     }
 
     #[test]
