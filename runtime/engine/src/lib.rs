@@ -1,1 +1,39 @@
-//! The event loop: source, indicators, strategies, risk, OMS and broker behind a Clock; the backtest driver and report.
+//! The wasmtrade event loop, shared by backtests and the live runtime.
+//!
+//! Every event takes one path through one thread: market data → the venue
+//! (simulated fills) → mark to market → indicators → strategies → host
+//! validation → pre-trade risk → OMS → broker → broker events back to the
+//! OMS and to the strategies. A backtest ([`Backtest`]) drives the loop
+//! with bars on a simulated clock and the paper broker; the same [`Engine`]
+//! runs live with a wall clock and a real broker. Guests are anything that
+//! implements [`wasmtrade_model::StrategyGuest`]: a sandboxed wasm component
+//! or the same SDK source compiled natively.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use wasmtrade_engine::{Backtest, BacktestConfig};
+//! use wasmtrade_model::Instruments;
+//!
+//! let mut instruments = Instruments::new();
+//! instruments.intern("SYNTH");
+//! let backtest = Backtest::new(Arc::new(instruments), BacktestConfig::default()).unwrap();
+//! let result = backtest.run(&[], &mut |_| {}).unwrap();
+//! assert_eq!(result.report.trades, 0);
+//! ```
+
+mod backtest;
+mod clock;
+mod engine;
+mod error;
+mod exposure;
+mod observe;
+mod report;
+mod slots;
+
+pub use backtest::{Backtest, BacktestConfig, BacktestResult, PROGRESS_EVERY, StrategySummary};
+pub use clock::{Clock, SimulatedClock, WallClock};
+pub use engine::{Engine, EngineConfig, EngineStats, FaultPolicy};
+pub use error::EngineError;
+pub use observe::{EngineEvent, Observer, Recorder};
+pub use report::{EquityPoint, Report, ReportInputs, TradeOutcome, infer_periods_per_year};
+pub use slots::{IndicatorSlot, SlotCounters, SlotState, StrategySlot};

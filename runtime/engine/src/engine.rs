@@ -1,0 +1,583 @@
+//! The event loop: market data → indicators → strategies → risk → OMS →
+//! broker → fills back to the OMS and to the strategies.
+//!
+//! One path for every event, in one thread, in a fixed order, so a backtest
+//! is a deterministic function of its inputs. Backtest and live differ only
+//! in the clock, the source and the broker behind [`Broker`].
+
+use std::sync::Arc;
+
+use wasmtrade_broker::Broker;
+use wasmtrade_model::{
+    AccountView, Bar, BrokerEvent, ClientOrderId, Fill, GuestFault, IndicatorGuest, InstrumentId, Instruments,
+    Money, OrderId, OrderIntent, PositionView, RawIntent, RejectCode, RejectNotice, Rejection, StrategyGuest,
+    StrategyId, Tick, Timestamp,
+};
+use wasmtrade_oms::Oms;
+use wasmtrade_risk::Engine as RiskEngine;
+
+use crate::error::EngineError;
+use crate::observe::{EngineEvent, Observer};
+use crate::slots::{IndicatorSlot, SlotState, StrategySlot};
+
+/// How deep a chain of rejections and the intents guests send in reply may go
+/// within one event before the engine stops calling the guest back.
+const MAX_REJECT_CHAIN: u32 = 8;
+
+/// What the engine does when a guest faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FaultPolicy {
+    /// Stop the run with an error (backtests: a faulting strategy invalidates the result).
+    #[default]
+    Abort,
+    /// Stop calling the guest and keep running the others (live).
+    Quarantine,
+}
+
+/// Engine settings.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EngineConfig {
+    /// What to do when a guest faults.
+    pub fault_policy: FaultPolicy,
+}
+
+/// Counters of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Bars processed.
+    pub bars: u64,
+    /// Ticks processed.
+    pub ticks: u64,
+    /// Orders sent to the broker.
+    pub orders_sent: u64,
+    /// Intents refused (host validation, risk or broker).
+    pub rejected: u64,
+    /// Fills applied.
+    pub fills: u64,
+    /// Guest faults.
+    pub faults: u64,
+}
+
+/// The event loop over a broker `B`.
+pub struct Engine<B: Broker> {
+    instruments: Arc<Instruments>,
+    strategies: Vec<StrategySlot>,
+    indicators: Vec<IndicatorSlot>,
+    risk: RiskEngine,
+    oms: Oms,
+    broker: B,
+    now: Timestamp,
+    config: EngineConfig,
+    observer: Option<Box<dyn Observer>>,
+    stats: EngineStats,
+    scratch: Vec<BrokerEvent>,
+    fatal: Option<EngineError>,
+}
+
+impl<B: Broker> Engine<B> {
+    /// An engine with no guests yet.
+    pub fn new(instruments: Arc<Instruments>, risk: RiskEngine, oms: Oms, broker: B, config: EngineConfig) -> Self {
+        Self {
+            instruments,
+            strategies: Vec::new(),
+            indicators: Vec::new(),
+            risk,
+            oms,
+            broker,
+            now: Timestamp::EPOCH,
+            config,
+            observer: None,
+            stats: EngineStats::default(),
+            scratch: Vec::new(),
+            fatal: None,
+        }
+    }
+
+    /// Adds a strategy under `id`. Ids must be unique.
+    pub fn add_strategy(&mut self, id: StrategyId, guest: Box<dyn StrategyGuest>) -> Result<(), EngineError> {
+        if self.strategies.iter().any(|s| s.id == id) {
+            return Err(EngineError::DuplicateStrategy { id: id.to_string() });
+        }
+        self.strategies.push(StrategySlot::new(id, guest));
+        Ok(())
+    }
+
+    /// Adds an indicator whose values strategies read under `name`.
+    pub fn add_indicator(&mut self, name: String, guest: Box<dyn IndicatorGuest>) -> Result<(), EngineError> {
+        if self.indicators.iter().any(|s| s.name == name) {
+            return Err(EngineError::DuplicateIndicator { name });
+        }
+        self.indicators.push(IndicatorSlot { name, guest });
+        Ok(())
+    }
+
+    /// Sends every engine event to `observer` (journals, streams, tests).
+    pub fn set_observer(&mut self, observer: Box<dyn Observer>) {
+        self.observer = Some(observer);
+    }
+
+    /// The OMS (orders, positions, cash, trades).
+    pub fn oms(&self) -> &Oms {
+        &self.oms
+    }
+
+    /// The risk engine.
+    pub fn risk_mut(&mut self) -> &mut RiskEngine {
+        &mut self.risk
+    }
+
+    /// The broker.
+    pub fn broker(&self) -> &B {
+        &self.broker
+    }
+
+    /// Run counters.
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// The instruments of the run.
+    pub fn instruments(&self) -> &Arc<Instruments> {
+        &self.instruments
+    }
+
+    /// The strategies and their state.
+    pub fn strategies(&self) -> &[StrategySlot] {
+        &self.strategies
+    }
+
+    /// Mutable access to a strategy slot by id.
+    pub fn strategy_mut(&mut self, id: &StrategyId) -> Option<&mut StrategySlot> {
+        self.strategies.iter_mut().find(|s| &s.id == id)
+    }
+
+    /// Current engine time.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Processes one closed bar through the whole path.
+    pub fn on_bar(&mut self, bar: &Bar) -> Result<(), EngineError> {
+        self.advance(bar.ts);
+        self.stats.bars += 1;
+        // 1. The venue sees the new bar first: orders from earlier bars fill at its open.
+        self.broker.on_bar(bar);
+        self.drain_broker();
+        // 2. Mark to market at the close.
+        self.oms.mark(bar.instrument, bar.close);
+        // 3. Indicators, then strategies, see the closed bar.
+        self.update_indicators(bar)?;
+        let account = self.account_view();
+        for idx in 0..self.strategies.len() {
+            if !self.strategies[idx].is_active() {
+                continue;
+            }
+            self.refresh_context(idx, bar.instrument, account);
+            let result = self.strategies[idx].guest.on_bar(bar);
+            self.strategies[idx].counters.bars += 1;
+            self.handle_result(idx, result, 0);
+            self.fire_timers(idx);
+        }
+        // 4. Orders a venue fills immediately (trade-on-close) report now.
+        self.drain_broker();
+        self.take_fatal()
+    }
+
+    /// Processes one tick through the whole path.
+    pub fn on_tick(&mut self, tick: &Tick) -> Result<(), EngineError> {
+        self.advance(tick.ts);
+        self.stats.ticks += 1;
+        self.broker.on_tick(tick);
+        self.drain_broker();
+        self.oms.mark(tick.instrument, tick.reference_price());
+        let account = self.account_view();
+        for idx in 0..self.strategies.len() {
+            if !self.strategies[idx].is_active() {
+                continue;
+            }
+            self.refresh_context(idx, tick.instrument, account);
+            let result = self.strategies[idx].guest.on_tick(tick);
+            self.strategies[idx].counters.ticks += 1;
+            self.handle_result(idx, result, 0);
+            self.fire_timers(idx);
+        }
+        self.drain_broker();
+        self.take_fatal()
+    }
+
+    /// Moves time forward without data (live timers); fires due timers.
+    pub fn on_time(&mut self, now: Timestamp) -> Result<(), EngineError> {
+        self.advance(now);
+        for idx in 0..self.strategies.len() {
+            if self.strategies[idx].is_active() {
+                self.fire_timers(idx);
+            }
+        }
+        self.drain_broker();
+        self.take_fatal()
+    }
+
+    fn advance(&mut self, ts: Timestamp) {
+        if ts > self.now {
+            self.now = ts;
+        }
+    }
+
+    fn take_fatal(&mut self) -> Result<(), EngineError> {
+        match self.fatal.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn emit(&mut self, event: impl FnOnce() -> EngineEvent) {
+        if let Some(o) = self.observer.as_mut() {
+            o.on_event(&event());
+        }
+    }
+
+    fn update_indicators(&mut self, bar: &Bar) -> Result<(), EngineError> {
+        for i in 0..self.indicators.len() {
+            let slot = &mut self.indicators[i];
+            slot.guest.context().now = self.now;
+            let values = match slot.guest.update(bar) {
+                Ok(v) => v,
+                Err(fault) => {
+                    return Err(EngineError::IndicatorFault {
+                        name: slot.name.clone(),
+                        fault,
+                    });
+                }
+            };
+            let name = &self.indicators[i].name;
+            for s in &mut self.strategies {
+                s.guest.context().set_indicator(name, bar.instrument, values.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// The account as guests see it (one account per engine).
+    fn account_view(&self) -> AccountView {
+        let cash = self.oms.cash();
+        let equity = self.oms.equity();
+        let realized = self.oms.realized_pnl();
+        let unrealized = self.oms.unrealized_pnl();
+        AccountView {
+            cash: cash.to_f64(),
+            equity: equity.to_f64(),
+            buying_power: cash.to_f64().max(0.0),
+            realized_pnl: realized.to_f64(),
+            unrealized_pnl: unrealized.to_f64(),
+        }
+    }
+
+    fn position_view(&self, strategy: &StrategyId, instrument: InstrumentId) -> PositionView {
+        let p = self.oms.position(strategy, instrument);
+        PositionView {
+            quantity: p.quantity.to_f64(),
+            average_price: p.average_price.map_or(0.0, |p| p.to_f64()),
+            realized_pnl: p.realized_pnl.to_f64(),
+            unrealized_pnl: p.unrealized_pnl.to_f64(),
+        }
+    }
+
+    fn refresh_context(&mut self, idx: usize, instrument: InstrumentId, account: AccountView) {
+        let view = self.position_view(&self.strategies[idx].id, instrument);
+        let now = self.now;
+        let ctx = self.strategies[idx].guest.context();
+        ctx.now = now;
+        ctx.account = account;
+        if view.quantity == 0.0 && view.realized_pnl == 0.0 {
+            ctx.positions.remove(&instrument);
+        } else {
+            ctx.positions.insert(instrument, view);
+        }
+    }
+
+    fn fire_timers(&mut self, idx: usize) {
+        let due = self.strategies[idx].guest.context().take_due_timers(self.now);
+        for (name, ts) in due {
+            if !self.strategies[idx].is_active() {
+                return;
+            }
+            let result = self.strategies[idx].guest.on_timer(&name, ts);
+            self.strategies[idx].counters.timers += 1;
+            self.handle_result(idx, result, 0);
+        }
+    }
+
+    /// Handles what a guest callback returned: intents go through risk, a fault
+    /// applies the fault policy. Logs are drained.
+    fn handle_result(&mut self, idx: usize, result: Result<Vec<RawIntent>, GuestFault>, depth: u32) {
+        self.drain_logs(idx);
+        match result {
+            Ok(intents) => {
+                for raw in intents {
+                    self.process_intent(idx, raw, depth);
+                }
+            }
+            Err(fault) => self.on_fault(idx, fault),
+        }
+    }
+
+    fn drain_logs(&mut self, idx: usize) {
+        let slot = &mut self.strategies[idx];
+        let ctx = slot.guest.context();
+        if ctx.logs.is_empty() {
+            return;
+        }
+        let lines = std::mem::take(&mut ctx.logs);
+        let id = slot.id.clone();
+        for line in lines {
+            tracing::debug!(strategy = %id, level = ?line.level, "{}", line.message);
+            self.emit(|| EngineEvent::GuestLog {
+                strategy: id.clone(),
+                line: line.clone(),
+            });
+        }
+    }
+
+    fn on_fault(&mut self, idx: usize, fault: GuestFault) {
+        self.stats.faults += 1;
+        let id = self.strategies[idx].id.clone();
+        tracing::warn!(strategy = %id, kind = fault.kind(), "guest fault: {fault}");
+        self.strategies[idx].state = SlotState::Quarantined {
+            reason: fault.to_string(),
+        };
+        self.emit(|| EngineEvent::GuestFault {
+            strategy: id.clone(),
+            fault: fault.clone(),
+        });
+        if self.config.fault_policy == FaultPolicy::Abort && self.fatal.is_none() {
+            self.fatal = Some(EngineError::StrategyFault {
+                strategy: id.to_string(),
+                fault,
+            });
+        }
+    }
+
+    fn process_intent(&mut self, idx: usize, raw: RawIntent, depth: u32) {
+        self.strategies[idx].counters.intents += 1;
+        let client_hint = raw.client_id().to_string();
+        let intent = match raw.into_intent(&self.instruments) {
+            Ok(i) => i,
+            Err(rejection) => {
+                let client_id = ClientOrderId::new(if client_hint.is_empty() { "?" } else { &client_hint });
+                self.reject(idx, client_id, None, rejection, depth);
+                return;
+            }
+        };
+        match intent {
+            OrderIntent::Submit(order) => self.submit(idx, order, depth),
+            OrderIntent::Cancel { client_id } => self.cancel(idx, client_id, depth),
+            OrderIntent::Amend {
+                client_id,
+                quantity,
+                limit_price,
+            } => self.amend(idx, client_id, quantity, limit_price, depth),
+        }
+    }
+
+    fn submit(&mut self, idx: usize, order: wasmtrade_model::NewOrder, depth: u32) {
+        let strategy = self.strategies[idx].id.clone();
+        let Some(instrument) = self.instruments.get(order.instrument) else {
+            let r = Rejection::new(RejectCode::UnknownInstrument, format!("instrument {} is unknown", order.instrument));
+            self.reject(idx, order.client_id, None, r, depth);
+            return;
+        };
+        if self.oms.working_order_by_client(&strategy, &order.client_id).is_some() {
+            let r = Rejection::new(
+                RejectCode::DuplicateClientId,
+                format!("a working order already uses client id `{}`", order.client_id),
+            );
+            self.reject(idx, order.client_id, None, r, depth);
+            return;
+        }
+        let exposure = crate::exposure::exposure(&self.oms, &strategy, order.instrument);
+        let approved = match self.risk.check_new(&strategy, instrument, &order, &exposure) {
+            Ok(a) => a,
+            Err(r) => {
+                self.reject(idx, order.client_id, None, r, depth);
+                return;
+            }
+        };
+        let id = self.oms.next_order_id();
+        if let Err(e) = self.oms.register(id, strategy.clone(), order.clone(), self.now) {
+            let r = Rejection::new(RejectCode::DuplicateClientId, e.to_string());
+            self.reject(idx, order.client_id, None, r, depth);
+            return;
+        }
+        let now = self.now;
+        self.emit(|| EngineEvent::OrderSubmitted {
+            order_id: id,
+            strategy: strategy.clone(),
+            order: order.clone(),
+            ts: now,
+        });
+        match self.broker.submit(id, &strategy, &approved, self.now) {
+            Ok(()) => self.stats.orders_sent += 1,
+            Err(e) => {
+                // Never sent: the broker refused synchronously. Record it as rejected.
+                let event = BrokerEvent::Rejected {
+                    order_id: id,
+                    reason: e.to_string(),
+                    ts: self.now,
+                };
+                self.apply_broker_event(event, depth);
+            }
+        }
+    }
+
+    fn cancel(&mut self, idx: usize, client_id: ClientOrderId, depth: u32) {
+        let strategy = self.strategies[idx].id.clone();
+        let Some(order_id) = self.oms.working_order_by_client(&strategy, &client_id).map(|o| o.id) else {
+            let r = Rejection::new(
+                RejectCode::UnknownClientId,
+                format!("no working order with client id `{client_id}` to cancel"),
+            );
+            self.reject(idx, client_id, None, r, depth);
+            return;
+        };
+        if let Err(e) = self.oms.request_cancel(order_id, self.now) {
+            tracing::debug!(order = %order_id, "cancel not recorded by the oms: {e}");
+        }
+        if let Err(e) = self.broker.cancel(order_id, self.now) {
+            let r = Rejection::new(RejectCode::Broker, format!("cancel of `{client_id}` failed: {e}"));
+            self.reject(idx, client_id, Some(order_id), r, depth);
+        }
+    }
+
+    fn amend(
+        &mut self,
+        idx: usize,
+        client_id: ClientOrderId,
+        quantity: Option<wasmtrade_model::Quantity>,
+        limit_price: Option<wasmtrade_model::Price>,
+        depth: u32,
+    ) {
+        let strategy = self.strategies[idx].id.clone();
+        let Some(order) = self.oms.working_order_by_client(&strategy, &client_id).cloned() else {
+            let r = Rejection::new(
+                RejectCode::UnknownClientId,
+                format!("no working order with client id `{client_id}` to amend"),
+            );
+            self.reject(idx, client_id, None, r, depth);
+            return;
+        };
+        let Some(instrument) = self.instruments.get(order.request.instrument) else {
+            return;
+        };
+        let exposure = crate::exposure::exposure(&self.oms, &strategy, order.request.instrument);
+        let change = wasmtrade_risk::Amendment { quantity, limit_price };
+        let approved = match self.risk.check_amend(&strategy, instrument, &order, &change, &exposure) {
+            Ok(a) => a,
+            Err(r) => {
+                self.reject(idx, client_id, Some(order.id), r, depth);
+                return;
+            }
+        };
+        match self.broker.amend(order.id, &approved, self.now) {
+            Ok(()) => {
+                let change = approved.get();
+                if let Err(e) = self.oms.apply_amendment(order.id, change.quantity, change.limit_price, self.now) {
+                    tracing::warn!(order = %order.id, "amendment accepted by the broker but refused by the oms: {e}");
+                }
+            }
+            Err(e) => {
+                let r = Rejection::new(RejectCode::Broker, format!("amend of `{client_id}` failed: {e}"));
+                self.reject(idx, client_id, Some(order.id), r, depth);
+            }
+        }
+    }
+
+    /// Tells the guest (and observers) that an intent or order was refused.
+    fn reject(&mut self, idx: usize, client_id: ClientOrderId, order_id: Option<OrderId>, r: Rejection, depth: u32) {
+        self.stats.rejected += 1;
+        let notice = RejectNotice {
+            strategy: self.strategies[idx].id.clone(),
+            client_id,
+            order_id,
+            rejection: r,
+            ts: self.now,
+        };
+        tracing::debug!(strategy = %notice.strategy, code = %notice.rejection.code, "rejected: {}", notice.rejection.message);
+        self.emit(|| EngineEvent::Rejected(notice.clone()));
+        self.strategies[idx].counters.rejects += 1;
+        if depth >= MAX_REJECT_CHAIN || !self.strategies[idx].is_active() {
+            return;
+        }
+        let result = self.strategies[idx].guest.on_reject(&notice);
+        self.handle_result(idx, result, depth + 1);
+    }
+
+    /// Applies every pending broker event to the OMS and informs the guests.
+    fn drain_broker(&mut self) {
+        loop {
+            let mut events = std::mem::take(&mut self.scratch);
+            self.broker.poll(&mut events);
+            if events.is_empty() {
+                self.scratch = events;
+                return;
+            }
+            for event in events.drain(..) {
+                self.apply_broker_event(event, 0);
+            }
+            self.scratch = events;
+        }
+    }
+
+    fn apply_broker_event(&mut self, event: BrokerEvent, depth: u32) {
+        match self.oms.apply(&event) {
+            Ok(applied) => {
+                if !applied {
+                    return; // a duplicate (e.g. an execution re-sent after a reconnect)
+                }
+            }
+            Err(e) => {
+                tracing::warn!(order = %event.order_id(), "broker event refused by the oms: {e}");
+                return;
+            }
+        }
+        self.emit(|| EngineEvent::Broker(event.clone()));
+        match event {
+            BrokerEvent::Filled(fill) => self.deliver_fill(fill, depth),
+            BrokerEvent::Rejected { order_id, reason, .. } => {
+                let Some(order) = self.oms.order(order_id) else { return };
+                let (strategy, client_id) = (order.strategy.clone(), order.request.client_id.clone());
+                if let Some(idx) = self.slot_of(&strategy) {
+                    let r = Rejection::new(RejectCode::Broker, reason);
+                    self.reject(idx, client_id, Some(order_id), r, depth);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn deliver_fill(&mut self, fill: Fill, depth: u32) {
+        self.stats.fills += 1;
+        let Some(idx) = self.slot_of(&fill.strategy) else { return };
+        if !self.strategies[idx].is_active() {
+            return;
+        }
+        let account = self.account_view();
+        self.refresh_context(idx, fill.instrument, account);
+        self.strategies[idx].counters.fills += 1;
+        let result = self.strategies[idx].guest.on_fill(&fill);
+        self.handle_result(idx, result, depth);
+    }
+
+    fn slot_of(&self, id: &StrategyId) -> Option<usize> {
+        self.strategies.iter().position(|s| &s.id == id)
+    }
+
+    /// Equity now (cash + marked positions).
+    pub fn equity(&self) -> Money {
+        self.oms.equity()
+    }
+
+    /// True if any position is open.
+    pub fn has_exposure(&self) -> bool {
+        self.oms.has_open_positions()
+    }
+}

@@ -1,0 +1,58 @@
+//! What the engine reports while it runs, for journals, streams and tests.
+
+use wasmtrade_model::{BrokerEvent, GuestFault, LogLine, NewOrder, OrderId, RejectNotice, StrategyId, Timestamp};
+
+/// Something that happened in the engine.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EngineEvent {
+    /// An approved order was registered and handed to the broker.
+    OrderSubmitted {
+        /// Host id.
+        order_id: OrderId,
+        /// Owner.
+        strategy: StrategyId,
+        /// The order.
+        order: NewOrder,
+        /// When.
+        ts: Timestamp,
+    },
+    /// The broker reported something (acceptance, fill, cancel, ...).
+    Broker(BrokerEvent),
+    /// An intent or order was refused.
+    Rejected(RejectNotice),
+    /// A guest faulted.
+    GuestFault {
+        /// Which strategy.
+        strategy: StrategyId,
+        /// What happened.
+        fault: GuestFault,
+    },
+    /// A guest logged a line.
+    GuestLog {
+        /// Which strategy.
+        strategy: StrategyId,
+        /// The line.
+        line: LogLine,
+    },
+}
+
+/// Receives engine events.
+pub trait Observer {
+    /// Called for each event, in order.
+    fn on_event(&mut self, event: &EngineEvent);
+}
+
+/// Collects events in memory (tests, small runs).
+#[derive(Debug, Default, Clone)]
+pub struct Recorder {
+    /// Events so far.
+    pub events: std::sync::Arc<std::sync::Mutex<Vec<EngineEvent>>>,
+}
+
+impl Observer for Recorder {
+    fn on_event(&mut self, event: &EngineEvent) {
+        if let Ok(mut e) = self.events.lock() {
+            e.push(event.clone());
+        }
+    }
+}
