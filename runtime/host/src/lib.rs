@@ -1,1 +1,63 @@
 //! The only owner of wasmtime: loads, validates, sandboxes and runs strategy and indicator guests.
+//!
+//! # The sandbox
+//!
+//! A guest is a WebAssembly component of the `wasmtrade:guest@0.1.0`
+//! `strategy` or `indicator` world (see `sdk/wit/guest.wit`). Before it may
+//! run, [`GuestEngine::load_strategy`] checks, in order: its size
+//! (`max_module_bytes`), that it is wasm at all, that it is a component and not
+//! a core module, that it compiles, that it imports only what guests may use,
+//! and that it exports every function of its world with the right types.
+//!
+//! Guests may import only `wasmtrade:guest/host` (read-only context, log,
+//! timers, a private key-value space, a seeded RNG) and the slice of WASI that
+//! Rust's standard library needs to start: `wasi:io`, `wasi:cli` stdio,
+//! environment and exit, and `wasi:random`. The WASI context inherits
+//! nothing: no environment, arguments or preopened directories, empty stdin,
+//! stdout/stderr captured into the guest log, and `wasi:random` served from a
+//! generator seeded by the guest's RNG. No filesystem, sockets, clocks or
+//! http exist in the linker: a guest is a pure function of the events and the
+//! context the host gives it, so backtests replay exactly (NaN
+//! canonicalisation is on, relaxed SIMD and threads are off).
+//!
+//! Each guest runs in its own store with a memory and table limit, a bounded
+//! native stack and (by default) a deterministic fuel budget per callback. A
+//! guest error is a [`GuestFault::Returned`](wasmtrade_model::GuestFault);
+//! running out of fuel is `Budget`, a resource limit is `Limit`, any other
+//! trap is `Trap`, after which the instance is quarantined for good. Nothing a
+//! guest does can panic the host.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use wasmtrade_host::{GuestEngine, HostConfig};
+//! use wasmtrade_model::{GuestContext, Instruments, StrategyGuest};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let engine = GuestEngine::new(HostConfig::default())?;
+//! let wasm = std::fs::read("target/wasm32-wasip2/guest/sma_cross.wasm")?;
+//! let module = engine.load_strategy(&wasm)?;
+//! let ctx = GuestContext::new(Arc::new(Instruments::new()), 42);
+//! let mut guest = module.instantiate(ctx, r#"{"fast": 10, "slow": 30}"#)?;
+//! println!("running {}", guest.info());
+//! # Ok(()) }
+//! ```
+
+mod bindings;
+mod config;
+mod convert;
+mod engine;
+mod error;
+mod imports;
+mod indicator;
+mod sandbox;
+mod state;
+mod strategy;
+mod validate;
+
+pub use config::HostConfig;
+pub use engine::GuestEngine;
+pub use error::HostError;
+pub use indicator::{IndicatorModule, WasmIndicator};
+pub use strategy::{StrategyModule, WasmStrategy};

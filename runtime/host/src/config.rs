@@ -1,0 +1,125 @@
+//! Limits and knobs of the sandbox.
+
+use serde::{Deserialize, Serialize};
+
+use crate::HostError;
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+
+/// How the host sandboxes guests. Every field has a default suited to
+/// backtests; a TOML/JSON table may override any subset of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostConfig {
+    /// Largest guest `.wasm` accepted, in bytes. Default 16 MiB.
+    pub max_module_bytes: usize,
+    /// Linear memory one guest may grow to, in bytes. Default 256 MiB.
+    pub max_memory_bytes: usize,
+    /// Elements one guest table may grow to. Default 65 536.
+    pub max_table_elements: usize,
+    /// Core wasm instances, tables and memories one guest component may
+    /// create (a Rust guest uses a handful). Default 32.
+    pub max_instances: usize,
+    /// Native stack guest code may use, in bytes. Default 512 KiB.
+    pub max_wasm_stack: usize,
+    /// Deterministic CPU budget per callback, in wasmtime fuel units (about
+    /// one per wasm instruction); `None` turns fuel metering off, which makes
+    /// guest code faster but lets a looping guest hang its thread until epoch
+    /// deadlines arrive. Default `Some(50_000_000)`.
+    pub fuel_per_callback: Option<u64>,
+    /// Intents one callback may return; more is a
+    /// [`GuestFault::TooManyIntents`](wasmtrade_model::GuestFault::TooManyIntents).
+    /// Default 1000.
+    pub max_intents_per_callback: usize,
+    /// Bytes of stdout/stderr kept between two log drains; the rest is
+    /// dropped and counted. Default 64 KiB.
+    pub max_log_bytes: usize,
+    /// Pre-reserve guest slots with wasmtime's pooling allocator: faster
+    /// instantiation and a hard cap of `pool_guests` live guests. Default off.
+    pub pooling: bool,
+    /// Guests that may be alive at once when `pooling` is on. Default 64.
+    pub pool_guests: u32,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            max_module_bytes: 16 * MIB,
+            max_memory_bytes: 256 * MIB,
+            max_table_elements: 65_536,
+            max_instances: 32,
+            max_wasm_stack: 512 * KIB,
+            fuel_per_callback: Some(50_000_000),
+            max_intents_per_callback: 1000,
+            max_log_bytes: 64 * KIB,
+            pooling: false,
+            pool_guests: 64,
+        }
+    }
+}
+
+impl HostConfig {
+    /// Checks the values, naming the first invalid field.
+    pub fn validate(&self) -> Result<(), HostError> {
+        fn bad(field: &'static str, reason: impl Into<String>) -> Result<(), HostError> {
+            Err(HostError::Config {
+                field,
+                reason: reason.into(),
+            })
+        }
+        if self.max_module_bytes == 0 {
+            return bad("max_module_bytes", "must be positive");
+        }
+        if self.max_memory_bytes < 64 * KIB {
+            return bad("max_memory_bytes", "must be at least one wasm page (65536)");
+        }
+        if u64::try_from(self.max_memory_bytes).is_err() || self.max_memory_bytes > 4096 * MIB {
+            return bad("max_memory_bytes", "must be at most 4 GiB (wasm32)");
+        }
+        if self.max_table_elements == 0 {
+            return bad("max_table_elements", "must be positive");
+        }
+        if self.max_instances == 0 {
+            return bad("max_instances", "must be positive");
+        }
+        if !(16 * KIB..=64 * MIB).contains(&self.max_wasm_stack) {
+            return bad("max_wasm_stack", "must be between 16 KiB and 64 MiB");
+        }
+        if self.fuel_per_callback == Some(0) {
+            return bad("fuel_per_callback", "must be positive; omit it to turn fuel off");
+        }
+        if self.max_intents_per_callback == 0 {
+            return bad("max_intents_per_callback", "must be positive");
+        }
+        if self.pooling && self.pool_guests == 0 {
+            return bad("pool_guests", "must be positive when pooling is on");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_partial_tables_deserialise() {
+        HostConfig::default().validate().unwrap();
+        let c: HostConfig = serde_json::from_str(r#"{"fuel_per_callback": null, "pooling": true}"#).unwrap();
+        assert_eq!(c.fuel_per_callback, None);
+        assert!(c.pooling);
+        assert_eq!(c.max_memory_bytes, 256 * MIB);
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_bad_values() {
+        assert!(serde_json::from_str::<HostConfig>(r#"{"max_memory": 1}"#).is_err());
+        let c = HostConfig {
+            fuel_per_callback: Some(0),
+            ..HostConfig::default()
+        };
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("fuel_per_callback"), "{err}");
+    }
+}

@@ -1,0 +1,90 @@
+//! The `wasmtrade:guest/host` imports, answered from the guest's
+//! [`GuestContext`](wasmtrade_model::GuestContext). Strings arrive as valid
+//! UTF-8 (the component model checks); the context bounds what is stored.
+
+use wasmtrade_model::{InstrumentId, Timestamp};
+
+use crate::bindings::{host, types};
+use crate::convert;
+use crate::state::GuestState;
+
+/// Longest indicator name, symbol or key looked up; longer never matches.
+const MAX_LOOKUP_LEN: usize = 256;
+
+impl types::Host for GuestState {}
+
+impl host::Host for GuestState {
+    fn now(&mut self) -> types::Timestamp {
+        self.ctx.now.nanos()
+    }
+
+    fn log(&mut self, level: types::LogLevel, message: String) {
+        self.ctx.log(convert::log_level(level), &message);
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        self.ctx.rng.next_u64()
+    }
+
+    fn position_of(&mut self, instrument: types::InstrumentId) -> types::Position {
+        let id = InstrumentId(instrument);
+        convert::position(id, self.ctx.position(id))
+    }
+
+    fn positions(&mut self) -> Vec<types::Position> {
+        self.ctx
+            .positions
+            .iter()
+            .map(|(id, p)| convert::position(*id, *p))
+            .collect()
+    }
+
+    fn account_view(&mut self) -> types::Account {
+        convert::account(&self.ctx.account)
+    }
+
+    fn indicator(&mut self, name: String, instrument: types::InstrumentId) -> Option<Vec<f64>> {
+        if name.len() > MAX_LOOKUP_LEN {
+            return None;
+        }
+        self.ctx
+            .indicator(&name, InstrumentId(instrument))
+            .map(<[f64]>::to_vec)
+    }
+
+    fn instrument_symbol(&mut self, instrument: types::InstrumentId) -> Option<String> {
+        self.ctx
+            .instruments
+            .get(InstrumentId(instrument))
+            .map(|i| i.symbol.clone())
+    }
+
+    fn instrument_by_symbol(&mut self, symbol: String) -> Option<types::InstrumentId> {
+        if symbol.len() > MAX_LOOKUP_LEN {
+            return None;
+        }
+        self.ctx.instruments.by_symbol(&symbol).map(|i| i.id.0)
+    }
+
+    fn set_timer(&mut self, name: String, at: types::Timestamp) {
+        if name.len() > MAX_LOOKUP_LEN || !self.ctx.set_timer(&name, Timestamp::from_nanos(at)) {
+            self.ctx.log(
+                wasmtrade_model::LogLevel::Warn,
+                "host: timer refused (too many timers or name too long)",
+            );
+        }
+    }
+
+    fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {
+        self.ctx.kv.get(&key).cloned()
+    }
+
+    fn kv_set(&mut self, key: String, value: Vec<u8>) {
+        if !self.ctx.kv_set(&key, &value) {
+            self.ctx.log(
+                wasmtrade_model::LogLevel::Warn,
+                "host: kv-set refused (key-value space full)",
+            );
+        }
+    }
+}

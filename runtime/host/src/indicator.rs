@@ -1,0 +1,148 @@
+//! Indicator guests: a loaded module and running instances.
+
+use std::sync::Arc;
+
+use wasmtrade_model::{Bar, GuestContext, GuestFault, GuestInfo, IndicatorGuest};
+
+use crate::bindings::indicator;
+use crate::sandbox::Sandbox;
+use crate::{HostConfig, HostError, convert, engine};
+
+/// A validated, compiled and linked indicator, ready to instantiate any number of times.
+#[derive(Clone)]
+pub struct IndicatorModule {
+    pre: indicator::IndicatorPre<crate::state::GuestState>,
+    sha256: Arc<str>,
+    config: Arc<HostConfig>,
+}
+
+impl std::fmt::Debug for IndicatorModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndicatorModule")
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IndicatorModule {
+    pub(crate) fn new(
+        pre: indicator::IndicatorPre<crate::state::GuestState>,
+        sha256: String,
+        config: Arc<HostConfig>,
+    ) -> Self {
+        Self {
+            pre,
+            sha256: sha256.into(),
+            config,
+        }
+    }
+
+    /// Hex sha256 of the guest's wasm bytes.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The compiled module as an artifact for
+    /// [`GuestEngine::load_precompiled_indicator`](crate::GuestEngine::load_precompiled_indicator).
+    pub fn precompiled(&self) -> Result<Vec<u8>, HostError> {
+        engine::precompiled(self.pre.instance_pre().component(), &self.sha256)
+    }
+
+    /// Starts an indicator: a fresh store around `ctx`, then `info()`,
+    /// `init(config_json)` and `outputs()`. Errors as for
+    /// [`StrategyModule::instantiate`](crate::StrategyModule::instantiate).
+    pub fn instantiate(&self, ctx: GuestContext, config_json: &str) -> Result<WasmIndicator, HostError> {
+        let mut sandbox = Sandbox::new(self.pre.engine(), ctx, &self.config)?;
+        let bindings = self
+            .pre
+            .instantiate(&mut sandbox.store)
+            .map_err(|e| HostError::Instantiate {
+                reason: format!("{e:#}"),
+            })?;
+        let info = sandbox
+            .run(|s| bindings.call_info(s).map(Ok))
+            .map_err(|fault| HostError::Startup { call: "info", fault })?;
+        match sandbox.run(|s| bindings.call_init(s, config_json)) {
+            Ok(()) => {}
+            Err(GuestFault::Returned { message }) => return Err(HostError::Init { message }),
+            Err(fault) => return Err(HostError::Startup { call: "init", fault }),
+        }
+        let outputs = sandbox
+            .run(|s| bindings.call_outputs(s).map(Ok))
+            .map_err(|fault| HostError::Startup {
+                call: "outputs",
+                fault,
+            })?;
+        let info = convert::guest_info(info);
+        tracing::debug!(guest = %info, sha256 = %self.sha256, "indicator started");
+        Ok(WasmIndicator {
+            sandbox,
+            bindings,
+            info,
+            outputs,
+            sha256: self.sha256.clone(),
+        })
+    }
+}
+
+/// A running indicator guest in its own store. Implements [`IndicatorGuest`].
+pub struct WasmIndicator {
+    sandbox: Sandbox,
+    bindings: indicator::Indicator,
+    info: GuestInfo,
+    outputs: Vec<String>,
+    sha256: Arc<str>,
+}
+
+impl std::fmt::Debug for WasmIndicator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmIndicator")
+            .field("info", &self.info)
+            .field("outputs", &self.outputs)
+            .field("sha256", &self.sha256)
+            .field("quarantined", &self.sandbox.quarantined())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WasmIndicator {
+    /// Hex sha256 of the guest's wasm.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Why the guest stopped for good, if it trapped.
+    pub fn quarantined(&self) -> Option<&str> {
+        self.sandbox.quarantined()
+    }
+}
+
+impl IndicatorGuest for WasmIndicator {
+    fn info(&self) -> &GuestInfo {
+        &self.info
+    }
+
+    fn outputs(&self) -> &[String] {
+        &self.outputs
+    }
+
+    fn context(&mut self) -> &mut GuestContext {
+        &mut self.sandbox.store.data_mut().ctx
+    }
+
+    fn update(&mut self, bar: &Bar) -> Result<Option<Vec<f64>>, GuestFault> {
+        let arg = convert::bar(bar);
+        let b = &self.bindings;
+        self.sandbox.run(|s| b.call_update(s, arg))
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>, GuestFault> {
+        let b = &self.bindings;
+        self.sandbox.run(|s| b.call_snapshot(s))
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<(), GuestFault> {
+        let b = &self.bindings;
+        self.sandbox.run(|s| b.call_restore(s, state))
+    }
+}

@@ -1,0 +1,110 @@
+//! One guest's store and the discipline around every call into it: refill
+//! the budget, call, drain captured output, classify failures, and poison
+//! the instance after a trap.
+
+use wasmtime::{Engine, Store, Trap, WasmBacktrace};
+use wasmtrade_model::{GuestContext, GuestFault};
+
+use crate::bindings::types as wit;
+use crate::state::{GuestState, LimitHit};
+use crate::{HostConfig, HostError};
+
+/// A guest's store plus its fault state.
+pub(crate) struct Sandbox {
+    pub(crate) store: Store<GuestState>,
+    fuel: Option<u64>,
+    /// Set after the first trap: a trapped instance never runs again.
+    quarantined: Option<String>,
+}
+
+impl Sandbox {
+    /// A fresh store around `ctx`, fuelled for instantiation.
+    pub(crate) fn new(engine: &Engine, ctx: GuestContext, config: &HostConfig) -> Result<Self, HostError> {
+        let mut store = Store::new(engine, GuestState::new(ctx, config));
+        store.limiter(|state| &mut state.limiter);
+        if let Some(fuel) = config.fuel_per_callback {
+            store.set_fuel(fuel).map_err(|e| HostError::Instantiate {
+                reason: format!("cannot set the fuel budget: {e:#}"),
+            })?;
+        }
+        Ok(Self {
+            store,
+            fuel: config.fuel_per_callback,
+            quarantined: None,
+        })
+    }
+
+    /// Whether a trap has stopped this guest for good.
+    pub(crate) fn quarantined(&self) -> Option<&str> {
+        self.quarantined.as_deref()
+    }
+
+    /// Runs one call into the guest. `Ok(Err(e))` from the guest becomes
+    /// [`GuestFault::Returned`]; a wasmtime error (trap, fuel, limit) becomes
+    /// the matching fault and quarantines the instance.
+    #[inline]
+    pub(crate) fn run<R>(
+        &mut self,
+        call: impl FnOnce(&mut Store<GuestState>) -> wasmtime::Result<Result<R, wit::GuestError>>,
+    ) -> Result<R, GuestFault> {
+        if let Some(reason) = &self.quarantined {
+            return Err(GuestFault::Quarantined {
+                reason: reason.clone(),
+            });
+        }
+        if let Some(fuel) = self.fuel
+            && let Err(e) = self.store.set_fuel(fuel)
+        {
+            return Err(self.poison(&e, None));
+        }
+        let out = call(&mut self.store);
+        let stderr = self.store.data_mut().drain_output();
+        match out {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(GuestFault::Returned { message: e.message }),
+            Err(e) => Err(self.poison(&e, stderr)),
+        }
+    }
+
+    fn poison(&mut self, err: &wasmtime::Error, stderr: Option<String>) -> GuestFault {
+        let fault = classify(err, self.fuel, stderr);
+        tracing::warn!(kind = fault.kind(), fault = %fault, "guest quarantined");
+        self.quarantined = Some(format!("stopped after an earlier fault: {fault}"));
+        fault
+    }
+}
+
+/// Maps a wasmtime error from a guest call to a fault.
+pub(crate) fn classify(err: &wasmtime::Error, fuel: Option<u64>, stderr: Option<String>) -> GuestFault {
+    if let Some(hit) = err.downcast_ref::<LimitHit>() {
+        return GuestFault::Limit {
+            what: hit.what.clone(),
+        };
+    }
+    let backtrace = err
+        .downcast_ref::<WasmBacktrace>()
+        .map(|bt| bt.to_string())
+        .filter(|bt| !bt.trim().is_empty());
+    let reason = match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => {
+            return GuestFault::Budget {
+                budget: match fuel {
+                    Some(f) => format!("fuel {f} per callback"),
+                    None => "fuel".to_string(),
+                },
+            };
+        }
+        Some(Trap::Interrupt) => {
+            return GuestFault::Budget {
+                budget: "deadline".to_string(),
+            };
+        }
+        Some(trap) => trap.to_string(),
+        None => err.root_cause().to_string(),
+    };
+    let reason = match stderr {
+        Some(line) => format!("{reason} (guest stderr: {line})"),
+        None => reason,
+    };
+    GuestFault::Trap { reason, backtrace }
+}

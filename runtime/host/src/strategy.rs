@@ -1,0 +1,179 @@
+//! Strategy guests: a loaded module and running instances.
+
+use std::sync::Arc;
+
+use wasmtrade_model::{
+    Bar, Fill, GuestContext, GuestFault, GuestInfo, Intents, RawIntent, RejectNotice, StrategyGuest, Tick,
+    Timestamp,
+};
+
+use crate::bindings::{strategy, types as wit};
+use crate::sandbox::Sandbox;
+use crate::{HostConfig, HostError, convert, engine};
+
+/// A validated, compiled and linked strategy, ready to instantiate any number of times.
+#[derive(Clone)]
+pub struct StrategyModule {
+    pre: strategy::StrategyPre<crate::state::GuestState>,
+    sha256: Arc<str>,
+    config: Arc<HostConfig>,
+}
+
+impl std::fmt::Debug for StrategyModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StrategyModule")
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StrategyModule {
+    pub(crate) fn new(
+        pre: strategy::StrategyPre<crate::state::GuestState>,
+        sha256: String,
+        config: Arc<HostConfig>,
+    ) -> Self {
+        Self {
+            pre,
+            sha256: sha256.into(),
+            config,
+        }
+    }
+
+    /// Hex sha256 of the guest's wasm bytes: its identity for pinning and caching.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The compiled module as an artifact for
+    /// [`GuestEngine::load_precompiled_strategy`](crate::GuestEngine::load_precompiled_strategy).
+    pub fn precompiled(&self) -> Result<Vec<u8>, HostError> {
+        engine::precompiled(self.pre.instance_pre().component(), &self.sha256)
+    }
+
+    /// Starts a guest: a fresh store around `ctx`, then `info()` and
+    /// `init(config_json)`. An `init` error is [`HostError::Init`] with the
+    /// guest's message verbatim; a trap is [`HostError::Startup`].
+    pub fn instantiate(&self, ctx: GuestContext, config_json: &str) -> Result<WasmStrategy, HostError> {
+        let mut sandbox = Sandbox::new(self.pre.engine(), ctx, &self.config)?;
+        let bindings = self
+            .pre
+            .instantiate(&mut sandbox.store)
+            .map_err(|e| HostError::Instantiate {
+                reason: format!("{e:#}"),
+            })?;
+        let info = sandbox
+            .run(|s| bindings.call_info(s).map(Ok))
+            .map_err(|fault| HostError::Startup { call: "info", fault })?;
+        match sandbox.run(|s| bindings.call_init(s, config_json)) {
+            Ok(()) => {}
+            Err(GuestFault::Returned { message }) => return Err(HostError::Init { message }),
+            Err(fault) => return Err(HostError::Startup { call: "init", fault }),
+        }
+        let info = convert::guest_info(info);
+        tracing::debug!(guest = %info, sha256 = %self.sha256, "strategy started");
+        Ok(WasmStrategy {
+            sandbox,
+            bindings,
+            info,
+            max_intents: self.config.max_intents_per_callback,
+            sha256: self.sha256.clone(),
+        })
+    }
+}
+
+/// A running strategy guest in its own store. Implements [`StrategyGuest`].
+pub struct WasmStrategy {
+    sandbox: Sandbox,
+    bindings: strategy::Strategy,
+    info: GuestInfo,
+    max_intents: usize,
+    sha256: Arc<str>,
+}
+
+impl std::fmt::Debug for WasmStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmStrategy")
+            .field("info", &self.info)
+            .field("sha256", &self.sha256)
+            .field("quarantined", &self.sandbox.quarantined())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WasmStrategy {
+    /// Hex sha256 of the guest's wasm.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Why the guest stopped for good, if it trapped.
+    pub fn quarantined(&self) -> Option<&str> {
+        self.sandbox.quarantined()
+    }
+
+    fn intents(&self, out: Result<Vec<wit::OrderIntent>, GuestFault>) -> Intents {
+        let out = out?;
+        if out.len() > self.max_intents {
+            return Err(GuestFault::TooManyIntents {
+                count: out.len(),
+                limit: self.max_intents,
+            });
+        }
+        Ok(out.into_iter().map(convert::intent).collect::<Vec<RawIntent>>())
+    }
+}
+
+impl StrategyGuest for WasmStrategy {
+    fn info(&self) -> &GuestInfo {
+        &self.info
+    }
+
+    fn context(&mut self) -> &mut GuestContext {
+        &mut self.sandbox.store.data_mut().ctx
+    }
+
+    fn on_bar(&mut self, bar: &Bar) -> Intents {
+        let arg = convert::bar(bar);
+        let b = &self.bindings;
+        let out = self.sandbox.run(|s| b.call_on_bar(s, arg));
+        self.intents(out)
+    }
+
+    fn on_tick(&mut self, tick: &Tick) -> Intents {
+        let arg = convert::tick(tick);
+        let b = &self.bindings;
+        let out = self.sandbox.run(|s| b.call_on_tick(s, arg));
+        self.intents(out)
+    }
+
+    fn on_fill(&mut self, fill: &Fill) -> Intents {
+        let arg = convert::fill(fill);
+        let b = &self.bindings;
+        let out = self.sandbox.run(|s| b.call_on_fill(s, &arg));
+        self.intents(out)
+    }
+
+    fn on_timer(&mut self, name: &str, ts: Timestamp) -> Intents {
+        let b = &self.bindings;
+        let out = self.sandbox.run(|s| b.call_on_timer(s, name, ts.nanos()));
+        self.intents(out)
+    }
+
+    fn on_reject(&mut self, notice: &RejectNotice) -> Intents {
+        let arg = convert::reject(notice);
+        let b = &self.bindings;
+        let out = self.sandbox.run(|s| b.call_on_reject(s, &arg));
+        self.intents(out)
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>, GuestFault> {
+        let b = &self.bindings;
+        self.sandbox.run(|s| b.call_snapshot(s))
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<(), GuestFault> {
+        let b = &self.bindings;
+        self.sandbox.run(|s| b.call_restore(s, state))
+    }
+}

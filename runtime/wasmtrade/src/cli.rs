@@ -1,0 +1,158 @@
+//! The command-line interface (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A WebAssembly-extensible trading runtime: backtest sandboxed strategies
+/// written with the wasmtrade SDK.
+#[derive(Debug, Parser)]
+#[command(name = "wasmtrade", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug); `WASMTRADE_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay bars through a wasm strategy with risk checks and the paper broker, and report.
+    Backtest(BacktestArgs),
+    /// Market data utilities.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Guest utilities.
+    #[command(subcommand)]
+    Guest(GuestCommand),
+}
+
+/// When market orders fill.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FillTiming {
+    /// At the next bar's open (no look-ahead; default).
+    NextOpen,
+    /// At the close of the bar that produced the order.
+    Close,
+}
+
+/// `wasmtrade backtest`.
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// The strategy component (`.wasm`, built for wasm32-wasip2).
+    #[arg(long)]
+    pub strategy: PathBuf,
+    /// Strategy id (default: the guest's name).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Strategy configuration: `key=value,key=value`, or a JSON object.
+    #[arg(long, default_value = "")]
+    pub config: String,
+    /// Strategy configuration from a TOML or JSON file (merged under `--config`).
+    #[arg(long)]
+    pub config_file: Option<PathBuf>,
+    /// OHLCV CSV file(s); without it, a seeded synthetic data set is used.
+    #[arg(long)]
+    pub data: Vec<PathBuf>,
+    /// Symbol for CSV files without a `symbol` column.
+    #[arg(long, default_value = "SYNTH")]
+    pub symbol: String,
+    /// IANA time zone of naive timestamps in the CSV (e.g. America/New_York).
+    #[arg(long, default_value = "UTC")]
+    pub tz: String,
+    /// An indicator guest: `NAME=PATH` or `NAME=PATH:key=value,...` (repeatable).
+    #[arg(long = "indicator")]
+    pub indicators: Vec<String>,
+    /// Starting cash.
+    #[arg(long, default_value = "10000")]
+    pub cash: String,
+    /// Commission as a fraction of notional (0.002 = 0.2 %).
+    #[arg(long, default_value = "0")]
+    pub commission: String,
+    /// When market orders fill.
+    #[arg(long, value_enum, default_value = "next-open")]
+    pub fill: FillTiming,
+    /// Risk: largest quantity of one order.
+    #[arg(long)]
+    pub max_order_qty: Option<String>,
+    /// Risk: largest notional of one order.
+    #[arg(long)]
+    pub max_order_notional: Option<String>,
+    /// Risk: largest absolute position per instrument.
+    #[arg(long)]
+    pub max_position: Option<String>,
+    /// CPU budget per guest callback in fuel units, or `none`.
+    #[arg(long)]
+    pub fuel: Option<String>,
+    /// Seed of the guests' random number generators.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Periods per year for annualised figures (default: inferred from the data).
+    #[arg(long)]
+    pub periods_per_year: Option<f64>,
+    /// Write the closed trades as CSV to this file.
+    #[arg(long)]
+    pub trades_csv: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `wasmtrade data ...`.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Generate a seeded geometric-Brownian-motion OHLCV data set as CSV.
+    Synth(SynthArgs),
+}
+
+/// `wasmtrade data synth`.
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Output CSV file (`-` for stdout).
+    #[arg(long, default_value = "-")]
+    pub out: PathBuf,
+    /// Number of bars.
+    #[arg(long, default_value_t = 2520)]
+    pub bars: usize,
+    /// Random seed (same seed, same data on every machine).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Symbol.
+    #[arg(long, default_value = "SYNTH")]
+    pub symbol: String,
+    /// Seconds between bars.
+    #[arg(long, default_value_t = 86_400)]
+    pub interval_secs: i64,
+    /// First price (a positive decimal).
+    #[arg(long, default_value = "100")]
+    pub price: String,
+    /// Annual drift (0.07 = 7 %).
+    #[arg(long, default_value_t = 0.07)]
+    pub drift: f64,
+    /// Annual volatility (0.2 = 20 %).
+    #[arg(long, default_value_t = 0.2)]
+    pub volatility: f64,
+}
+
+/// `wasmtrade guest ...`.
+#[derive(Debug, Subcommand)]
+pub enum GuestCommand {
+    /// Validate a guest component and show what it is.
+    Inspect(InspectArgs),
+}
+
+/// `wasmtrade guest inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The component (`.wasm`).
+    pub path: PathBuf,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

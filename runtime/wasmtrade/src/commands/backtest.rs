@@ -1,0 +1,237 @@
+//! `wasmtrade backtest`: load data and guests, run, report.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use wasmtrade_broker::paper::{FillTiming as PaperFillTiming, PaperConfig};
+use wasmtrade_engine::{Backtest, BacktestConfig, BacktestResult};
+use wasmtrade_host::{GuestEngine, HostConfig};
+use wasmtrade_market::{CsvOptions, load_csv};
+use wasmtrade_model::{Bar, GuestContext, Instruments, Money, Quantity, Rate, StrategyId};
+use wasmtrade_risk::{Limits, RiskConfig};
+
+use crate::cli::{BacktestArgs, FillTiming};
+use crate::commands::data::default_config;
+use crate::guest_config;
+use crate::table::two_columns;
+
+/// Runs a backtest from the command line.
+pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
+    let config = backtest_config(&args)?;
+    let (bars, instruments) = load_bars(&args)?;
+    let instruments = Arc::new(instruments);
+    let host = GuestEngine::new(host_config(&args)?).context("cannot start the wasm engine")?;
+
+    let strategy_json = guest_config::build(&args.config, args.config_file.as_deref())?;
+    let module = load_guest_bytes(&args.strategy)
+        .and_then(|bytes| host.load_strategy(&bytes).map_err(anyhow::Error::from))
+        .with_context(|| format!("cannot load strategy {}", args.strategy.display()))?;
+    let ctx = GuestContext::new(instruments.clone(), args.seed);
+    let guest = module
+        .instantiate(ctx, &strategy_json)
+        .with_context(|| format!("strategy {} failed to start", args.strategy.display()))?;
+    let id = StrategyId::new(args.id.clone().unwrap_or_else(|| wasmtrade_model::StrategyGuest::info(&guest).name.clone()));
+
+    let mut backtest = Backtest::new(instruments.clone(), config)?;
+    for (n, spec) in args.indicators.iter().enumerate() {
+        let (name, guest) = load_indicator(&host, spec, instruments.clone(), args.seed.wrapping_add(n as u64 + 1))?;
+        backtest.add_indicator(name, guest)?;
+    }
+    backtest.add_strategy(id, Box::new(guest))?;
+
+    let bar_progress = progress_bar(&args, bars.len() as u64);
+    let result = backtest.run(bars.iter(), &mut |done| {
+        if let Some(pb) = &bar_progress {
+            pb.set_position(done);
+        }
+    })?;
+    if let Some(pb) = bar_progress {
+        pb.finish_and_clear();
+    }
+
+    if let Some(path) = &args.trades_csv {
+        write_trades(&result, path)?;
+    }
+    print_report(&result, &args, &module_summary(&args.strategy, module.sha256()))
+}
+
+fn module_summary(path: &Path, sha256: &str) -> String {
+    format!("{} (sha256 {})", path.display(), &sha256[..sha256.len().min(16)])
+}
+
+fn load_guest_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn money(flag: &str, text: &str) -> anyhow::Result<Money> {
+    text.parse::<Money>()
+        .with_context(|| format!("--{flag} `{text}` is not a decimal amount (e.g. 10000 or 2500.50)"))
+}
+
+fn backtest_config(args: &BacktestArgs) -> anyhow::Result<BacktestConfig> {
+    let starting_cash = money("cash", &args.cash)?;
+    if !starting_cash.is_positive() {
+        bail!("--cash must be positive, got {}", args.cash);
+    }
+    let rate: Rate = args
+        .commission
+        .parse()
+        .with_context(|| format!("--commission `{}` is not a decimal fraction (e.g. 0.002)", args.commission))?;
+    if rate.is_negative() {
+        bail!("--commission must not be negative, got {}", args.commission);
+    }
+    let mut paper = PaperConfig::default();
+    paper.fill_timing = match args.fill {
+        FillTiming::NextOpen => PaperFillTiming::NextOpen,
+        FillTiming::Close => PaperFillTiming::SameClose,
+    };
+    paper.commission.rate = rate;
+    let quantity = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<Quantity>> {
+        v.as_deref()
+            .map(|t| t.parse::<Quantity>().with_context(|| format!("--{flag} `{t}` is not a decimal quantity")))
+            .transpose()
+    };
+    let limits = Limits {
+        max_order_quantity: quantity("max-order-qty", &args.max_order_qty)?,
+        max_order_notional: args.max_order_notional.as_deref().map(|t| money("max-order-notional", t)).transpose()?,
+        max_position: quantity("max-position", &args.max_position)?,
+    };
+    let risk = RiskConfig::default()
+        .with_commission_rate(rate)
+        .and_then(|r| r.with_account(limits))
+        .context("invalid risk limits")?;
+    Ok(BacktestConfig {
+        starting_cash,
+        paper,
+        risk,
+        periods_per_year: args.periods_per_year,
+    })
+}
+
+fn host_config(args: &BacktestArgs) -> anyhow::Result<HostConfig> {
+    let mut cfg = HostConfig::default();
+    if let Some(f) = &args.fuel {
+        cfg.fuel_per_callback = if f == "none" {
+            None
+        } else {
+            Some(f.parse().with_context(|| format!("--fuel `{f}` is not a number or `none`"))?)
+        };
+    }
+    Ok(cfg)
+}
+
+fn load_bars(args: &BacktestArgs) -> anyhow::Result<(Vec<Bar>, Instruments)> {
+    let mut instruments = Instruments::new();
+    if args.data.is_empty() {
+        let cfg = default_config();
+        let bars = wasmtrade_market::generate(&cfg, &mut instruments).context("cannot generate synthetic bars")?;
+        eprintln!(
+            "no --data given: using {} synthetic bars of {} (seeded GBM, seed {}; see `wasmtrade data synth`)",
+            bars.len(),
+            cfg.symbol,
+            cfg.seed
+        );
+        return Ok((bars, instruments));
+    }
+    let options = CsvOptions::with_symbol(&args.symbol).time_zone_named(&args.tz)?;
+    let mut all = Vec::new();
+    for path in &args.data {
+        let bars = load_csv(path, &options, &mut instruments)?;
+        all.extend(bars);
+    }
+    if args.data.len() > 1 {
+        // Stable: bars of equal time keep file order.
+        all.sort_by_key(|b| b.ts);
+    }
+    if all.is_empty() {
+        bail!("no bars in {}", display_paths(&args.data));
+    }
+    Ok((all, instruments))
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Parses `NAME=PATH[:k=v,...]` and instantiates the indicator.
+fn load_indicator(
+    host: &GuestEngine,
+    spec: &str,
+    instruments: Arc<Instruments>,
+    seed: u64,
+) -> anyhow::Result<(String, Box<dyn wasmtrade_model::IndicatorGuest>)> {
+    let Some((name, rest)) = spec.split_once('=') else {
+        bail!("--indicator `{spec}` is not NAME=PATH[:key=value,...]");
+    };
+    let (path, pairs) = match rest.split_once(':') {
+        Some((p, c)) => (p, c),
+        None => (rest, ""),
+    };
+    let json = guest_config::build(pairs, None).with_context(|| format!("--indicator `{spec}`"))?;
+    let bytes = load_guest_bytes(Path::new(path))?;
+    let module = host.load_indicator(&bytes).with_context(|| format!("cannot load indicator {path}"))?;
+    let guest = module
+        .instantiate(GuestContext::new(instruments, seed), &json)
+        .with_context(|| format!("indicator {name} ({path}) failed to start"))?;
+    Ok((name.to_string(), Box::new(guest)))
+}
+
+fn progress_bar(args: &BacktestArgs, total: u64) -> Option<ProgressBar> {
+    if args.no_progress || args.json || !std::io::stderr().is_terminal() || total < 200_000 {
+        return None;
+    }
+    let pb = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} bars {per_sec} eta {eta}") {
+        pb.set_style(style);
+    }
+    Some(pb)
+}
+
+fn write_trades(result: &BacktestResult, path: &Path) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    result
+        .write_trades_csv(&mut w)
+        .with_context(|| format!("cannot write trades to {}", path.display()))?;
+    w.flush().with_context(|| format!("cannot write trades to {}", path.display()))
+}
+
+fn print_report(result: &BacktestResult, args: &BacktestArgs, module: &str) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        let strategies: Vec<_> = result
+            .strategies
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.id.as_str(),
+                    "guest": s.info.name,
+                    "version": s.info.version,
+                    "sdk_version": s.info.sdk_version,
+                    "contract_version": s.info.contract_version,
+                    "bars": s.counters.bars,
+                    "fills": s.counters.fills,
+                    "intents": s.counters.intents,
+                    "rejects": s.counters.rejects,
+                })
+            })
+            .collect();
+        let v = serde_json::json!({ "report": result.report, "strategies": strategies, "module": module });
+        writeln!(out, "{v}").context("cannot write to stdout")?;
+        return Ok(());
+    }
+    let mut rows = vec![("Strategy", module.to_string())];
+    for s in &result.strategies {
+        rows.push(("Guest", format!("{} as `{}`", s.info, s.id)));
+    }
+    rows.extend(result.report.rows());
+    write!(out, "{}", two_columns(&rows)).context("cannot write to stdout")?;
+    if let Some(path) = &args.trades_csv {
+        writeln!(out, "Trades written to {}", path.display()).context("cannot write to stdout")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! One module per subcommand.
+
+mod backtest;
+mod data;
+mod guest;
+
+use crate::cli::{Cli, Command, DataCommand, GuestCommand};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Backtest(args) => backtest::run(args),
+        Command::Data(DataCommand::Synth(args)) => data::synth(args),
+        Command::Guest(GuestCommand::Inspect(args)) => guest::inspect(args),
+    }
+}
