@@ -21,7 +21,7 @@ use crate::table::two_columns;
 /// Runs a backtest from the command line.
 pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let config = backtest_config(&args)?;
-    let (bars, instruments) = load_bars(&args)?;
+    let (bars, instruments, data_source) = load_bars(&args)?;
     let instruments = Arc::new(instruments);
     let host = GuestEngine::new(host_config(&args)?).context("cannot start the wasm engine")?;
 
@@ -55,7 +55,7 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.trades_csv {
         write_trades(&result, path)?;
     }
-    print_report(&result, &args, &module_summary(&args.strategy, module.sha256()))
+    print_report(&result, &args, &module_summary(&args.strategy, module.sha256()), &data_source)
 }
 
 fn module_summary(path: &Path, sha256: &str) -> String {
@@ -123,18 +123,17 @@ fn host_config(args: &BacktestArgs) -> anyhow::Result<HostConfig> {
     Ok(cfg)
 }
 
-fn load_bars(args: &BacktestArgs) -> anyhow::Result<(Vec<Bar>, Instruments)> {
+/// Loads the bars; also says where they came from, for the report.
+fn load_bars(args: &BacktestArgs) -> anyhow::Result<(Vec<Bar>, Instruments, String)> {
     let mut instruments = Instruments::new();
     if args.data.is_empty() {
         let cfg = default_config();
         let bars = wasmtrade_market::generate(&cfg, &mut instruments).context("cannot generate synthetic bars")?;
-        eprintln!(
-            "no --data given: using {} synthetic bars of {} (seeded GBM, seed {}; see `wasmtrade data synth`)",
-            bars.len(),
-            cfg.symbol,
-            cfg.seed
+        let source = format!(
+            "synthetic {} (seeded GBM, seed {}; no --data given, see `wasmtrade data synth`)",
+            cfg.symbol, cfg.seed
         );
-        return Ok((bars, instruments));
+        return Ok((bars, instruments, source));
     }
     let options = CsvOptions::with_symbol(&args.symbol).time_zone_named(&args.tz)?;
     let mut all = Vec::new();
@@ -149,7 +148,7 @@ fn load_bars(args: &BacktestArgs) -> anyhow::Result<(Vec<Bar>, Instruments)> {
     if all.is_empty() {
         bail!("no bars in {}", display_paths(&args.data));
     }
-    Ok((all, instruments))
+    Ok((all, instruments, display_paths(&args.data)))
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
@@ -199,7 +198,7 @@ fn write_trades(result: &BacktestResult, path: &Path) -> anyhow::Result<()> {
     w.flush().with_context(|| format!("cannot write trades to {}", path.display()))
 }
 
-fn print_report(result: &BacktestResult, args: &BacktestArgs, module: &str) -> anyhow::Result<()> {
+fn print_report(result: &BacktestResult, args: &BacktestArgs, module: &str, data: &str) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {
@@ -220,11 +219,11 @@ fn print_report(result: &BacktestResult, args: &BacktestArgs, module: &str) -> a
                 })
             })
             .collect();
-        let v = serde_json::json!({ "report": result.report, "strategies": strategies, "module": module });
+        let v = serde_json::json!({ "report": result.report, "strategies": strategies, "module": module, "data": data });
         writeln!(out, "{v}").context("cannot write to stdout")?;
         return Ok(());
     }
-    let mut rows = vec![("Strategy", module.to_string())];
+    let mut rows = vec![("Strategy", module.to_string()), ("Data", data.to_string())];
     for s in &result.strategies {
         rows.push(("Guest", format!("{} as `{}`", s.info, s.id)));
     }

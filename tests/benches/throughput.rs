@@ -1,0 +1,94 @@
+//! Backtest throughput through the full path (guest + risk + OMS + paper
+//! broker) on 1,000,000 synthetic bars: the wasm `sma-cross` against the
+//! same source compiled natively, measured in one run.
+//!
+//! `cargo bench -p wasmtrade-e2e --bench throughput` (after `make guests`).
+//! Set `BENCH_BARS` to change the number of bars.
+
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sma_cross::SmaCross;
+use wasmtrade_e2e::guest_bytes;
+use wasmtrade_engine::{Backtest, BacktestConfig};
+use wasmtrade_host::{GuestEngine, HostConfig};
+use wasmtrade_market::{SynthConfig, generate};
+use wasmtrade_model::{Bar, GuestContext, Instruments, Money, StrategyGuest, StrategyId};
+use wasmtrade_native::NativeStrategy;
+
+const CONFIG: &str = r#"{"fast": 10, "slow": 30}"#;
+
+#[allow(clippy::disallowed_methods)]
+fn time_run(guest: Box<dyn StrategyGuest>, bars: &[Bar], instruments: &Arc<Instruments>) -> (Duration, usize, Money) {
+    let cfg = BacktestConfig {
+        starting_cash: Money::from_int(1_000_000),
+        ..BacktestConfig::default()
+    };
+    let mut bt = Backtest::new(instruments.clone(), cfg).unwrap();
+    bt.add_strategy(StrategyId::new("sma-cross"), guest).unwrap();
+    let start = std::time::Instant::now();
+    let r = bt.run(bars.iter(), &mut |_| {}).unwrap();
+    (start.elapsed(), r.trades.len(), r.final_equity())
+}
+
+fn main() {
+    let n: usize = std::env::var("BENCH_BARS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let mut instruments = Instruments::new();
+    let cfg = SynthConfig {
+        bars: n,
+        seed: 11,
+        interval_secs: 60,
+        ..SynthConfig::default()
+    };
+    let bars = generate(&cfg, &mut instruments).unwrap();
+    let instruments = Arc::new(instruments);
+    let wasm = guest_bytes("sma_cross").unwrap();
+
+    let native = || -> Box<dyn StrategyGuest> {
+        Box::new(NativeStrategy::<SmaCross>::new(GuestContext::new(instruments.clone(), 1), CONFIG).unwrap())
+    };
+    let wasm_with = |fuel: Option<u64>| -> Box<dyn StrategyGuest> {
+        let host = GuestEngine::new(HostConfig {
+            fuel_per_callback: fuel,
+            ..HostConfig::default()
+        })
+        .unwrap();
+        let module = host.load_strategy(&wasm).unwrap();
+        Box::new(module.instantiate(GuestContext::new(instruments.clone(), 1), CONFIG).unwrap())
+    };
+    let default_fuel = HostConfig::default().fuel_per_callback;
+
+    // Warm up, then interleave rounds: native, wasm (default fuel), wasm (no fuel).
+    let _ = time_run(native(), &bars[..bars.len().min(50_000)], &instruments);
+    let rounds = 3;
+    let mut best = [Duration::MAX; 3];
+    let mut checks = Vec::new();
+    for _ in 0..rounds {
+        let runs = [
+            time_run(native(), &bars, &instruments),
+            time_run(wasm_with(default_fuel), &bars, &instruments),
+            time_run(wasm_with(None), &bars, &instruments),
+        ];
+        for (i, (d, trades, equity)) in runs.iter().enumerate() {
+            best[i] = best[i].min(*d);
+            checks.push((i, *trades, *equity));
+        }
+    }
+    let first = checks[0];
+    assert!(checks.iter().all(|c| c.1 == first.1 && c.2 == first.2), "runs disagree: {checks:?}");
+
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    println!("backtest throughput, {n} bars, sma-cross fast=10 slow=30, {} trades, best of {rounds} rounds", first.1);
+    println!("  native            {:>12.0} bars/s  ({:.3} s)", rate(best[0]), best[0].as_secs_f64());
+    println!(
+        "  wasm (fuel {:?}) {:>12.0} bars/s  ({:.3} s)",
+        default_fuel,
+        rate(best[1]),
+        best[1].as_secs_f64()
+    );
+    println!("  wasm (no fuel)    {:>12.0} bars/s  ({:.3} s)", rate(best[2]), best[2].as_secs_f64());
+    println!("  ratio wasm/native (time): fuel {:.2}x, no fuel {:.2}x", best[1].as_secs_f64() / best[0].as_secs_f64(), best[2].as_secs_f64() / best[0].as_secs_f64());
+    println!("  per bar: native {:.0} ns, wasm {:.0} ns", best[0].as_nanos() as f64 / n as f64, best[1].as_nanos() as f64 / n as f64);
+}
