@@ -1,8 +1,44 @@
 # Front door for developer tasks. See README.md.
-GUESTS := sma-cross rsi-reversion sma ema rsi macd bollinger atr
-GUEST_FLAGS := $(foreach g,$(GUESTS),-p $(g))
+#
+#   make demo   build the bundled guests and backtest sma-cross on embedded synthetic data
+#   make test   everything CI runs: set-up, format, lints, guests, all tests
+#   make bench  throughput benchmark (wasm vs native sma-cross on 1M bars)
 
-.PHONY: guests
-guests:
-	rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+GUESTS := sma-cross rsi-reversion sma ema rsi macd bollinger atr breakout
+GUEST_FLAGS := $(foreach g,$(GUESTS),-p $(g))
+GUEST_DIR := target/wasm32-wasip2/guest
+PYENV := target/pyenv
+PY := $(PYENV)/bin/python
+
+.PHONY: demo test guests lint bench setup python
+
+demo: guests
+	cargo run --release --quiet -p wasmtrade -- backtest \
+		--strategy $(GUEST_DIR)/sma_cross.wasm --config fast=10,slow=30 \
+		--cash 10000 --commission 0.001 --trades-csv target/demo-trades.csv
+
+setup:
+	@command -v rustup >/dev/null && rustup target add wasm32-wasip2 >/dev/null || \
+		echo "rustup not found: make sure the wasm32-wasip2 target is installed"
+
+guests: setup
 	cargo build --profile guest --target wasm32-wasip2 $(GUEST_FLAGS)
+
+python: $(PY)
+
+$(PY):
+	python3 -m venv $(PYENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "TA-Lib==0.8.2" "numpy>=1.26"
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --target wasm32-wasip2 -p wasmtrade-sdk $(GUEST_FLAGS) -- -D warnings
+
+test: guests python lint
+	cargo build --release -p wasmtrade
+	WASMTRADE_PYTHON=$(abspath $(PY)) cargo test --workspace --release
+	cargo bench -p wasmtrade-e2e --no-run
+
+bench: guests
+	cargo bench -p wasmtrade-e2e --bench throughput

@@ -21,7 +21,11 @@ use wasmtrade_native::NativeStrategy;
 const CONFIG: &str = r#"{"fast": 10, "slow": 30}"#;
 
 #[allow(clippy::disallowed_methods)]
-fn time_run(guest: Box<dyn StrategyGuest>, bars: &[Bar], instruments: &Arc<Instruments>) -> (Duration, usize, Money) {
+fn time_run(
+    guest: Box<dyn StrategyGuest>,
+    bars: &[Bar],
+    instruments: &Arc<Instruments>,
+) -> (Duration, usize, Money) {
     let cfg = BacktestConfig {
         starting_cash: Money::from_int(1_000_000),
         ..BacktestConfig::default()
@@ -34,7 +38,10 @@ fn time_run(guest: Box<dyn StrategyGuest>, bars: &[Bar], instruments: &Arc<Instr
 }
 
 fn main() {
-    let n: usize = std::env::var("BENCH_BARS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::var("BENCH_BARS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let mut instruments = Instruments::new();
     let cfg = SynthConfig {
         bars: n,
@@ -56,7 +63,11 @@ fn main() {
         })
         .unwrap();
         let module = host.load_strategy(&wasm).unwrap();
-        Box::new(module.instantiate(GuestContext::new(instruments.clone(), 1), CONFIG).unwrap())
+        Box::new(
+            module
+                .instantiate(GuestContext::new(instruments.clone(), 1), CONFIG)
+                .unwrap(),
+        )
     };
     let default_fuel = HostConfig::default().fuel_per_callback;
 
@@ -77,18 +88,40 @@ fn main() {
         }
     }
     let first = checks[0];
-    assert!(checks.iter().all(|c| c.1 == first.1 && c.2 == first.2), "runs disagree: {checks:?}");
+    assert!(
+        checks.iter().all(|c| c.1 == first.1 && c.2 == first.2),
+        "runs disagree: {checks:?}"
+    );
 
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    println!("backtest throughput, {n} bars, sma-cross fast=10 slow=30, {} trades, best of {rounds} rounds", first.1);
-    println!("  native            {:>12.0} bars/s  ({:.3} s)", rate(best[0]), best[0].as_secs_f64());
+    println!(
+        "backtest throughput, {n} bars, sma-cross fast=10 slow=30, {} trades, best of {rounds} rounds",
+        first.1
+    );
+    println!(
+        "  native            {:>12.0} bars/s  ({:.3} s)",
+        rate(best[0]),
+        best[0].as_secs_f64()
+    );
     println!(
         "  wasm (fuel {:?}) {:>12.0} bars/s  ({:.3} s)",
         default_fuel,
         rate(best[1]),
         best[1].as_secs_f64()
     );
-    println!("  wasm (no fuel)    {:>12.0} bars/s  ({:.3} s)", rate(best[2]), best[2].as_secs_f64());
-    println!("  ratio wasm/native (time): fuel {:.2}x, no fuel {:.2}x", best[1].as_secs_f64() / best[0].as_secs_f64(), best[2].as_secs_f64() / best[0].as_secs_f64());
-    println!("  per bar: native {:.0} ns, wasm {:.0} ns", best[0].as_nanos() as f64 / n as f64, best[1].as_nanos() as f64 / n as f64);
+    println!(
+        "  wasm (no fuel)    {:>12.0} bars/s  ({:.3} s)",
+        rate(best[2]),
+        best[2].as_secs_f64()
+    );
+    println!(
+        "  ratio wasm/native (time): fuel {:.2}x, no fuel {:.2}x",
+        best[1].as_secs_f64() / best[0].as_secs_f64(),
+        best[2].as_secs_f64() / best[0].as_secs_f64()
+    );
+    println!(
+        "  per bar: native {:.0} ns, wasm {:.0} ns",
+        best[0].as_nanos() as f64 / n as f64,
+        best[1].as_nanos() as f64 / n as f64
+    );
 }

@@ -12,7 +12,10 @@ use anyhow::{Context, bail};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// The directory holding built guest components.
@@ -27,7 +30,10 @@ pub fn guest_dir() -> PathBuf {
 pub fn guest_path(name: &str) -> anyhow::Result<PathBuf> {
     let p = guest_dir().join(format!("{name}.wasm"));
     if !p.is_file() {
-        bail!("guest {} is not built: run `make guests` (or `make test`)", p.display());
+        bail!(
+            "guest {} is not built: run `make guests` (or `make test`)",
+            p.display()
+        );
     }
     Ok(p)
 }

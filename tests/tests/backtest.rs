@@ -1,6 +1,12 @@
 //! The same strategy source runs natively and as a sandboxed wasm guest with
 //! identical results, and backtests are deterministic.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers: a panic is a test failure with a location"
+)]
+
 use std::sync::Arc;
 
 use sma_cross::SmaCross;
@@ -42,7 +48,11 @@ fn run(guest: Box<dyn StrategyGuest>, bars: &[Bar], instruments: &Arc<Instrument
 fn wasm_guest(instruments: &Arc<Instruments>) -> Box<dyn StrategyGuest> {
     let host = GuestEngine::new(HostConfig::default()).unwrap();
     let module = host.load_strategy(&guest_bytes("sma_cross").unwrap()).unwrap();
-    Box::new(module.instantiate(GuestContext::new(instruments.clone(), 42), CONFIG).unwrap())
+    Box::new(
+        module
+            .instantiate(GuestContext::new(instruments.clone(), 42), CONFIG)
+            .unwrap(),
+    )
 }
 
 fn native_guest(instruments: &Arc<Instruments>) -> Box<dyn StrategyGuest> {
@@ -60,9 +70,16 @@ fn native_and_wasm_sma_cross_trade_identically() {
     let (bars, instruments) = data(5_000);
     let native = run(native_guest(&instruments), &bars, &instruments);
     let wasm = run(wasm_guest(&instruments), &bars, &instruments);
-    assert!(native.trades.len() >= 20, "the data must produce trades, got {}", native.trades.len());
+    assert!(
+        native.trades.len() >= 20,
+        "the data must produce trades, got {}",
+        native.trades.len()
+    );
     assert_eq!(native.fills, wasm.fills);
-    assert_eq!(String::from_utf8(trades_csv(&native)).unwrap(), String::from_utf8(trades_csv(&wasm)).unwrap());
+    assert_eq!(
+        String::from_utf8(trades_csv(&native)).unwrap(),
+        String::from_utf8(trades_csv(&wasm)).unwrap()
+    );
     assert_eq!(native.final_equity(), wasm.final_equity());
     assert_eq!(native.report, wasm.report);
 }
@@ -98,13 +115,33 @@ fn the_cli_backtest_is_deterministic_and_prints_a_report() {
         ])
         .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-        for label in ["Total return [%]", "CAGR [%]", "Sharpe ratio", "Max drawdown [%]", "Trades", "Win rate [%]", "Exposure [%]", "Final equity"] {
+        assert!(
+            out.status.success(),
+            "stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for label in [
+            "Total return [%]",
+            "CAGR [%]",
+            "Sharpe ratio",
+            "Max drawdown [%]",
+            "Trades",
+            "Win rate [%]",
+            "Exposure [%]",
+            "Final equity",
+        ] {
             assert!(stdout.contains(label), "`{label}` missing from report:\n{stdout}");
         }
         // The report minus the line naming the (different) trades file.
-        let report: String = stdout.lines().filter(|l| !l.starts_with("Trades written to")).collect::<Vec<_>>().join("\n");
-        outputs.push((report, String::from_utf8(std::fs::read(&trades).unwrap()).unwrap()));
+        let report: String = stdout
+            .lines()
+            .filter(|l| !l.starts_with("Trades written to"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        outputs.push((
+            report,
+            String::from_utf8(std::fs::read(&trades).unwrap()).unwrap(),
+        ));
     }
     assert_eq!(outputs[0].0, outputs[1].0, "reports differ");
     assert!(outputs[0].1 == outputs[1].1, "trade files differ");
@@ -125,7 +162,11 @@ fn the_cli_json_report_parses_and_matches_the_library() {
         "--json".as_ref(),
     ])
     .unwrap();
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["report"]["trades"].as_u64().unwrap() > 0);
     assert_eq!(v["strategies"][0]["guest"], "sma-cross");
@@ -136,7 +177,15 @@ fn the_cli_json_report_parses_and_matches_the_library() {
 fn csv_data_replays_through_the_cli_with_time_zones() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("bars.csv");
-    let out = run_cli(["data".as_ref(), "synth".as_ref(), "--bars".as_ref(), "400".as_ref(), "--out".as_ref(), csv.as_os_str()]).unwrap();
+    let out = run_cli([
+        "data".as_ref(),
+        "synth".as_ref(),
+        "--bars".as_ref(),
+        "400".as_ref(),
+        "--out".as_ref(),
+        csv.as_os_str(),
+    ])
+    .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let strategy = guest_path("rsi_reversion").unwrap();
     let out = run_cli([
@@ -148,7 +197,11 @@ fn csv_data_replays_through_the_cli_with_time_zones() {
         "--json".as_ref(),
     ])
     .unwrap();
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["report"]["bars"].as_u64(), Some(400));
 }

@@ -1,6 +1,12 @@
 //! Bad input gives a clear one-line error naming the input and a non-zero
 //! exit, never a panic.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers: a panic is a test failure with a location"
+)]
+
 use std::path::Path;
 
 use wasmtrade_e2e::{guest_path, run_cli};

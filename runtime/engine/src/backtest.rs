@@ -84,7 +84,7 @@ impl Backtest {
     pub fn new(instruments: Arc<Instruments>, config: BacktestConfig) -> Result<Self, EngineError> {
         let risk = RiskEngine::new(config.risk.clone());
         let oms = Oms::new(config.starting_cash);
-        let broker = PaperBroker::try_new(config.paper.clone(), &instruments).map_err(|e| EngineError::Config {
+        let broker = PaperBroker::try_new(config.paper, &instruments).map_err(|e| EngineError::Config {
             what: "paper broker",
             reason: e.to_string(),
         })?;
@@ -136,7 +136,7 @@ impl Backtest {
                 _ => curve.push(point),
             }
             n += 1;
-            if n % PROGRESS_EVERY == 0 {
+            if n.is_multiple_of(PROGRESS_EVERY) {
                 progress(n);
             }
         }
@@ -153,7 +153,11 @@ impl Backtest {
                 let entry = t.entry_price.notional(t.quantity).to_f64();
                 TradeOutcome {
                     net_pnl: t.net_pnl,
-                    return_pct: if entry > 0.0 { t.net_pnl.to_f64() / entry } else { 0.0 },
+                    return_pct: if entry > 0.0 {
+                        t.net_pnl.to_f64() / entry
+                    } else {
+                        0.0
+                    },
                 }
             })
             .collect();
@@ -214,9 +218,16 @@ impl BacktestResult {
             "return_pct",
         ])?;
         for t in &self.trades {
-            let symbol = self.instruments.get(t.instrument).map_or("?", |i| i.symbol.as_str());
+            let symbol = self
+                .instruments
+                .get(t.instrument)
+                .map_or("?", |i| i.symbol.as_str());
             let entry = t.entry_price.notional(t.quantity).to_f64();
-            let ret = if entry > 0.0 { t.net_pnl.to_f64() / entry * 100.0 } else { 0.0 };
+            let ret = if entry > 0.0 {
+                t.net_pnl.to_f64() / entry * 100.0
+            } else {
+                0.0
+            };
             w.write_record([
                 t.strategy.as_str(),
                 symbol,

@@ -23,7 +23,9 @@ pub struct SimulatedClock {
 impl SimulatedClock {
     /// A clock at `start`.
     pub fn new(start: Timestamp) -> Self {
-        Self { now: Cell::new(start) }
+        Self {
+            now: Cell::new(start),
+        }
     }
     /// Moves the clock to `ts`; time never goes backwards.
     pub fn advance_to(&self, ts: Timestamp) {

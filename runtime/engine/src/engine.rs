@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use wasmtrade_broker::Broker;
 use wasmtrade_model::{
-    AccountView, Bar, BrokerEvent, ClientOrderId, Fill, GuestFault, IndicatorGuest, InstrumentId, Instruments,
-    Money, OrderId, OrderIntent, PositionView, RawIntent, RejectCode, RejectNotice, Rejection, StrategyGuest,
-    StrategyId, Tick, Timestamp,
+    AccountView, Bar, BrokerEvent, ClientOrderId, Fill, GuestFault, IndicatorGuest, InstrumentId,
+    Instruments, Money, OrderId, OrderIntent, PositionView, RawIntent, RejectCode, RejectNotice, Rejection,
+    StrategyGuest, StrategyId, Tick, Timestamp,
 };
 use wasmtrade_oms::Oms;
 use wasmtrade_risk::Engine as RiskEngine;
@@ -76,7 +76,13 @@ pub struct Engine<B: Broker> {
 
 impl<B: Broker> Engine<B> {
     /// An engine with no guests yet.
-    pub fn new(instruments: Arc<Instruments>, risk: RiskEngine, oms: Oms, broker: B, config: EngineConfig) -> Self {
+    pub fn new(
+        instruments: Arc<Instruments>,
+        risk: RiskEngine,
+        oms: Oms,
+        broker: B,
+        config: EngineConfig,
+    ) -> Self {
         Self {
             instruments,
             strategies: Vec::new(),
@@ -251,7 +257,9 @@ impl<B: Broker> Engine<B> {
             };
             let name = &self.indicators[i].name;
             for s in &mut self.strategies {
-                s.guest.context().set_indicator(name, bar.instrument, values.clone());
+                s.guest
+                    .context()
+                    .set_indicator(name, bar.instrument, values.clone());
             }
         }
         Ok(())
@@ -382,11 +390,18 @@ impl<B: Broker> Engine<B> {
     fn submit(&mut self, idx: usize, order: wasmtrade_model::NewOrder, depth: u32) {
         let strategy = self.strategies[idx].id.clone();
         let Some(instrument) = self.instruments.get(order.instrument) else {
-            let r = Rejection::new(RejectCode::UnknownInstrument, format!("instrument {} is unknown", order.instrument));
+            let r = Rejection::new(
+                RejectCode::UnknownInstrument,
+                format!("instrument {} is unknown", order.instrument),
+            );
             self.reject(idx, order.client_id, None, r, depth);
             return;
         };
-        if self.oms.working_order_by_client(&strategy, &order.client_id).is_some() {
+        if self
+            .oms
+            .working_order_by_client(&strategy, &order.client_id)
+            .is_some()
+        {
             let r = Rejection::new(
                 RejectCode::DuplicateClientId,
                 format!("a working order already uses client id `{}`", order.client_id),
@@ -431,7 +446,11 @@ impl<B: Broker> Engine<B> {
 
     fn cancel(&mut self, idx: usize, client_id: ClientOrderId, depth: u32) {
         let strategy = self.strategies[idx].id.clone();
-        let Some(order_id) = self.oms.working_order_by_client(&strategy, &client_id).map(|o| o.id) else {
+        let Some(order_id) = self
+            .oms
+            .working_order_by_client(&strategy, &client_id)
+            .map(|o| o.id)
+        else {
             let r = Rejection::new(
                 RejectCode::UnknownClientId,
                 format!("no working order with client id `{client_id}` to cancel"),
@@ -469,8 +488,14 @@ impl<B: Broker> Engine<B> {
             return;
         };
         let exposure = crate::exposure::exposure(&self.oms, &strategy, order.request.instrument);
-        let change = wasmtrade_risk::Amendment { quantity, limit_price };
-        let approved = match self.risk.check_amend(&strategy, instrument, &order, &change, &exposure) {
+        let change = wasmtrade_risk::Amendment {
+            quantity,
+            limit_price,
+        };
+        let approved = match self
+            .risk
+            .check_amend(&strategy, instrument, &order, &change, &exposure)
+        {
             Ok(a) => a,
             Err(r) => {
                 self.reject(idx, client_id, Some(order.id), r, depth);
@@ -480,7 +505,10 @@ impl<B: Broker> Engine<B> {
         match self.broker.amend(order.id, &approved, self.now) {
             Ok(()) => {
                 let change = approved.get();
-                if let Err(e) = self.oms.apply_amendment(order.id, change.quantity, change.limit_price, self.now) {
+                if let Err(e) =
+                    self.oms
+                        .apply_amendment(order.id, change.quantity, change.limit_price, self.now)
+                {
                     tracing::warn!(order = %order.id, "amendment accepted by the broker but refused by the oms: {e}");
                 }
             }
@@ -492,7 +520,14 @@ impl<B: Broker> Engine<B> {
     }
 
     /// Tells the guest (and observers) that an intent or order was refused.
-    fn reject(&mut self, idx: usize, client_id: ClientOrderId, order_id: Option<OrderId>, r: Rejection, depth: u32) {
+    fn reject(
+        &mut self,
+        idx: usize,
+        client_id: ClientOrderId,
+        order_id: Option<OrderId>,
+        r: Rejection,
+        depth: u32,
+    ) {
         self.stats.rejected += 1;
         let notice = RejectNotice {
             strategy: self.strategies[idx].id.clone(),
@@ -543,7 +578,9 @@ impl<B: Broker> Engine<B> {
         match event {
             BrokerEvent::Filled(fill) => self.deliver_fill(fill, depth),
             BrokerEvent::Rejected { order_id, reason, .. } => {
-                let Some(order) = self.oms.order(order_id) else { return };
+                let Some(order) = self.oms.order(order_id) else {
+                    return;
+                };
                 let (strategy, client_id) = (order.strategy.clone(), order.request.client_id.clone());
                 if let Some(idx) = self.slot_of(&strategy) {
                     let r = Rejection::new(RejectCode::Broker, reason);
@@ -556,7 +593,9 @@ impl<B: Broker> Engine<B> {
 
     fn deliver_fill(&mut self, fill: Fill, depth: u32) {
         self.stats.fills += 1;
-        let Some(idx) = self.slot_of(&fill.strategy) else { return };
+        let Some(idx) = self.slot_of(&fill.strategy) else {
+            return;
+        };
         if !self.strategies[idx].is_active() {
             return;
         }

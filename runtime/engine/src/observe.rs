@@ -1,6 +1,8 @@
 //! What the engine reports while it runs, for journals, streams and tests.
 
-use wasmtrade_model::{BrokerEvent, GuestFault, LogLine, NewOrder, OrderId, RejectNotice, StrategyId, Timestamp};
+use wasmtrade_model::{
+    BrokerEvent, GuestFault, LogLine, NewOrder, OrderId, RejectNotice, StrategyId, Timestamp,
+};
 
 /// Something that happened in the engine.
 #[derive(Clone, Debug, PartialEq)]

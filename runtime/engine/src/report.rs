@@ -89,7 +89,11 @@ pub struct Report {
 
 /// Infers periods per year from the median spacing of timestamps.
 pub fn infer_periods_per_year(points: &[EquityPoint]) -> f64 {
-    let mut gaps: Vec<i64> = points.windows(2).map(|w| w[1].ts.since(w[0].ts)).filter(|g| *g > 0).collect();
+    let mut gaps: Vec<i64> = points
+        .windows(2)
+        .map(|w| w[1].ts.since(w[0].ts))
+        .filter(|g| *g > 0)
+        .collect();
     if gaps.is_empty() {
         return 252.0;
     }
@@ -125,17 +129,36 @@ impl Report {
     pub fn compute(curve: &[EquityPoint], trades: &[TradeOutcome], inputs: ReportInputs) -> Report {
         let initial = inputs.initial.to_f64();
         let final_equity = curve.last().map_or(inputs.initial, |p| p.equity);
-        let peak = curve.iter().map(|p| p.equity).max().unwrap_or(inputs.initial).max(inputs.initial);
-        let ppy = inputs.periods_per_year.unwrap_or_else(|| infer_periods_per_year(curve));
-        let total_return = if initial > 0.0 { final_equity.to_f64() / initial - 1.0 } else { 0.0 };
+        let peak = curve
+            .iter()
+            .map(|p| p.equity)
+            .max()
+            .unwrap_or(inputs.initial)
+            .max(inputs.initial);
+        let ppy = inputs
+            .periods_per_year
+            .unwrap_or_else(|| infer_periods_per_year(curve));
+        let total_return = if initial > 0.0 {
+            final_equity.to_f64() / initial - 1.0
+        } else {
+            0.0
+        };
 
         let (start, end) = match (curve.first(), curve.last()) {
             (Some(a), Some(b)) => (a.ts, b.ts),
             _ => (Timestamp::EPOCH, Timestamp::EPOCH),
         };
         let years = end.since(start) as f64 / 1e9 / (365.25 * 86_400.0);
-        let growth = if initial > 0.0 { final_equity.to_f64() / initial } else { 0.0 };
-        let cagr = if years > 0.0 && growth > 0.0 { growth.powf(1.0 / years) - 1.0 } else { 0.0 };
+        let growth = if initial > 0.0 {
+            final_equity.to_f64() / initial
+        } else {
+            0.0
+        };
+        let cagr = if years > 0.0 && growth > 0.0 {
+            growth.powf(1.0 / years) - 1.0
+        } else {
+            0.0
+        };
 
         // Per-period returns, starting from the initial equity.
         let mut prev = initial;
@@ -195,10 +218,26 @@ impl Report {
             max_drawdown_pct: pct(max_dd),
             exposure_pct: pct(exposure),
             trades: trades.len() as u64,
-            win_rate_pct: if trades.is_empty() { 0.0 } else { pct(wins as f64 / trades.len() as f64) },
-            best_trade_pct: rets.iter().copied().fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b)))).map_or(0.0, pct),
-            worst_trade_pct: rets.iter().copied().fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.min(b)))).map_or(0.0, pct),
-            avg_trade_pct: if rets.is_empty() { 0.0 } else { pct(rets.iter().sum::<f64>() / rets.len() as f64) },
+            win_rate_pct: if trades.is_empty() {
+                0.0
+            } else {
+                pct(wins as f64 / trades.len() as f64)
+            },
+            best_trade_pct: rets
+                .iter()
+                .copied()
+                .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))))
+                .map_or(0.0, pct),
+            worst_trade_pct: rets
+                .iter()
+                .copied()
+                .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.min(b))))
+                .map_or(0.0, pct),
+            avg_trade_pct: if rets.is_empty() {
+                0.0
+            } else {
+                pct(rets.iter().sum::<f64>() / rets.len() as f64)
+            },
             profit_factor: if gross_loss.is_negative() {
                 gross_win.to_f64() / (-gross_loss).to_f64()
             } else if gross_win.is_positive() {
@@ -263,7 +302,13 @@ mod tests {
 
     #[test]
     fn max_drawdown_is_largest_fall_from_a_peak() {
-        let curve = [pt(1, 100, false), pt(2, 120, true), pt(3, 90, true), pt(4, 130, true), pt(5, 117, true)];
+        let curve = [
+            pt(1, 100, false),
+            pt(2, 120, true),
+            pt(3, 90, true),
+            pt(4, 130, true),
+            pt(5, 117, true),
+        ];
         let r = Report::compute(&curve, &[], inputs(100));
         assert!((r.max_drawdown_pct - (-25.0)).abs() < 1e-9);
         assert!((r.exposure_pct - 80.0).abs() < 1e-9);
@@ -273,11 +318,15 @@ mod tests {
 
     #[test]
     fn cagr_over_exactly_one_year_equals_total_return() {
-        let curve = [pt(0, 100, false), pt(365, 100, false), EquityPoint {
-            ts: Timestamp::from_nanos((365.25 * 86_400.0 * 1e9) as i64),
-            equity: Money::from_int(110),
-            exposed: false,
-        }];
+        let curve = [
+            pt(0, 100, false),
+            pt(365, 100, false),
+            EquityPoint {
+                ts: Timestamp::from_nanos((365.25 * 86_400.0 * 1e9) as i64),
+                equity: Money::from_int(110),
+                exposed: false,
+            },
+        ];
         let r = Report::compute(&curve, &[], inputs(100));
         assert!((r.cagr_pct - 10.0).abs() < 1e-6, "{}", r.cagr_pct);
     }

@@ -1,12 +1,21 @@
 //! The event loop with scripted guests: every path an intent can take.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers: a panic is a test failure with a location"
+)]
+
 use std::sync::{Arc, Mutex};
 
 use wasmtrade_broker::paper::PaperConfig;
-use wasmtrade_engine::{Backtest, BacktestConfig, Engine, EngineConfig, EngineError, EngineEvent, FaultPolicy, Recorder};
+use wasmtrade_engine::{
+    Backtest, BacktestConfig, Engine, EngineConfig, EngineError, EngineEvent, FaultPolicy, Recorder,
+};
 use wasmtrade_model::{
-    Bar, Fill, GuestContext, GuestFault, GuestInfo, InstrumentId, Instruments, Intents, Money, Price, Quantity,
-    RawIntent, RawOrderType, RejectCode, RejectNotice, Side, StrategyGuest, StrategyId, Tick, TimeInForce, Timestamp,
+    Bar, Fill, GuestContext, GuestFault, GuestInfo, InstrumentId, Instruments, Intents, Money, Price,
+    Quantity, RawIntent, RawOrderType, RejectCode, RejectNotice, Side, StrategyGuest, StrategyId, Tick,
+    TimeInForce, Timestamp,
 };
 use wasmtrade_oms::Oms;
 use wasmtrade_risk::{Engine as RiskEngine, Limits, RiskConfig};
@@ -54,15 +63,24 @@ impl StrategyGuest for Scripted {
         Ok(vec![])
     }
     fn on_fill(&mut self, fill: &Fill) -> Intents {
-        self.seen.lock().unwrap().push(format!("fill {} {} @ {}", fill.client_id, fill.quantity, fill.price));
+        self.seen.lock().unwrap().push(format!(
+            "fill {} {} @ {}",
+            fill.client_id, fill.quantity, fill.price
+        ));
         Ok(vec![])
     }
     fn on_timer(&mut self, name: &str, ts: Timestamp) -> Intents {
-        self.seen.lock().unwrap().push(format!("timer {name} {}", ts.secs()));
+        self.seen
+            .lock()
+            .unwrap()
+            .push(format!("timer {name} {}", ts.secs()));
         Ok(vec![])
     }
     fn on_reject(&mut self, notice: &RejectNotice) -> Intents {
-        self.seen.lock().unwrap().push(format!("reject {} {}", notice.client_id, notice.rejection.code));
+        self.seen
+            .lock()
+            .unwrap()
+            .push(format!("reject {} {}", notice.client_id, notice.rejection.code));
         Ok(self.reply_to_reject.clone().into_iter().collect())
     }
     fn snapshot(&mut self) -> Result<Vec<u8>, GuestFault> {
@@ -117,7 +135,13 @@ fn a_market_order_fills_at_the_next_bars_open_and_the_guest_hears_of_it() {
     let mut e = engine(RiskConfig::default(), FaultPolicy::Abort);
     let (g, seen) = Scripted::new(
         e.instruments(),
-        Box::new(|_, b| Ok(if b.ts.secs() == 86_400 { vec![market("b1", Side::Buy, 10.0)] } else { vec![] })),
+        Box::new(|_, b| {
+            Ok(if b.ts.secs() == 86_400 {
+                vec![market("b1", Side::Buy, 10.0)]
+            } else {
+                vec![]
+            })
+        }),
     );
     e.add_strategy(StrategyId::new("s"), Box::new(g)).unwrap();
     e.on_bar(&bar(1, 100, 101)).unwrap();
@@ -138,8 +162,14 @@ fn the_guest_sees_its_position_and_account_through_its_context() {
     let (g, _) = Scripted::new(
         e.instruments(),
         Box::new(move |ctx, b| {
-            log2.lock().unwrap().push((ctx.position(b.instrument).quantity, ctx.account.cash, ctx.now));
-            Ok(if b.ts.secs() == 86_400 { vec![market("b1", Side::Buy, 10.0)] } else { vec![] })
+            log2.lock()
+                .unwrap()
+                .push((ctx.position(b.instrument).quantity, ctx.account.cash, ctx.now));
+            Ok(if b.ts.secs() == 86_400 {
+                vec![market("b1", Side::Buy, 10.0)]
+            } else {
+                vec![]
+            })
         }),
     );
     e.add_strategy(StrategyId::new("s"), Box::new(g)).unwrap();
@@ -147,7 +177,10 @@ fn the_guest_sees_its_position_and_account_through_its_context() {
     e.on_bar(&bar(2, 103, 104)).unwrap();
     let log = log.lock().unwrap().clone();
     assert_eq!(log[0], (0.0, 100_000.0, Timestamp::from_secs(86_400)));
-    assert_eq!(log[1], (10.0, 100_000.0 - 1030.0, Timestamp::from_secs(2 * 86_400)));
+    assert_eq!(
+        log[1],
+        (10.0, 100_000.0 - 1030.0, Timestamp::from_secs(2 * 86_400))
+    );
 }
 
 #[test]
@@ -161,35 +194,59 @@ fn risk_rejections_reach_the_guest_with_their_code_and_nothing_is_sent() {
     let mut e = engine(risk, FaultPolicy::Abort);
     let rec = Recorder::default();
     e.set_observer(Box::new(rec.clone()));
-    let (g, seen) = Scripted::new(e.instruments(), Box::new(|_, _| Ok(vec![market("big", Side::Buy, 6.0)])));
+    let (g, seen) = Scripted::new(
+        e.instruments(),
+        Box::new(|_, _| Ok(vec![market("big", Side::Buy, 6.0)])),
+    );
     e.add_strategy(StrategyId::new("s"), Box::new(g)).unwrap();
     e.on_bar(&bar(1, 100, 101)).unwrap();
     e.on_bar(&bar(2, 100, 101)).unwrap();
-    assert!(seen.lock().unwrap().contains(&"reject big max-order-quantity".to_string()));
+    assert!(
+        seen.lock()
+            .unwrap()
+            .contains(&"reject big max-order-quantity".to_string())
+    );
     assert_eq!(e.stats().orders_sent, 0);
     assert_eq!(e.broker().working_count(), 0);
     let events = rec.events.lock().unwrap();
-    assert!(events.iter().any(|ev| matches!(ev, EngineEvent::Rejected(n) if n.rejection.code == RejectCode::MaxOrderQuantity)));
+    assert!(events.iter().any(
+        |ev| matches!(ev, EngineEvent::Rejected(n) if n.rejection.code == RejectCode::MaxOrderQuantity)
+    ));
 }
 
 #[test]
 fn non_finite_quantities_are_refused_before_risk() {
     let mut e = engine(RiskConfig::default(), FaultPolicy::Abort);
-    let (g, seen) = Scripted::new(e.instruments(), Box::new(|_, _| Ok(vec![market("nan", Side::Buy, f64::NAN)])));
+    let (g, seen) = Scripted::new(
+        e.instruments(),
+        Box::new(|_, _| Ok(vec![market("nan", Side::Buy, f64::NAN)])),
+    );
     e.add_strategy(StrategyId::new("s"), Box::new(g)).unwrap();
     e.on_bar(&bar(1, 100, 101)).unwrap();
-    assert!(seen.lock().unwrap().contains(&"reject nan not-finite".to_string()));
+    assert!(
+        seen.lock()
+            .unwrap()
+            .contains(&"reject nan not-finite".to_string())
+    );
     assert_eq!(e.stats().orders_sent, 0);
 }
 
 #[test]
 fn a_guest_answering_every_rejection_with_a_new_bad_intent_is_cut_off() {
     let mut e = engine(RiskConfig::default(), FaultPolicy::Abort);
-    let (mut g, seen) = Scripted::new(e.instruments(), Box::new(|_, _| Ok(vec![market("x", Side::Buy, -1.0)])));
+    let (mut g, seen) = Scripted::new(
+        e.instruments(),
+        Box::new(|_, _| Ok(vec![market("x", Side::Buy, -1.0)])),
+    );
     g.reply_to_reject = Some(market("x", Side::Buy, -1.0));
     e.add_strategy(StrategyId::new("s"), Box::new(g)).unwrap();
     e.on_bar(&bar(1, 100, 101)).unwrap();
-    let rejects = seen.lock().unwrap().iter().filter(|s| s.starts_with("reject")).count();
+    let rejects = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.starts_with("reject"))
+        .count();
     assert_eq!(rejects, 8, "the reject chain is bounded");
 }
 
@@ -204,10 +261,17 @@ fn a_duplicate_client_id_of_a_working_order_is_refused() {
         order_type: RawOrderType::Limit(50.0),
         tif: TimeInForce::Gtc,
     };
-    let (g, seen) = Scripted::new(e.instruments(), Box::new(move |_, _| Ok(vec![limit("same"), limit("same")])));
+    let (g, seen) = Scripted::new(
+        e.instruments(),
+        Box::new(move |_, _| Ok(vec![limit("same"), limit("same")])),
+    );
     e.add_strategy(StrategyId::new("s"), Box::new(g)).unwrap();
     e.on_bar(&bar(1, 100, 101)).unwrap();
-    assert!(seen.lock().unwrap().contains(&"reject same duplicate-client-id".to_string()));
+    assert!(
+        seen.lock()
+            .unwrap()
+            .contains(&"reject same duplicate-client-id".to_string())
+    );
     assert_eq!(e.stats().orders_sent, 1);
 }
 
@@ -226,7 +290,14 @@ fn cancels_and_unknown_cancels() {
                     order_type: RawOrderType::Limit(50.0),
                     tif: TimeInForce::Gtc,
                 }],
-                2 => vec![RawIntent::Cancel { client_id: "l1".into() }, RawIntent::Cancel { client_id: "nope".into() }],
+                2 => vec![
+                    RawIntent::Cancel {
+                        client_id: "l1".into(),
+                    },
+                    RawIntent::Cancel {
+                        client_id: "nope".into(),
+                    },
+                ],
                 _ => vec![],
             })
         }),
@@ -235,13 +306,24 @@ fn cancels_and_unknown_cancels() {
     e.on_bar(&bar(1, 100, 101)).unwrap();
     e.on_bar(&bar(2, 100, 101)).unwrap();
     e.on_bar(&bar(3, 100, 101)).unwrap();
-    assert!(seen.lock().unwrap().contains(&"reject nope unknown-client-id".to_string()));
+    assert!(
+        seen.lock()
+            .unwrap()
+            .contains(&"reject nope unknown-client-id".to_string())
+    );
     assert!(e.oms().working_orders().next().is_none(), "l1 was cancelled");
 }
 
 #[test]
 fn a_faulting_guest_aborts_a_backtest_and_is_quarantined_live() {
-    let fault = || -> Script { Box::new(|_, _| Err(GuestFault::Trap { reason: "unreachable".into(), backtrace: None })) };
+    let fault = || -> Script {
+        Box::new(|_, _| {
+            Err(GuestFault::Trap {
+                reason: "unreachable".into(),
+                backtrace: None,
+            })
+        })
+    };
     let mut e = engine(RiskConfig::default(), FaultPolicy::Abort);
     let (g, _) = Scripted::new(e.instruments(), fault());
     e.add_strategy(StrategyId::new("s"), Box::new(g)).unwrap();
@@ -277,7 +359,13 @@ fn timers_fire_once_when_due() {
     for d in 1..=3 {
         e.on_bar(&bar(d, 100, 101)).unwrap();
     }
-    let timers: Vec<_> = seen.lock().unwrap().iter().filter(|s| s.starts_with("timer")).cloned().collect();
+    let timers: Vec<_> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.starts_with("timer"))
+        .cloned()
+        .collect();
     assert_eq!(timers, vec!["timer t 172800"]);
 }
 
@@ -295,7 +383,12 @@ fn a_backtest_reports_closed_trades_and_equity() {
         }),
     );
     bt.add_strategy(StrategyId::new("s"), Box::new(g)).unwrap();
-    let bars = [bar(1, 100, 100), bar(2, 100, 105), bar(3, 106, 110), bar(4, 111, 111)];
+    let bars = [
+        bar(1, 100, 100),
+        bar(2, 100, 105),
+        bar(3, 106, 110),
+        bar(4, 111, 111),
+    ];
     let r = bt.run(bars.iter(), &mut |_| {}).unwrap();
     assert_eq!(r.trades.len(), 1);
     assert_eq!(r.trades[0].net_pnl, Money::from_int(110)); // bought at 100, sold at 111
@@ -305,5 +398,8 @@ fn a_backtest_reports_closed_trades_and_equity() {
     let mut csv = Vec::new();
     r.write_trades_csv(&mut csv).unwrap();
     let csv = String::from_utf8(csv).unwrap();
-    assert!(csv.contains("s,AAPL,long,10,1970-01-03T00:00:00Z,100,1970-01-05T00:00:00Z,111,110,0,110,11.000000"), "{csv}");
+    assert!(
+        csv.contains("s,AAPL,long,10,1970-01-03T00:00:00Z,100,1970-01-05T00:00:00Z,111,110,0,110,11.000000"),
+        "{csv}"
+    );
 }

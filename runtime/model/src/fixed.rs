@@ -407,7 +407,11 @@ impl Money {
         let den = i128::from(qty.raw());
         let q = self.0 / den;
         let r = self.0 % den;
-        let q = if r.abs() * 2 >= den.abs() { q + (self.0.signum() * den.signum()) } else { q };
+        let q = if r.abs() * 2 >= den.abs() {
+            q + (self.0.signum() * den.signum())
+        } else {
+            q
+        };
         i64::try_from(q).ok().map(Price::from_raw)
     }
     /// Absolute value.
@@ -506,20 +510,38 @@ mod tests {
 
     #[test]
     fn rejects_malformed_and_too_precise_decimals() {
-        assert!(matches!("1e5".parse::<Price>(), Err(FixedError::NotANumber { .. })));
+        assert!(matches!(
+            "1e5".parse::<Price>(),
+            Err(FixedError::NotANumber { .. })
+        ));
         assert!(matches!("".parse::<Price>(), Err(FixedError::NotANumber { .. })));
         assert!(matches!("-".parse::<Price>(), Err(FixedError::NotANumber { .. })));
-        assert!(matches!("1.0000000001".parse::<Price>(), Err(FixedError::TooPrecise { .. })));
-        assert!(matches!("99999999999999999999".parse::<Price>(), Err(FixedError::OutOfRange { .. })));
+        assert!(matches!(
+            "1.0000000001".parse::<Price>(),
+            Err(FixedError::TooPrecise { .. })
+        ));
+        assert!(matches!(
+            "99999999999999999999".parse::<Price>(),
+            Err(FixedError::OutOfRange { .. })
+        ));
         // Trailing zeros beyond the precision are fine.
         assert_eq!("1.50000000000".parse::<Price>().unwrap().to_string(), "1.5");
     }
 
     #[test]
     fn refuses_non_finite_floats() {
-        assert!(matches!(Price::from_f64(f64::NAN), Err(FixedError::NotFinite { .. })));
-        assert!(matches!(Quantity::from_f64(f64::INFINITY), Err(FixedError::NotFinite { .. })));
-        assert!(matches!(Quantity::from_f64(1e300), Err(FixedError::OutOfRange { .. })));
+        assert!(matches!(
+            Price::from_f64(f64::NAN),
+            Err(FixedError::NotFinite { .. })
+        ));
+        assert!(matches!(
+            Quantity::from_f64(f64::INFINITY),
+            Err(FixedError::NotFinite { .. })
+        ));
+        assert!(matches!(
+            Quantity::from_f64(1e300),
+            Err(FixedError::OutOfRange { .. })
+        ));
     }
 
     #[test]
@@ -557,7 +579,10 @@ mod tests {
     fn rounds_to_tick() {
         let tick: Price = "0.05".parse().unwrap();
         assert_eq!("1.02".parse::<Price>().unwrap().round_to(tick).to_string(), "1");
-        assert_eq!("1.03".parse::<Price>().unwrap().round_to(tick).to_string(), "1.05");
+        assert_eq!(
+            "1.03".parse::<Price>().unwrap().round_to(tick).to_string(),
+            "1.05"
+        );
         assert!("1.05".parse::<Price>().unwrap().is_multiple_of(tick));
         assert!(!"1.06".parse::<Price>().unwrap().is_multiple_of(tick));
     }

@@ -322,10 +322,7 @@ impl GuestContext {
 
     /// Latest values of an indicator on an instrument.
     pub fn indicator(&self, name: &str, instrument: InstrumentId) -> Option<&[f64]> {
-        self.indicators
-            .get(name)?
-            .get(instrument.0 as usize)?
-            .as_deref()
+        self.indicators.get(name)?.get(instrument.0 as usize)?.as_deref()
     }
 
     /// Stores indicator values for an instrument.
@@ -360,7 +357,12 @@ impl GuestContext {
 
     /// Stores a key-value pair if it fits the space limit; returns whether it did.
     pub fn kv_set(&mut self, key: &str, value: &[u8]) -> bool {
-        let used: usize = self.kv.iter().filter(|(k, _)| k.as_str() != key).map(|(k, v)| k.len() + v.len()).sum();
+        let used: usize = self
+            .kv
+            .iter()
+            .filter(|(k, _)| k.as_str() != key)
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
         if used + key.len() + value.len() > self.limits.max_kv_bytes {
             return false;
         }
@@ -545,13 +547,19 @@ mod tests {
             order_type: RawOrderType::Market,
             tif: TimeInForce::Day,
         };
-        assert_eq!(raw.into_intent(&instruments()).unwrap_err().code, RejectCode::NotFinite);
+        assert_eq!(
+            raw.into_intent(&instruments()).unwrap_err().code,
+            RejectCode::NotFinite
+        );
         let raw = RawIntent::Amend {
             client_id: "b1".into(),
             quantity: None,
             limit_price: Some(f64::INFINITY),
         };
-        assert_eq!(raw.into_intent(&instruments()).unwrap_err().code, RejectCode::NotFinite);
+        assert_eq!(
+            raw.into_intent(&instruments()).unwrap_err().code,
+            RejectCode::NotFinite
+        );
     }
 
     #[test]
@@ -564,10 +572,16 @@ mod tests {
             order_type: RawOrderType::Market,
             tif: TimeInForce::Day,
         };
-        assert_eq!(raw.into_intent(&instruments()).unwrap_err().code, RejectCode::UnknownInstrument);
+        assert_eq!(
+            raw.into_intent(&instruments()).unwrap_err().code,
+            RejectCode::UnknownInstrument
+        );
         for bad in [String::new(), "x".repeat(65), "a\nb".to_string()] {
             let raw = RawIntent::Cancel { client_id: bad };
-            assert_eq!(raw.into_intent(&instruments()).unwrap_err().code, RejectCode::InvalidClientId);
+            assert_eq!(
+                raw.into_intent(&instruments()).unwrap_err().code,
+                RejectCode::InvalidClientId
+            );
         }
     }
 
@@ -609,7 +623,16 @@ mod tests {
     #[test]
     fn order_status_transitions_follow_the_lifecycle() {
         use crate::OrderStatus::*;
-        let all = [PendingNew, Accepted, PartiallyFilled, PendingCancel, Filled, Cancelled, Rejected, Expired];
+        let all = [
+            PendingNew,
+            Accepted,
+            PartiallyFilled,
+            PendingCancel,
+            Filled,
+            Cancelled,
+            Rejected,
+            Expired,
+        ];
         for s in all {
             if s.is_terminal() {
                 assert!(all.iter().all(|n| !s.can_become(*n)), "{s} must be final");

@@ -32,5 +32,8 @@ pub use guest::{
 };
 pub use instrument::{Instrument, InstrumentId, Instruments};
 pub use market::{Bar, Tick, TickData};
-pub use order::{ClientOrderId, Fill, NewOrder, Order, OrderId, OrderIntent, OrderStatus, OrderType, Side, StrategyId, TimeInForce};
+pub use order::{
+    ClientOrderId, Fill, NewOrder, Order, OrderId, OrderIntent, OrderStatus, OrderType, Side, StrategyId,
+    TimeInForce,
+};
 pub use time::{Timestamp, civil_from_days, days_from_civil};

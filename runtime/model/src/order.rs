@@ -279,9 +279,18 @@ impl OrderStatus {
     pub const fn can_become(self, next: OrderStatus) -> bool {
         use OrderStatus::*;
         match self {
-            PendingNew => matches!(next, Accepted | PartiallyFilled | Filled | Rejected | Cancelled | Expired | PendingCancel),
-            Accepted => matches!(next, PartiallyFilled | Filled | PendingCancel | Cancelled | Expired),
-            PartiallyFilled => matches!(next, PartiallyFilled | Filled | PendingCancel | Cancelled | Expired),
+            PendingNew => matches!(
+                next,
+                Accepted | PartiallyFilled | Filled | Rejected | Cancelled | Expired | PendingCancel
+            ),
+            Accepted => matches!(
+                next,
+                PartiallyFilled | Filled | PendingCancel | Cancelled | Expired
+            ),
+            PartiallyFilled => matches!(
+                next,
+                PartiallyFilled | Filled | PendingCancel | Cancelled | Expired
+            ),
             // A refused cancel returns the order to working.
             PendingCancel => matches!(next, Accepted | PartiallyFilled | Filled | Cancelled | Expired),
             Filled | Cancelled | Rejected | Expired => false,

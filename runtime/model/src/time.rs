@@ -51,7 +51,13 @@ impl fmt::Display for Timestamp {
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", sod / 3600, (sod / 60) % 60, sod % 60)?;
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60
+        )?;
         if nanos != 0 {
             let frac = format!("{nanos:09}");
             write!(f, ".{}", frac.trim_end_matches('0'))?;
@@ -99,8 +105,14 @@ mod tests {
     #[test]
     fn formats_rfc3339_utc() {
         assert_eq!(Timestamp::from_secs(0).to_string(), "1970-01-01T00:00:00Z");
-        assert_eq!(Timestamp::from_secs(1_704_205_800).to_string(), "2024-01-02T14:30:00Z");
-        assert_eq!(Timestamp::from_nanos(1_500_000_000).to_string(), "1970-01-01T00:00:01.5Z");
+        assert_eq!(
+            Timestamp::from_secs(1_704_205_800).to_string(),
+            "2024-01-02T14:30:00Z"
+        );
+        assert_eq!(
+            Timestamp::from_nanos(1_500_000_000).to_string(),
+            "1970-01-01T00:00:01.5Z"
+        );
         assert_eq!(Timestamp::from_secs(-1).to_string(), "1969-12-31T23:59:59Z");
     }
 

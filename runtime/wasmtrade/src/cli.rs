@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Replay bars through a wasm strategy with risk checks and the paper broker, and report.
-    Backtest(BacktestArgs),
+    Backtest(Box<BacktestArgs>),
     /// Market data utilities.
     #[command(subcommand)]
     Data(DataCommand),

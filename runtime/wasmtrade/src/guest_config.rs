@@ -61,7 +61,9 @@ fn insert_path(map: &mut Map<String, Value>, key: &str, value: Value) -> anyhow:
             Ok(())
         }
         Some((head, rest)) => {
-            let entry = map.entry(head.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            let entry = map
+                .entry(head.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
             match entry {
                 Value::Object(inner) => insert_path(inner, rest, value),
                 _ => bail!("--config key `{head}` is both a value and a table"),
@@ -72,9 +74,11 @@ fn insert_path(map: &mut Map<String, Value>, key: &str, value: Value) -> anyhow:
 
 /// Reads a TOML (`.toml`) or JSON file into a JSON object.
 pub fn read_file(path: &Path) -> anyhow::Result<Map<String, Value>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
     let value: Value = if path.extension().is_some_and(|e| e == "toml") {
-        let t: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+        let t: toml::Table =
+            toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
         serde_json::to_value(t).with_context(|| format!("{} cannot be converted to JSON", path.display()))?
     } else {
         serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?
@@ -104,7 +108,10 @@ mod tests {
     #[test]
     fn pairs_are_typed_and_nested() {
         let m = parse_pairs("fast=10,slow=20.5,on=true,name=x,a.b=1").unwrap();
-        assert_eq!(Value::Object(m).to_string(), r#"{"a":{"b":1},"fast":10,"name":"x","on":true,"slow":20.5}"#);
+        assert_eq!(
+            Value::Object(m).to_string(),
+            r#"{"a":{"b":1},"fast":10,"name":"x","on":true,"slow":20.5}"#
+        );
     }
 
     #[test]

@@ -33,11 +33,20 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let guest = module
         .instantiate(ctx, &strategy_json)
         .with_context(|| format!("strategy {} failed to start", args.strategy.display()))?;
-    let id = StrategyId::new(args.id.clone().unwrap_or_else(|| wasmtrade_model::StrategyGuest::info(&guest).name.clone()));
+    let id = StrategyId::new(
+        args.id
+            .clone()
+            .unwrap_or_else(|| wasmtrade_model::StrategyGuest::info(&guest).name.clone()),
+    );
 
     let mut backtest = Backtest::new(instruments.clone(), config)?;
     for (n, spec) in args.indicators.iter().enumerate() {
-        let (name, guest) = load_indicator(&host, spec, instruments.clone(), args.seed.wrapping_add(n as u64 + 1))?;
+        let (name, guest) = load_indicator(
+            &host,
+            spec,
+            instruments.clone(),
+            args.seed.wrapping_add(n as u64 + 1),
+        )?;
         backtest.add_indicator(name, guest)?;
     }
     backtest.add_strategy(id, Box::new(guest))?;
@@ -55,7 +64,12 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.trades_csv {
         write_trades(&result, path)?;
     }
-    print_report(&result, &args, &module_summary(&args.strategy, module.sha256()), &data_source)
+    print_report(
+        &result,
+        &args,
+        &module_summary(&args.strategy, module.sha256()),
+        &data_source,
+    )
 }
 
 fn module_summary(path: &Path, sha256: &str) -> String {
@@ -76,27 +90,40 @@ fn backtest_config(args: &BacktestArgs) -> anyhow::Result<BacktestConfig> {
     if !starting_cash.is_positive() {
         bail!("--cash must be positive, got {}", args.cash);
     }
-    let rate: Rate = args
-        .commission
-        .parse()
-        .with_context(|| format!("--commission `{}` is not a decimal fraction (e.g. 0.002)", args.commission))?;
+    let rate: Rate = args.commission.parse().with_context(|| {
+        format!(
+            "--commission `{}` is not a decimal fraction (e.g. 0.002)",
+            args.commission
+        )
+    })?;
     if rate.is_negative() {
         bail!("--commission must not be negative, got {}", args.commission);
     }
-    let mut paper = PaperConfig::default();
-    paper.fill_timing = match args.fill {
-        FillTiming::NextOpen => PaperFillTiming::NextOpen,
-        FillTiming::Close => PaperFillTiming::SameClose,
+    let mut commission = PaperConfig::default().commission;
+    commission.rate = rate;
+    let paper = PaperConfig {
+        fill_timing: match args.fill {
+            FillTiming::NextOpen => PaperFillTiming::NextOpen,
+            FillTiming::Close => PaperFillTiming::SameClose,
+        },
+        commission,
+        ..PaperConfig::default()
     };
-    paper.commission.rate = rate;
     let quantity = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<Quantity>> {
         v.as_deref()
-            .map(|t| t.parse::<Quantity>().with_context(|| format!("--{flag} `{t}` is not a decimal quantity")))
+            .map(|t| {
+                t.parse::<Quantity>()
+                    .with_context(|| format!("--{flag} `{t}` is not a decimal quantity"))
+            })
             .transpose()
     };
     let limits = Limits {
         max_order_quantity: quantity("max-order-qty", &args.max_order_qty)?,
-        max_order_notional: args.max_order_notional.as_deref().map(|t| money("max-order-notional", t)).transpose()?,
+        max_order_notional: args
+            .max_order_notional
+            .as_deref()
+            .map(|t| money("max-order-notional", t))
+            .transpose()?,
         max_position: quantity("max-position", &args.max_position)?,
     };
     let risk = RiskConfig::default()
@@ -117,7 +144,10 @@ fn host_config(args: &BacktestArgs) -> anyhow::Result<HostConfig> {
         cfg.fuel_per_callback = if f == "none" {
             None
         } else {
-            Some(f.parse().with_context(|| format!("--fuel `{f}` is not a number or `none`"))?)
+            Some(
+                f.parse()
+                    .with_context(|| format!("--fuel `{f}` is not a number or `none`"))?,
+            )
         };
     }
     Ok(cfg)
@@ -128,7 +158,8 @@ fn load_bars(args: &BacktestArgs) -> anyhow::Result<(Vec<Bar>, Instruments, Stri
     let mut instruments = Instruments::new();
     if args.data.is_empty() {
         let cfg = default_config();
-        let bars = wasmtrade_market::generate(&cfg, &mut instruments).context("cannot generate synthetic bars")?;
+        let bars =
+            wasmtrade_market::generate(&cfg, &mut instruments).context("cannot generate synthetic bars")?;
         let source = format!(
             "synthetic {} (seeded GBM, seed {}; no --data given, see `wasmtrade data synth`)",
             cfg.symbol, cfg.seed
@@ -152,7 +183,11 @@ fn load_bars(args: &BacktestArgs) -> anyhow::Result<(Vec<Bar>, Instruments, Stri
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Parses `NAME=PATH[:k=v,...]` and instantiates the indicator.
@@ -171,7 +206,9 @@ fn load_indicator(
     };
     let json = guest_config::build(pairs, None).with_context(|| format!("--indicator `{spec}`"))?;
     let bytes = load_guest_bytes(Path::new(path))?;
-    let module = host.load_indicator(&bytes).with_context(|| format!("cannot load indicator {path}"))?;
+    let module = host
+        .load_indicator(&bytes)
+        .with_context(|| format!("cannot load indicator {path}"))?;
     let guest = module
         .instantiate(GuestContext::new(instruments, seed), &json)
         .with_context(|| format!("indicator {name} ({path}) failed to start"))?;
@@ -183,7 +220,8 @@ fn progress_bar(args: &BacktestArgs, total: u64) -> Option<ProgressBar> {
         return None;
     }
     let pb = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} bars {per_sec} eta {eta}") {
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} bars {per_sec} eta {eta}")
+    {
         pb.set_style(style);
     }
     Some(pb)
@@ -195,10 +233,16 @@ fn write_trades(result: &BacktestResult, path: &Path) -> anyhow::Result<()> {
     result
         .write_trades_csv(&mut w)
         .with_context(|| format!("cannot write trades to {}", path.display()))?;
-    w.flush().with_context(|| format!("cannot write trades to {}", path.display()))
+    w.flush()
+        .with_context(|| format!("cannot write trades to {}", path.display()))
 }
 
-fn print_report(result: &BacktestResult, args: &BacktestArgs, module: &str, data: &str) -> anyhow::Result<()> {
+fn print_report(
+    result: &BacktestResult,
+    args: &BacktestArgs,
+    module: &str,
+    data: &str,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {

@@ -39,17 +39,25 @@ pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
     if args.out.as_os_str() == "-" {
         let stdout = std::io::stdout();
         let mut lock = stdout.lock();
-        wasmtrade_market::write_csv(&mut lock, std::path::Path::new("stdout"), &bars, &instruments).context("cannot write bars to stdout")?;
+        wasmtrade_market::write_csv(&mut lock, std::path::Path::new("stdout"), &bars, &instruments)
+            .context("cannot write bars to stdout")?;
         lock.flush().context("cannot write bars to stdout")?;
     } else {
-        let file = std::fs::File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+        let file = std::fs::File::create(&args.out)
+            .with_context(|| format!("cannot create {}", args.out.display()))?;
         let mut w = std::io::BufWriter::new(file);
         wasmtrade_market::write_csv(&mut w, &args.out, &bars, &instruments)
             .with_context(|| format!("cannot write bars to {}", args.out.display()))?;
-        w.flush().with_context(|| format!("cannot write bars to {}", args.out.display()))?;
+        w.flush()
+            .with_context(|| format!("cannot write bars to {}", args.out.display()))?;
         let first = bars.first().map_or(Timestamp::EPOCH, |b| b.ts);
         let last = bars.last().map_or(Timestamp::EPOCH, |b| b.ts);
-        eprintln!("wrote {} bars of {} ({first} .. {last}) to {}", bars.len(), args.symbol, args.out.display());
+        eprintln!(
+            "wrote {} bars of {} ({first} .. {last}) to {}",
+            bars.len(),
+            args.symbol,
+            args.out.display()
+        );
     }
     Ok(())
 }

@@ -15,7 +15,8 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
         Err(strategy_err) => match engine.load_indicator(&bytes) {
             Ok(m) => ("indicator", m.sha256().to_string()),
             Err(_) => {
-                return Err(strategy_err).with_context(|| format!("{} is not a valid guest", args.path.display()));
+                return Err(strategy_err)
+                    .with_context(|| format!("{} is not a valid guest", args.path.display()));
             }
         },
     };
