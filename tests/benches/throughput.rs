@@ -37,6 +37,18 @@ fn time_run(
     (start.elapsed(), r.trades.len(), r.final_equity())
 }
 
+/// Calls `on_bar` directly, without the engine: the guest call alone.
+#[allow(clippy::disallowed_methods)]
+fn time_calls(mut guest: Box<dyn StrategyGuest>, bars: &[Bar]) -> Duration {
+    let start = std::time::Instant::now();
+    let mut intents = 0usize;
+    for bar in bars {
+        intents += guest.on_bar(bar).unwrap().len();
+    }
+    std::hint::black_box(intents);
+    start.elapsed()
+}
+
 fn main() {
     let n: usize = std::env::var("BENCH_BARS")
         .ok()
@@ -93,6 +105,12 @@ fn main() {
         "runs disagree: {checks:?}"
     );
 
+    let mut calls = [Duration::MAX; 2];
+    for _ in 0..rounds {
+        calls[0] = calls[0].min(time_calls(native(), &bars));
+        calls[1] = calls[1].min(time_calls(wasm_with(default_fuel), &bars));
+    }
+
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!(
         "backtest throughput, {n} bars, sma-cross fast=10 slow=30, {} trades, best of {rounds} rounds",
@@ -119,9 +137,20 @@ fn main() {
         best[1].as_secs_f64() / best[0].as_secs_f64(),
         best[2].as_secs_f64() / best[0].as_secs_f64()
     );
+    let ns = |d: Duration| d.as_nanos() as f64 / n as f64;
     println!(
-        "  per bar: native {:.0} ns, wasm {:.0} ns",
-        best[0].as_nanos() as f64 / n as f64,
-        best[1].as_nanos() as f64 / n as f64
+        "  per bar, full path: native {:.0} ns, wasm {:.0} ns",
+        ns(best[0]),
+        ns(best[1])
+    );
+    println!(
+        "  per bar, on_bar call alone (no engine): native {:.0} ns, wasm {:.0} ns",
+        ns(calls[0]),
+        ns(calls[1])
+    );
+    println!(
+        "  engine path without the guest ≈ {:.0} ns per bar; the wasm boundary adds ≈ {:.0} ns per call",
+        ns(best[0]) - ns(calls[0]),
+        ns(calls[1]) - ns(calls[0])
     );
 }

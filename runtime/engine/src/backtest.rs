@@ -126,10 +126,11 @@ impl Backtest {
         let mut n: u64 = 0;
         for bar in bars {
             self.engine.on_bar(bar)?;
+            let totals = self.engine.account_totals();
             let point = EquityPoint {
                 ts: bar.ts,
-                equity: self.engine.equity(),
-                exposed: self.engine.has_exposure(),
+                equity: totals.equity,
+                exposed: totals.exposed,
             };
             match curve.last_mut() {
                 Some(last) if last.ts == bar.ts => *last = point,

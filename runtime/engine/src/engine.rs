@@ -267,16 +267,14 @@ impl<B: Broker> Engine<B> {
 
     /// The account as guests see it (one account per engine).
     fn account_view(&self) -> AccountView {
-        let cash = self.oms.cash();
-        let equity = self.oms.equity();
-        let realized = self.oms.realized_pnl();
-        let unrealized = self.oms.unrealized_pnl();
+        let t = self.oms.account_totals();
+        let cash = t.cash.to_f64();
         AccountView {
-            cash: cash.to_f64(),
-            equity: equity.to_f64(),
-            buying_power: cash.to_f64().max(0.0),
-            realized_pnl: realized.to_f64(),
-            unrealized_pnl: unrealized.to_f64(),
+            cash,
+            equity: t.equity.to_f64(),
+            buying_power: cash.max(0.0),
+            realized_pnl: t.realized.to_f64(),
+            unrealized_pnl: t.unrealized.to_f64(),
         }
     }
 
@@ -612,7 +610,12 @@ impl<B: Broker> Engine<B> {
 
     /// Equity now (cash + marked positions).
     pub fn equity(&self) -> Money {
-        self.oms.equity()
+        self.oms.account_totals().equity
+    }
+
+    /// Cash, equity, P&L and exposure now, in one pass.
+    pub fn account_totals(&self) -> wasmtrade_oms::AccountTotals {
+        self.oms.account_totals()
     }
 
     /// True if any position is open.

@@ -160,13 +160,15 @@ impl Report {
             0.0
         };
 
+        // Each point converts to f64 once.
+        let equity: Vec<f64> = curve.iter().map(|p| p.equity.to_f64()).collect();
+
         // Per-period returns, starting from the initial equity.
         let mut prev = initial;
         let mut n = 0.0f64;
         let mut mean = 0.0f64;
         let mut m2 = 0.0f64;
-        for p in curve {
-            let e = p.equity.to_f64();
+        for &e in &equity {
             if prev > 0.0 {
                 let r = e / prev - 1.0;
                 n += 1.0;
@@ -179,18 +181,12 @@ impl Report {
         let std = if n > 1.0 { (m2 / (n - 1.0)).sqrt() } else { 0.0 };
         let sharpe = if std > 0.0 { mean / std * ppy.sqrt() } else { 0.0 };
 
-        let mut run_peak = inputs.initial;
+        let mut run_peak = initial;
         let mut max_dd = 0.0f64;
-        for p in curve {
-            if p.equity > run_peak {
-                run_peak = p.equity;
-            }
-            let pk = run_peak.to_f64();
-            if pk > 0.0 {
-                let dd = p.equity.to_f64() / pk - 1.0;
-                if dd < max_dd {
-                    max_dd = dd;
-                }
+        for &e in &equity {
+            run_peak = run_peak.max(e);
+            if run_peak > 0.0 {
+                max_dd = max_dd.min(e / run_peak - 1.0);
             }
         }
         let exposure = if curve.is_empty() {

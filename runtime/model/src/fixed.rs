@@ -382,9 +382,15 @@ impl Money {
     /// As an `f64` (for statistics and guests; never for accounting). The
     /// whole and fractional parts convert separately, so round amounts stay exact.
     pub fn to_f64(self) -> f64 {
+        // One i128 division; both parts then convert with cheap i64 → f64
+        // instructions whenever the whole part fits (|money| < 9.2e18).
         let whole = self.0 / MONEY_SCALE;
-        let frac = self.0 % MONEY_SCALE;
-        whole as f64 + frac as f64 / MONEY_SCALE as f64
+        let frac = (self.0 - whole * MONEY_SCALE) as i64; // |frac| < 1e18 fits
+        let whole_f = match i64::try_from(whole) {
+            Ok(w) => w as f64,
+            Err(_) => whole as f64,
+        };
+        whole_f + frac as f64 / MONEY_SCALE as f64
     }
     /// `self × rate`, rounded half away from zero to 10⁻¹⁸.
     pub fn mul_rate(self, rate: Rate) -> Money {

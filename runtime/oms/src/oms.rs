@@ -10,6 +10,21 @@ use wasmtrade_model::{
 use crate::OmsError;
 use crate::book::{Book, BookFill, ClosedTrade, Position};
 
+/// Account-level figures from [`Oms::account_totals`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct AccountTotals {
+    /// Cash.
+    pub cash: Money,
+    /// Cash plus marked positions.
+    pub equity: Money,
+    /// Realised gross P&L.
+    pub realized: Money,
+    /// Unrealised P&L at the last prices.
+    pub unrealized: Money,
+    /// Whether any position is open.
+    pub exposed: bool,
+}
+
 /// Orders, fills, positions, cash and P&L of one account.
 ///
 /// Everything is exact fixed point; ids and maps are ordered, so iteration
@@ -444,6 +459,32 @@ impl Oms {
             }
         }
         equity
+    }
+
+    /// Cash, equity, realised and unrealised P&L and whether any position is
+    /// open, in one pass over the books (the engine asks once per event).
+    pub fn account_totals(&self) -> AccountTotals {
+        let mut equity = self.cash;
+        let mut unrealized = Money::ZERO;
+        let mut exposed = false;
+        for m in self.books.values() {
+            for (i, b) in m {
+                let last = self.last_price(*i);
+                let value = b.market_value(last);
+                equity += value;
+                if last.is_some() && !b.quantity.is_zero() {
+                    unrealized += value - b.cost_basis;
+                }
+                exposed |= !b.quantity.is_zero();
+            }
+        }
+        AccountTotals {
+            cash: self.cash,
+            equity,
+            realized: self.realized,
+            unrealized,
+            exposed,
+        }
     }
 
     /// Realised gross P&L of the account (before commissions).
