@@ -171,6 +171,7 @@ impl<B: Broker> Engine<B> {
         self.drain_broker();
         // 2. Mark to market at the close.
         self.oms.mark(bar.instrument, bar.close);
+        crate::exposure::report_pnl(&self.oms, &mut self.risk, self.now);
         // 3. Indicators, then strategies, see the closed bar.
         self.update_indicators(bar)?;
         let account = self.account_view();
@@ -196,6 +197,7 @@ impl<B: Broker> Engine<B> {
         self.broker.on_tick(tick);
         self.drain_broker();
         self.oms.mark(tick.instrument, tick.reference_price());
+        crate::exposure::report_pnl(&self.oms, &mut self.risk, self.now);
         let account = self.account_view();
         for idx in 0..self.strategies.len() {
             if !self.strategies[idx].is_active() {
@@ -407,7 +409,8 @@ impl<B: Broker> Engine<B> {
             self.reject(idx, order.client_id, None, r, depth);
             return;
         }
-        let exposure = crate::exposure::exposure(&self.oms, &strategy, order.instrument);
+        let exposure =
+            crate::exposure::exposure(&self.oms, &self.risk, &strategy, order.instrument, self.now);
         let approved = match self.risk.check_new(&strategy, instrument, &order, &exposure) {
             Ok(a) => a,
             Err(r) => {
@@ -429,7 +432,12 @@ impl<B: Broker> Engine<B> {
             ts: now,
         });
         match self.broker.submit(id, &strategy, &approved, self.now) {
-            Ok(()) => self.stats.orders_sent += 1,
+            Ok(()) => {
+                self.stats.orders_sent += 1;
+                if let Some(instrument) = self.instruments.get(order.instrument) {
+                    self.risk.on_order_sent(&strategy, instrument, &order, &exposure);
+                }
+            }
             Err(e) => {
                 // Never sent: the broker refused synchronously. Record it as rejected.
                 let event = BrokerEvent::Rejected {
@@ -462,6 +470,12 @@ impl<B: Broker> Engine<B> {
         if let Err(e) = self.broker.cancel(order_id, self.now) {
             let r = Rejection::new(RejectCode::Broker, format!("cancel of `{client_id}` failed: {e}"));
             self.reject(idx, client_id, Some(order_id), r, depth);
+        } else if let Some(instrument) = self
+            .oms
+            .order(order_id)
+            .and_then(|o| self.instruments.get(o.request.instrument))
+        {
+            self.risk.on_cancel_sent(&strategy, instrument, self.now);
         }
     }
 
@@ -485,7 +499,13 @@ impl<B: Broker> Engine<B> {
         let Some(instrument) = self.instruments.get(order.request.instrument) else {
             return;
         };
-        let exposure = crate::exposure::exposure(&self.oms, &strategy, order.request.instrument);
+        let exposure = crate::exposure::exposure(
+            &self.oms,
+            &self.risk,
+            &strategy,
+            order.request.instrument,
+            self.now,
+        );
         let change = wasmtrade_risk::Amendment {
             quantity,
             limit_price,
@@ -502,6 +522,7 @@ impl<B: Broker> Engine<B> {
         };
         match self.broker.amend(order.id, &approved, self.now) {
             Ok(()) => {
+                self.risk.on_amend_sent(&strategy, instrument, self.now);
                 let change = approved.get();
                 if let Err(e) =
                     self.oms
@@ -574,7 +595,14 @@ impl<B: Broker> Engine<B> {
         }
         self.emit(|| EngineEvent::Broker(event.clone()));
         match event {
-            BrokerEvent::Filled(fill) => self.deliver_fill(fill, depth),
+            BrokerEvent::Filled(fill) => {
+                if let Some(instrument) = self.instruments.get(fill.instrument)
+                    && let Some(h) = self.risk.on_fill(&fill, instrument)
+                {
+                    tracing::warn!(strategy = %fill.strategy, reason = ?h.reason, "risk halt: {}", h.detail);
+                }
+                self.deliver_fill(fill, depth)
+            }
             BrokerEvent::Rejected { order_id, reason, .. } => {
                 let Some(order) = self.oms.order(order_id) else {
                     return;

@@ -49,6 +49,56 @@ pub enum RejectCode {
     /// An amendment that cannot apply to the order (a limit price on an order
     /// without one, or a quantity not above what already filled).
     InvalidAmendment,
+    /// The instrument is on the restricted list.
+    RestrictedInstrument,
+    /// The instrument is not on the strategy's allow-list.
+    InstrumentNotAllowed,
+    /// Trading in the instrument is halted.
+    MarketHalted,
+    /// The market or session is closed (or in an auction that refuses the order type).
+    MarketClosed,
+    /// Outside the configured trading hours (calendar, holiday).
+    OutsideTradingHours,
+    /// Inside a configured calendar blackout (e.g. around a scheduled release).
+    Blackout,
+    /// The price is too far from the reference price.
+    PriceCollar,
+    /// The reference price is older than allowed (or its age is unknown).
+    StaleReferencePrice,
+    /// Quantity sent within the rolling window above the limit.
+    MaxWindowQuantity,
+    /// Notional sent within the rolling window above the limit.
+    MaxWindowNotional,
+    /// Notional of working (unexecuted) orders above the limit.
+    MaxOpenExposure,
+    /// Worst-case gross exposure across instruments above the limit.
+    MaxGrossExposure,
+    /// Worst-case net exposure across instruments above the limit.
+    MaxNetExposure,
+    /// The day's loss passed its limit: halted until a person re-enables.
+    MaxDailyLoss,
+    /// The drawdown from the day's peak passed its limit: halted until a person re-enables.
+    MaxDrawdown,
+    /// Too many orders per second or per minute.
+    OrderRate,
+    /// Too many messages (orders, amendments, cancels) per second.
+    MessageRate,
+    /// Too many cancels per minute: new orders wait.
+    CancelRate,
+    /// Too many orders per execution today.
+    OrderToTradeRatio,
+    /// Too many executions within the window: disabled until a person re-enables.
+    RepeatedExecutions,
+    /// Same side, instrument, quantity and price as a recent order.
+    DuplicateOrder,
+    /// The order would trade against a resting order of the same account.
+    SelfCross,
+    /// Too many working orders.
+    MaxWorkingOrders,
+    /// Too many working orders on one side of one instrument.
+    MaxWorkingOrdersPerSide,
+    /// No new orders until start-up reconciliation has passed.
+    ReconciliationPending,
 }
 
 impl RejectCode {
@@ -73,6 +123,31 @@ impl RejectCode {
             RejectCode::TooManyIntents => "too-many-intents",
             RejectCode::Broker => "broker",
             RejectCode::InvalidAmendment => "invalid-amendment",
+            RejectCode::RestrictedInstrument => "restricted-instrument",
+            RejectCode::InstrumentNotAllowed => "instrument-not-allowed",
+            RejectCode::MarketHalted => "market-halted",
+            RejectCode::MarketClosed => "market-closed",
+            RejectCode::OutsideTradingHours => "outside-trading-hours",
+            RejectCode::Blackout => "blackout",
+            RejectCode::PriceCollar => "price-collar",
+            RejectCode::StaleReferencePrice => "stale-reference-price",
+            RejectCode::MaxWindowQuantity => "max-window-quantity",
+            RejectCode::MaxWindowNotional => "max-window-notional",
+            RejectCode::MaxOpenExposure => "max-open-exposure",
+            RejectCode::MaxGrossExposure => "max-gross-exposure",
+            RejectCode::MaxNetExposure => "max-net-exposure",
+            RejectCode::MaxDailyLoss => "max-daily-loss",
+            RejectCode::MaxDrawdown => "max-drawdown",
+            RejectCode::OrderRate => "order-rate",
+            RejectCode::MessageRate => "message-rate",
+            RejectCode::CancelRate => "cancel-rate",
+            RejectCode::OrderToTradeRatio => "order-to-trade-ratio",
+            RejectCode::RepeatedExecutions => "repeated-executions",
+            RejectCode::DuplicateOrder => "duplicate-order",
+            RejectCode::SelfCross => "self-cross",
+            RejectCode::MaxWorkingOrders => "max-working-orders",
+            RejectCode::MaxWorkingOrdersPerSide => "max-working-orders-per-side",
+            RejectCode::ReconciliationPending => "reconciliation-pending",
         }
     }
 }

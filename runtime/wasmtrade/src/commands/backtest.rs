@@ -125,6 +125,7 @@ fn backtest_config(args: &BacktestArgs) -> anyhow::Result<BacktestConfig> {
             .map(|t| money("max-order-notional", t))
             .transpose()?,
         max_position: quantity("max-position", &args.max_position)?,
+        ..Limits::default()
     };
     let risk = RiskConfig::default()
         .with_commission_rate(rate)
