@@ -1,0 +1,119 @@
+//! Durable state of the wasmtrade runtime in one data dir, on sled 0.34.
+//!
+//! A [`Store`] holds guest modules with all their versions and which one is
+//! active, precompiled artifacts keyed by (content hash, engine
+//! fingerprint), guest snapshots, the risk configuration with its change
+//! log, positions and account snapshots, and the **write-ahead order
+//! journal**: an intent is committed (flushed) before it reaches the broker,
+//! and status changes and fills are journaled as they arrive.
+//!
+//! sled only syncs in the background every `flush_every_ms`; durability here
+//! always means an explicit flush ([`Journal::commit`]), shared by every
+//! record appended since the previous one (group commit). sled 0.34's own
+//! flush is `sync_file_range` on Linux, which does not survive power loss,
+//! so by default a flush is followed by `fdatasync` of sled's data file
+//! ([`Durability`]).
+//!
+//! ```
+//! use wasmtrade_model::{OrderId, OrderStatus, Timestamp};
+//! use wasmtrade_store::{JournalRecord, Store, StoreOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path(), &StoreOptions::default())?;
+//! let id = store.journal().next_order_id()?;
+//! let status = JournalRecord::Status { order_id: id, status: OrderStatus::Accepted, ts: Timestamp::from_secs(1), reason: None };
+//! let seq = store.journal().append_durable(&status)?;
+//! drop(store);
+//!
+//! let store = Store::open(dir.path(), &StoreOptions::default())?;
+//! let replayed: Vec<_> = store.journal().replay().collect::<Result<_, _>>()?;
+//! assert_eq!((replayed[0].seq, &replayed[0].record), (seq, &status));
+//! assert!(store.journal().next_order_id()? > id);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Opening
+//!
+//! [`Store::open`] takes an exclusive lock on `<dir>/LOCK` first (a second
+//! process gets [`StoreError::Locked`] with the holder's pid and opens
+//! nothing). An empty or missing dir becomes a new store; a non-empty dir
+//! without a store is refused ([`StoreError::NotAStore`]); a store with a
+//! newer schema is refused ([`StoreError::SchemaTooNew`]); an older one is
+//! migrated step by step. Anything sled cannot read, a missing sled file,
+//! a value failing its checksum, or a journal shorter than the `MARK`
+//! written at the last open or close is [`StoreError::Corrupt`]: the store is
+//! never silently started empty or overwritten.
+//!
+//! A full volume surfaces as [`StoreError::DiskFull`]; after any failed
+//! journal write or flush the journal refuses further records
+//! ([`StoreError::JournalFailed`]) until the process restarts.
+//!
+//! # On-disk schema (version 1, engine `sled 0.34`)
+//!
+//! ```text
+//! <dir>/LOCK           flock'd while open; holds the pid of the holder
+//! <dir>/MARK           envelope of JSON {journal_seq, order_id_hwm}: how far
+//!                      the store had got at the last open/close; a store
+//!                      found behind it (truncated sled files) is refused
+//! <dir>/sled/          the sled database (conf, db, blobs/, snap.*)
+//! <dir>/sled.init/     only while a new store is being created; renamed
+//!                      to sled/ once its schema record is flushed
+//! ```
+//!
+//! Every value is an envelope `[format u8 = 1][crc32 u32 LE][payload]`, the
+//! CRC (IEEE) taken over the format byte and the payload. Integers in keys
+//! are big-endian so keys sort numerically.
+//!
+//! | tree | key | payload |
+//! |---|---|---|
+//! | `meta` | `schema` | JSON [`SchemaRecord`] `{schema_version, created (ns since epoch), engine}` |
+//! | `meta` | `order_id_hwm` | JSON `u64`: first order id not yet reserved |
+//! | `journal` | `u64` seq | JSON `{seq, record}`, `record` a [`JournalRecord`] tagged by `type` (`intent`, `status`, `fill`, `never_sent`, `reconciliation`) |
+//! | `modules` | module name (UTF-8) | JSON [`Module`]: kind, versions (sha256, size, label, uploaded_by/at, status), active version |
+//! | `blobs` | sha256 (32 bytes) | raw module bytes, checked against the key on read |
+//! | `artifacts` | sha256 (32 bytes) ++ engine fingerprint (UTF-8) | raw precompiled artifact |
+//! | `snapshots` | `u16` id length ++ strategy id ++ `u32` version | `i64` taken-at nanos ++ raw guest state |
+//! | `risk` | `current` | JSON [`RiskRevision`] (document as JSON) |
+//! | `risk` | `log/` ++ `u64` revision | JSON [`RiskRevision`] |
+//! | `portfolio` | `positions`, `account` | JSON [`PortfolioSnapshot`] `{as_of, journal_seq, value}` |
+//!
+//! Money, prices and quantities inside JSON are decimal strings (the model's
+//! serde form), so they round-trip exactly.
+//!
+//! # Versions and migrations
+//!
+//! [`SCHEMA_VERSION`] is 1. A change to any tree, key or payload above is a
+//! new version with a registered migration step from the previous one; each
+//! step is idempotent and followed by a durable update of `meta/schema`, so
+//! an interrupted migration resumes. The only step so far, 0 → 1, is a
+//! no-op (pre-release stores had the same layout). The envelope has its own
+//! format byte for changes to the framing.
+
+mod artifacts;
+mod codec;
+mod error;
+mod hash;
+mod journal;
+mod lock;
+mod mark;
+mod modules;
+mod portfolio;
+mod record;
+mod recovery;
+mod risk;
+mod schema;
+mod snapshots;
+mod store;
+
+pub use artifacts::{Artifacts, CacheStats};
+pub use error::StoreError;
+pub use hash::{BadHash, ContentHash};
+pub use journal::{Journal, JournalEntry, Replay, Seq, SeqRange};
+pub use modules::{Module, ModuleKind, ModuleVersion, Modules, Upload, VersionStatus};
+pub use portfolio::{Portfolio, PortfolioKind, PortfolioSnapshot};
+pub use record::{Difference, DifferenceKind, IntentState, JournalRecord};
+pub use recovery::{RecoveredOrder, Recovery};
+pub use risk::{Change, RiskConfig, RiskRevision};
+pub use schema::{ENGINE, SCHEMA_VERSION, SchemaRecord};
+pub use snapshots::{Snapshot, Snapshots};
+pub use store::{Durability, Store, StoreOptions};
