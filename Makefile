@@ -3,14 +3,17 @@
 #   make demo   build the bundled guests and backtest sma-cross on embedded synthetic data
 #   make test   everything CI runs: set-up, format, lints, guests, all tests
 #   make bench  throughput benchmark (wasm vs native sma-cross on 1M bars)
+#   make fuzz   bounded fuzz runs of guest loading and CSV parsing (nightly)
 
-GUESTS := sma-cross rsi-reversion sma ema rsi macd bollinger atr breakout
+GUESTS := sma-cross rsi-reversion sma ema rsi macd bollinger atr breakout \
+	hostile-infinite-loop hostile-deep-recursion hostile-memory-bomb hostile-trap-on-nth \
+	hostile-order-flood hostile-log-flood hostile-forbidden-import hostile-bad-snapshot
 GUEST_FLAGS := $(foreach g,$(GUESTS),-p $(g))
 GUEST_DIR := target/wasm32-wasip2/guest
 PYENV := target/pyenv
 PY := $(PYENV)/bin/python
 
-.PHONY: demo test guests lint bench setup python
+.PHONY: demo test guests lint bench fuzz setup python
 
 demo: guests
 	cargo run --release --quiet -p wasmtrade -- backtest \
@@ -38,7 +41,14 @@ lint:
 test: guests python lint
 	cargo build --release -p wasmtrade
 	WASMTRADE_PYTHON=$(abspath $(PY)) cargo test --workspace --release
-	cargo bench -p wasmtrade-e2e --no-run
+	cargo bench --workspace --no-run
 
 bench: guests
 	cargo bench -p wasmtrade-e2e --bench throughput
+
+# Bounded fuzz runs (nightly + cargo-fuzz; a cold AddressSanitizer build takes
+# ~16 min here, so it is not part of `make test`). FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+fuzz: guests
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	runtime/host/fuzz/run.sh $(FUZZ_SECONDS)

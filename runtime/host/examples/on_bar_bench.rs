@@ -14,7 +14,8 @@ use std::time::Instant;
 use wasmtrade_host::{GuestEngine, HostConfig};
 use wasmtrade_model::StrategyGuest;
 
-fn measure(label: &str, config: HostConfig, bars: i64) {
+/// Nanoseconds per `on_bar` under `config`.
+fn measure(label: &str, config: HostConfig, bars: i64) -> f64 {
     let engine = GuestEngine::new(config).unwrap();
     let module = engine.load_strategy(&common::fixture("strategy")).unwrap();
     let mut guest = module
@@ -32,9 +33,10 @@ fn measure(label: &str, config: HostConfig, bars: i64) {
     let elapsed = start.elapsed();
     let ns = elapsed.as_nanos() as f64 / bars as f64;
     println!(
-        "{label:<22} {ns:>7.1} ns/on_bar  {:>6.2} M bars/s  ({bars} bars, {intents} intents)",
+        "{label:<26} {ns:>7.1} ns/on_bar  {:>6.2} M bars/s  ({bars} bars, {intents} intents)",
         1e3 / ns
     );
+    ns
 }
 
 fn main() {
@@ -42,13 +44,26 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(2_000_000);
-    measure("fuel on (default)", HostConfig::default(), bars);
-    measure(
-        "fuel off",
-        HostConfig {
-            fuel_per_callback: None,
-            ..HostConfig::default()
-        },
-        bars,
+    let fuel = HostConfig::default();
+    let none = HostConfig {
+        fuel_per_callback: None,
+        ..HostConfig::default()
+    };
+    let deadline = |base: &HostConfig| HostConfig {
+        deadline_ms: Some(1_000),
+        ..base.clone()
+    };
+    let fuel_ns = measure("fuel on (default)", fuel.clone(), bars);
+    let none_ns = measure("fuel off", none.clone(), bars);
+    let epoch_ns = measure("fuel off, deadline 1 s", deadline(&none), bars);
+    let both_ns = measure("fuel on, deadline 1 s", deadline(&fuel), bars);
+    println!(
+        "epoch deadline overhead: {:+.1}% without fuel, {:+.1}% with fuel",
+        (epoch_ns / none_ns - 1.0) * 100.0,
+        (both_ns / fuel_ns - 1.0) * 100.0
+    );
+    println!(
+        "fuel overhead:           {:+.1}%",
+        (fuel_ns / none_ns - 1.0) * 100.0
     );
 }

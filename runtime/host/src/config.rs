@@ -6,6 +6,8 @@ use crate::HostError;
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
+/// Longest per-callback deadline accepted: one hour.
+const MAX_DEADLINE_MS: u64 = 3_600_000;
 
 /// How the host sandboxes guests. Every field has a default suited to
 /// backtests; a TOML/JSON table may override any subset of them.
@@ -28,6 +30,25 @@ pub struct HostConfig {
     /// guest code faster but lets a looping guest hang its thread until epoch
     /// deadlines arrive. Default `Some(50_000_000)`.
     pub fuel_per_callback: Option<u64>,
+    /// Wall-clock budget per callback, in milliseconds, enforced with epoch
+    /// interruption: a ticker thread advances the engine's epoch and a
+    /// callback still running when its deadline passes is stopped with
+    /// [`GuestFault::Budget`](wasmtrade_model::GuestFault::Budget). A callback
+    /// is interrupted between `deadline_ms` and `deadline_ms` plus one tick
+    /// (a tenth of the deadline, between 1 and 100 ms).
+    ///
+    /// Which budget to use: **fuel** counts instructions, so the same guest on
+    /// the same events stops at the same instruction on every machine: use it
+    /// for backtests and replays. The **deadline** measures time, which is what
+    /// a live market cares about, but where it stops a guest depends on the
+    /// machine and its load: use it in live trading (with or without fuel).
+    /// `None` (the default) compiles no epoch checks and costs nothing.
+    pub deadline_ms: Option<u64>,
+    /// Guest instances (stores) this engine keeps alive at once, across all
+    /// loaded modules; instantiating beyond it fails with
+    /// [`HostError::TooManyGuests`]. With `pooling` the pool's `pool_guests`
+    /// caps as well. Default 256.
+    pub max_live_guests: usize,
     /// Intents one callback may return; more is a
     /// [`GuestFault::TooManyIntents`](wasmtrade_model::GuestFault::TooManyIntents).
     /// Default 1000.
@@ -51,6 +72,8 @@ impl Default for HostConfig {
             max_instances: 32,
             max_wasm_stack: 512 * KIB,
             fuel_per_callback: Some(50_000_000),
+            deadline_ms: None,
+            max_live_guests: 256,
             max_intents_per_callback: 1000,
             max_log_bytes: 64 * KIB,
             pooling: false,
@@ -89,6 +112,17 @@ impl HostConfig {
         if self.fuel_per_callback == Some(0) {
             return bad("fuel_per_callback", "must be positive; omit it to turn fuel off");
         }
+        if let Some(ms) = self.deadline_ms
+            && !(1..=MAX_DEADLINE_MS).contains(&ms)
+        {
+            return bad(
+                "deadline_ms",
+                format!("must be between 1 and {MAX_DEADLINE_MS} (one hour); omit it to turn deadlines off"),
+            );
+        }
+        if self.max_live_guests == 0 {
+            return bad("max_live_guests", "must be positive");
+        }
         if self.max_intents_per_callback == 0 {
             return bad("max_intents_per_callback", "must be positive");
         }
@@ -121,5 +155,28 @@ mod tests {
         };
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("fuel_per_callback"), "{err}");
+        for (c, field) in [
+            (
+                HostConfig {
+                    deadline_ms: Some(0),
+                    ..HostConfig::default()
+                },
+                "deadline_ms",
+            ),
+            (
+                HostConfig {
+                    max_live_guests: 0,
+                    ..HostConfig::default()
+                },
+                "max_live_guests",
+            ),
+        ] {
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
+        let live: HostConfig =
+            serde_json::from_str(r#"{"deadline_ms": 5, "fuel_per_callback": null}"#).unwrap();
+        live.validate().unwrap();
+        assert_eq!(live.deadline_ms, Some(5));
     }
 }

@@ -11,6 +11,8 @@ use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 
 use crate::bindings::{indicator, strategy};
+use crate::epoch::{DeadlineTicks, EpochTicker};
+use crate::live::LiveGuests;
 use crate::state::GuestState;
 use crate::validate::{self, INDICATOR_EXPORTS, STRATEGY_EXPORTS};
 use crate::{HostConfig, HostError, IndicatorModule, StrategyModule};
@@ -25,19 +27,34 @@ const ARTIFACT_MAGIC: &[u8; 16] = b"wasmtrade-cwasm1";
 const ARTIFACT_HEADER: usize = ARTIFACT_MAGIC.len() + 32;
 
 /// Compiles, validates and instantiates guests. One per process: it owns the
-/// wasmtime engine (compiled code cache, signal handlers) and the linkers.
-/// Cheap to share behind an `Arc`; loading is `&self`.
+/// wasmtime engine (compiled code cache, signal handlers), the linkers and,
+/// when `deadline_ms` is set, the epoch ticker thread. Cheap to share behind
+/// an `Arc`; loading is `&self`.
 pub struct GuestEngine {
     engine: Engine,
     strategy_linker: Linker<GuestState>,
     indicator_linker: Linker<GuestState>,
-    config: Arc<HostConfig>,
+    shared: Arc<Shared>,
+}
+
+/// What the engine shares with the modules it loads and the guests they
+/// start: the configuration, the live-guest count and the epoch ticker. The
+/// ticker thread stops (and is joined) when the engine and every module and
+/// guest loaded from it are dropped; until then deadlines keep working.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: HostConfig,
+    /// Epoch ticks per callback, if deadlines are on.
+    pub(crate) deadline: Option<DeadlineTicks>,
+    pub(crate) live: LiveGuests,
+    _ticker: Option<EpochTicker>,
 }
 
 impl std::fmt::Debug for GuestEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GuestEngine")
-            .field("config", &self.config)
+            .field("config", &self.shared.config)
+            .field("live_guests", &self.shared.live.current())
             .finish_non_exhaustive()
     }
 }
@@ -58,9 +75,9 @@ fn engine_config(config: &HostConfig) -> Config {
         .wasm_stack_switching(false)
         .max_wasm_stack(config.max_wasm_stack)
         .consume_fuel(config.fuel_per_callback.is_some())
-        // Live mode will turn this on with a per-callback deadline; fuel stays
-        // the deterministic budget for backtests.
-        .epoch_interruption(false)
+        // Wall-clock deadlines (live trading); off, the checks are not compiled
+        // in at all. Fuel stays the deterministic budget for backtests.
+        .epoch_interruption(config.deadline_ms.is_some())
         // Enough frames to locate a trap; capture costs only when trapping.
         .wasm_backtrace_max_frames(NonZeroUsize::new(32));
     if config.pooling {
@@ -147,17 +164,36 @@ impl GuestEngine {
         let indicator_linker = linker(&engine, |l| {
             indicator::Indicator::add_to_linker::<GuestState, HasSelf<GuestState>>(l, |s| s)
         })?;
+        let deadline = config.deadline_ms.map(DeadlineTicks::for_deadline);
+        let ticker = match deadline {
+            Some(d) => {
+                let engine = engine.clone();
+                Some(EpochTicker::start(d.tick, move || engine.increment_epoch())?)
+            }
+            None => None,
+        };
         Ok(Self {
             engine,
             strategy_linker,
             indicator_linker,
-            config: Arc::new(config),
+            shared: Arc::new(Shared {
+                live: LiveGuests::new(config.max_live_guests),
+                config,
+                deadline,
+                _ticker: ticker,
+            }),
         })
     }
 
     /// The configuration the engine runs with.
     pub fn config(&self) -> &HostConfig {
-        &self.config
+        &self.shared.config
+    }
+
+    /// Guest instances alive now, across all modules of this engine (see
+    /// [`HostConfig::max_live_guests`]).
+    pub fn live_guests(&self) -> usize {
+        self.shared.live.current()
     }
 
     /// Hex sha256 of wasmtime's precompile-compatibility hash (wasmtime
@@ -201,7 +237,7 @@ impl GuestEngine {
     }
 
     fn compile(&self, bytes: &[u8]) -> Result<(Component, [u8; 32]), HostError> {
-        validate::check_bytes(bytes, self.config.max_module_bytes)?;
+        validate::check_bytes(bytes, self.shared.config.max_module_bytes)?;
         let sha256: [u8; 32] = Sha256::digest(bytes).into();
         let component = Component::new(&self.engine, bytes).map_err(|e| HostError::Compile {
             reason: format!("{e:#}"),
@@ -233,7 +269,7 @@ impl GuestEngine {
         let pre = strategy::StrategyPre::new(pre).map_err(|e| HostError::Link {
             reason: format!("{e:#}"),
         })?;
-        Ok(StrategyModule::new(pre, hex::encode(sha256), self.config.clone()))
+        Ok(StrategyModule::new(pre, hex::encode(sha256), self.shared.clone()))
     }
 
     fn indicator_from(&self, component: Component, sha256: [u8; 32]) -> Result<IndicatorModule, HostError> {
@@ -249,7 +285,7 @@ impl GuestEngine {
         Ok(IndicatorModule::new(
             pre,
             hex::encode(sha256),
-            self.config.clone(),
+            self.shared.clone(),
         ))
     }
 

@@ -73,6 +73,16 @@ pub enum HostError {
         /// wasmtime's explanation.
         reason: String,
     },
+    /// The engine already runs `max_live_guests` guests.
+    #[error(
+        "cannot start another guest: {live} guests are alive, the limit is {limit} (`max_live_guests`); stop a guest or raise the limit"
+    )]
+    TooManyGuests {
+        /// Guests alive when the new one was refused.
+        live: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The guest's `init` returned an error.
     #[error("guest refused its configuration: {message}")]
     Init {
@@ -139,7 +149,10 @@ impl HostError {
     pub fn is_guest_problem(&self) -> bool {
         !matches!(
             self,
-            HostError::Config { .. } | HostError::Engine { .. } | HostError::Serialize { .. }
+            HostError::Config { .. }
+                | HostError::Engine { .. }
+                | HostError::Serialize { .. }
+                | HostError::TooManyGuests { .. }
         )
     }
 }

@@ -5,15 +5,16 @@ use std::sync::Arc;
 use wasmtrade_model::{Bar, GuestContext, GuestFault, GuestInfo, IndicatorGuest};
 
 use crate::bindings::indicator;
+use crate::engine::Shared;
 use crate::sandbox::Sandbox;
-use crate::{HostConfig, HostError, convert, engine};
+use crate::{HostError, convert, engine};
 
 /// A validated, compiled and linked indicator, ready to instantiate any number of times.
 #[derive(Clone)]
 pub struct IndicatorModule {
     pre: indicator::IndicatorPre<crate::state::GuestState>,
     sha256: Arc<str>,
-    config: Arc<HostConfig>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for IndicatorModule {
@@ -28,12 +29,12 @@ impl IndicatorModule {
     pub(crate) fn new(
         pre: indicator::IndicatorPre<crate::state::GuestState>,
         sha256: String,
-        config: Arc<HostConfig>,
+        shared: Arc<Shared>,
     ) -> Self {
         Self {
             pre,
             sha256: sha256.into(),
-            config,
+            shared,
         }
     }
 
@@ -52,7 +53,7 @@ impl IndicatorModule {
     /// `init(config_json)` and `outputs()`. Errors as for
     /// [`StrategyModule::instantiate`](crate::StrategyModule::instantiate).
     pub fn instantiate(&self, ctx: GuestContext, config_json: &str) -> Result<WasmIndicator, HostError> {
-        let mut sandbox = Sandbox::new(self.pre.engine(), ctx, &self.config)?;
+        let mut sandbox = Sandbox::new(self.pre.engine(), ctx, &self.shared)?;
         let bindings = self
             .pre
             .instantiate(&mut sandbox.store)

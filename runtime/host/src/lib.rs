@@ -21,11 +21,16 @@
 //! canonicalisation is on, relaxed SIMD and threads are off).
 //!
 //! Each guest runs in its own store with a memory and table limit, a bounded
-//! native stack and (by default) a deterministic fuel budget per callback. A
-//! guest error is a [`GuestFault::Returned`](wasmtrade_model::GuestFault);
-//! running out of fuel is `Budget`, a resource limit is `Limit`, any other
-//! trap is `Trap`, after which the instance is quarantined for good. Nothing a
-//! guest does can panic the host.
+//! native stack and (by default) a deterministic fuel budget per callback;
+//! live trading adds a wall-clock deadline per callback
+//! ([`HostConfig::deadline_ms`], epoch interruption). An engine keeps at most
+//! [`HostConfig::max_live_guests`] guests alive. A guest error is a
+//! [`GuestFault::Returned`](wasmtrade_model::GuestFault); running out of fuel
+//! or time is `Budget`, a resource limit is `Limit`, any other trap
+//! (including a stack overflow) is `Trap`, after which the instance is
+//! quarantined for good. Nothing a guest does can panic the host. What the
+//! engine does next (restart with backoff, or stop for good) is decided by a
+//! [`FaultTracker`] under a [`QuarantinePolicy`].
 //!
 //! # Example
 //!
@@ -48,9 +53,12 @@ mod bindings;
 mod config;
 mod convert;
 mod engine;
+mod epoch;
 mod error;
 mod imports;
 mod indicator;
+mod live;
+mod policy;
 mod sandbox;
 mod state;
 mod strategy;
@@ -60,4 +68,5 @@ pub use config::HostConfig;
 pub use engine::GuestEngine;
 pub use error::HostError;
 pub use indicator::{IndicatorModule, WasmIndicator};
+pub use policy::{Decision, FaultTracker, PositionAction, QuarantinePolicy, RestartPolicy};
 pub use strategy::{StrategyModule, WasmStrategy};

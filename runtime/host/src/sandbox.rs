@@ -1,25 +1,37 @@
 //! One guest's store and the discipline around every call into it: refill
-//! the budget, call, drain captured output, classify failures, and poison
+//! the budgets, call, drain captured output, classify failures, and poison
 //! the instance after a trap.
+
+use std::sync::Arc;
 
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 use wasmtrade_model::{GuestContext, GuestFault};
 
 use crate::bindings::types as wit;
+use crate::engine::Shared;
+use crate::live::LiveGuard;
 use crate::state::{GuestState, LimitHit};
 use crate::{HostConfig, HostError};
 
 /// A guest's store plus its fault state.
 pub(crate) struct Sandbox {
+    /// Declared before `live` so the store (and its memory) is freed before
+    /// the slot is released.
     pub(crate) store: Store<GuestState>,
     fuel: Option<u64>,
+    /// Epoch ticks per callback when deadlines are on.
+    deadline_ticks: Option<u64>,
     /// Set after the first trap: a trapped instance never runs again.
     quarantined: Option<String>,
+    live: LiveGuard,
 }
 
 impl Sandbox {
-    /// A fresh store around `ctx`, fuelled for instantiation.
-    pub(crate) fn new(engine: &Engine, ctx: GuestContext, config: &HostConfig) -> Result<Self, HostError> {
+    /// A fresh store around `ctx`, admitted against `max_live_guests` and
+    /// budgeted (fuel, deadline) for instantiation.
+    pub(crate) fn new(engine: &Engine, ctx: GuestContext, shared: &Arc<Shared>) -> Result<Self, HostError> {
+        let live = LiveGuard::admit(shared)?;
+        let config = &shared.config;
         let mut store = Store::new(engine, GuestState::new(ctx, config));
         store.limiter(|state| &mut state.limiter);
         if let Some(fuel) = config.fuel_per_callback {
@@ -27,10 +39,17 @@ impl Sandbox {
                 reason: format!("cannot set the fuel budget: {e:#}"),
             })?;
         }
+        let deadline_ticks = shared.deadline.map(|d| d.ticks);
+        if let Some(ticks) = deadline_ticks {
+            store.epoch_deadline_trap();
+            store.set_epoch_deadline(ticks);
+        }
         Ok(Self {
             store,
             fuel: config.fuel_per_callback,
+            deadline_ticks,
             quarantined: None,
+            live,
         })
     }
 
@@ -57,6 +76,10 @@ impl Sandbox {
         {
             return Err(self.poison(&e, None));
         }
+        // One predictable branch when deadlines are off.
+        if let Some(ticks) = self.deadline_ticks {
+            self.store.set_epoch_deadline(ticks);
+        }
         let out = call(&mut self.store);
         let stderr = self.store.data_mut().drain_output();
         match out {
@@ -67,15 +90,16 @@ impl Sandbox {
     }
 
     fn poison(&mut self, err: &wasmtime::Error, stderr: Option<String>) -> GuestFault {
-        let fault = classify(err, self.fuel, stderr);
+        let fault = classify(err, &self.live.shared().config, stderr);
         tracing::warn!(kind = fault.kind(), fault = %fault, "guest quarantined");
         self.quarantined = Some(format!("stopped after an earlier fault: {fault}"));
         fault
     }
 }
 
-/// Maps a wasmtime error from a guest call to a fault.
-pub(crate) fn classify(err: &wasmtime::Error, fuel: Option<u64>, stderr: Option<String>) -> GuestFault {
+/// Maps a wasmtime error from a guest call to a fault, naming the budget or
+/// limit that stopped it.
+pub(crate) fn classify(err: &wasmtime::Error, config: &HostConfig, stderr: Option<String>) -> GuestFault {
     if let Some(hit) = err.downcast_ref::<LimitHit>() {
         return GuestFault::Limit {
             what: hit.what.clone(),
@@ -88,7 +112,7 @@ pub(crate) fn classify(err: &wasmtime::Error, fuel: Option<u64>, stderr: Option<
     let reason = match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => {
             return GuestFault::Budget {
-                budget: match fuel {
+                budget: match config.fuel_per_callback {
                     Some(f) => format!("fuel {f} per callback"),
                     None => "fuel".to_string(),
                 },
@@ -96,9 +120,16 @@ pub(crate) fn classify(err: &wasmtime::Error, fuel: Option<u64>, stderr: Option<
         }
         Some(Trap::Interrupt) => {
             return GuestFault::Budget {
-                budget: "deadline".to_string(),
+                budget: match config.deadline_ms {
+                    Some(ms) => format!("deadline {ms} ms per callback"),
+                    None => "deadline".to_string(),
+                },
             };
         }
+        Some(Trap::StackOverflow) => format!(
+            "stack overflow: wasm call stack exhausted (`max_wasm_stack` {} bytes)",
+            config.max_wasm_stack
+        ),
         Some(trap) => trap.to_string(),
         None => err.root_cause().to_string(),
     };

@@ -8,15 +8,16 @@ use wasmtrade_model::{
 };
 
 use crate::bindings::{strategy, types as wit};
+use crate::engine::Shared;
 use crate::sandbox::Sandbox;
-use crate::{HostConfig, HostError, convert, engine};
+use crate::{HostError, convert, engine};
 
 /// A validated, compiled and linked strategy, ready to instantiate any number of times.
 #[derive(Clone)]
 pub struct StrategyModule {
     pre: strategy::StrategyPre<crate::state::GuestState>,
     sha256: Arc<str>,
-    config: Arc<HostConfig>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for StrategyModule {
@@ -31,12 +32,12 @@ impl StrategyModule {
     pub(crate) fn new(
         pre: strategy::StrategyPre<crate::state::GuestState>,
         sha256: String,
-        config: Arc<HostConfig>,
+        shared: Arc<Shared>,
     ) -> Self {
         Self {
             pre,
             sha256: sha256.into(),
-            config,
+            shared,
         }
     }
 
@@ -53,9 +54,11 @@ impl StrategyModule {
 
     /// Starts a guest: a fresh store around `ctx`, then `info()` and
     /// `init(config_json)`. An `init` error is [`HostError::Init`] with the
-    /// guest's message verbatim; a trap is [`HostError::Startup`].
+    /// guest's message verbatim; a trap is [`HostError::Startup`]; an engine
+    /// already running `max_live_guests` guests refuses with
+    /// [`HostError::TooManyGuests`].
     pub fn instantiate(&self, ctx: GuestContext, config_json: &str) -> Result<WasmStrategy, HostError> {
-        let mut sandbox = Sandbox::new(self.pre.engine(), ctx, &self.config)?;
+        let mut sandbox = Sandbox::new(self.pre.engine(), ctx, &self.shared)?;
         let bindings = self
             .pre
             .instantiate(&mut sandbox.store)
@@ -76,7 +79,7 @@ impl StrategyModule {
             sandbox,
             bindings,
             info,
-            max_intents: self.config.max_intents_per_callback,
+            max_intents: self.shared.config.max_intents_per_callback,
             sha256: self.sha256.clone(),
         })
     }
