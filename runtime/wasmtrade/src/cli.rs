@@ -28,6 +28,27 @@ pub enum Command {
     /// Guest utilities.
     #[command(subcommand)]
     Guest(GuestCommand),
+    /// Run the long-running runtime: live event loop, guests, risk, OMS,
+    /// paper broker and the gRPC API.
+    Serve(Box<ServeArgs>),
+}
+
+/// `wasmtrade serve`. Settings come from embedded defaults, then the TOML
+/// file, then `WASMTRADE_*` environment variables, then these flags.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The TOML config file (every key is optional; see `wasmtrade serve --print-config`).
+    #[arg(long, env = "WASMTRADE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Address of the gRPC API (overrides `server.listen`).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Data directory (the store; overrides `store.data_dir`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// When market orders fill.

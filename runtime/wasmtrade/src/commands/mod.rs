@@ -3,6 +3,7 @@
 mod backtest;
 mod data;
 mod guest;
+mod serve;
 
 use crate::cli::{Cli, Command, DataCommand, GuestCommand};
 
@@ -12,5 +13,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backtest(args) => backtest::run(*args),
         Command::Data(DataCommand::Synth(args)) => data::synth(args),
         Command::Guest(GuestCommand::Inspect(args)) => guest::inspect(args),
+        Command::Serve(args) => serve::run(*args),
     }
 }

@@ -1,0 +1,1 @@
+//! The long-running wasmtrade runtime.
