@@ -86,3 +86,170 @@ pub fn python() -> anyhow::Result<PathBuf> {
         None => bail!("set WASMTRADE_PYTHON to a python with TA-Lib and numpy, or run `make test`"),
     }
 }
+
+/// Appends a custom section `name` with `payload` to a wasm component or
+/// module: the same code under a different sha256, as a rebuild with a new
+/// version label would give. Custom sections may appear anywhere.
+pub fn with_custom_section(bytes: &[u8], name: &str, payload: &[u8]) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut body = Vec::new();
+    leb(name.len(), &mut body);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload);
+    let mut out = bytes.to_vec();
+    out.push(0);
+    leb(body.len(), &mut out);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A `wasmtrade serve` process on a loopback port with its own data dir,
+/// stopped with SIGTERM (or killed) when dropped.
+pub struct Serve {
+    child: std::process::Child,
+    /// `host:port` it listens on.
+    pub addr: String,
+    /// The API token.
+    pub token: String,
+    /// Its data dir.
+    pub data_dir: PathBuf,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Serve {
+    /// Starts `wasmtrade serve` with `env` overrides (e.g.
+    /// `WASMTRADE__MARKET__SPEED=0`) on `data_dir`, waiting until it listens.
+    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Serve> {
+        use std::io::BufRead;
+        let bin = wasmtrade_bin()?;
+        let token = "e2e-token".to_string();
+        let mut cmd = Command::new(&bin);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("WASMTRADE_LOG")
+            .env("WASMTRADE_TOKEN", &token)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().with_context(|| format!("cannot start {}", bin.display()))?;
+        let stderr = child.stderr.take().context("no stderr pipe")?;
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap_or_default().to_string();
+                        let _ = tx.send(addr);
+                    }
+                    if let Ok(mut l) = lines.lock() {
+                        l.push(line);
+                    }
+                }
+            });
+        }
+        let addr = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                let log = lines.lock().map(|l| l.join("\n")).unwrap_or_default();
+                bail!("wasmtrade serve did not start listening within 60 s; stderr:\n{log}");
+            }
+        };
+        Ok(Serve {
+            child,
+            addr,
+            token,
+            data_dir: data_dir.to_path_buf(),
+            stderr: lines,
+        })
+    }
+
+    /// `http://host:port`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs the CLI against this server (`--json` is up to the caller).
+    pub fn cli<I, S>(&self, args: I) -> anyhow::Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let bin = wasmtrade_bin()?;
+        Command::new(&bin)
+            .args(args)
+            .env_remove("WASMTRADE_LOG")
+            .env("WASMTRADE_SERVER", &self.addr)
+            .env("WASMTRADE_TOKEN", &self.token)
+            .output()
+            .with_context(|| format!("cannot run {}", bin.display()))
+    }
+
+    /// Runs the CLI and parses its `--json` stdout; fails with stderr if it failed.
+    pub fn cli_json<I, S>(&self, args: I) -> anyhow::Result<serde_json::Value>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let out = self.cli(args)?;
+        if !out.status.success() {
+            bail!("CLI failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("CLI output is not JSON: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Its stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits (up to `timeout`) for the exit status.
+    #[allow(clippy::disallowed_methods, reason = "a test waits in real time")]
+    pub fn terminate(&mut self, timeout: std::time::Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .context("cannot run kill")?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().context("cannot wait for the server")? {
+                return Ok(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                bail!("wasmtrade serve did not exit within {timeout:?} of SIGTERM; stderr:\n{}", self.stderr());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

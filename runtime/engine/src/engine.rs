@@ -60,18 +60,18 @@ pub struct EngineStats {
 
 /// The event loop over a broker `B`.
 pub struct Engine<B: Broker> {
-    instruments: Arc<Instruments>,
-    strategies: Vec<StrategySlot>,
-    indicators: Vec<IndicatorSlot>,
-    risk: RiskEngine,
-    oms: Oms,
-    broker: B,
-    now: Timestamp,
-    config: EngineConfig,
-    observer: Option<Box<dyn Observer>>,
-    stats: EngineStats,
-    scratch: Vec<BrokerEvent>,
-    fatal: Option<EngineError>,
+    pub(crate) instruments: Arc<Instruments>,
+    pub(crate) strategies: Vec<StrategySlot>,
+    pub(crate) indicators: Vec<IndicatorSlot>,
+    pub(crate) risk: RiskEngine,
+    pub(crate) oms: Oms,
+    pub(crate) broker: B,
+    pub(crate) now: Timestamp,
+    pub(crate) config: EngineConfig,
+    pub(crate) observer: Option<Box<dyn Observer>>,
+    pub(crate) stats: EngineStats,
+    pub(crate) scratch: Vec<BrokerEvent>,
+    pub(crate) fatal: Option<EngineError>,
 }
 
 impl<B: Broker> Engine<B> {
@@ -113,7 +113,11 @@ impl<B: Broker> Engine<B> {
         if self.indicators.iter().any(|s| s.name == name) {
             return Err(EngineError::DuplicateIndicator { name });
         }
-        self.indicators.push(IndicatorSlot { name, guest });
+        self.indicators.push(IndicatorSlot {
+            name,
+            guest,
+            fault: None,
+        });
         Ok(())
     }
 
@@ -182,6 +186,9 @@ impl<B: Broker> Engine<B> {
             self.refresh_context(idx, bar.instrument, account);
             let result = self.strategies[idx].guest.on_bar(bar);
             self.strategies[idx].counters.bars += 1;
+            if self.strategies[idx].shadow.is_some() {
+                self.shadow_step(idx, &result, |g| g.on_bar(bar));
+            }
             self.handle_result(idx, result, 0);
             self.fire_timers(idx);
         }
@@ -206,6 +213,9 @@ impl<B: Broker> Engine<B> {
             self.refresh_context(idx, tick.instrument, account);
             let result = self.strategies[idx].guest.on_tick(tick);
             self.strategies[idx].counters.ticks += 1;
+            if self.strategies[idx].shadow.is_some() {
+                self.shadow_step(idx, &result, |g| g.on_tick(tick));
+            }
             self.handle_result(idx, result, 0);
             self.fire_timers(idx);
         }
@@ -238,7 +248,7 @@ impl<B: Broker> Engine<B> {
         }
     }
 
-    fn emit(&mut self, event: impl FnOnce() -> EngineEvent) {
+    pub(crate) fn emit(&mut self, event: impl FnOnce() -> EngineEvent) {
         if let Some(o) = self.observer.as_mut() {
             o.on_event(&event());
         }
@@ -247,9 +257,20 @@ impl<B: Broker> Engine<B> {
     fn update_indicators(&mut self, bar: &Bar) -> Result<(), EngineError> {
         for i in 0..self.indicators.len() {
             let slot = &mut self.indicators[i];
+            if slot.fault.is_some() {
+                continue;
+            }
             slot.guest.context().now = self.now;
             let values = match slot.guest.update(bar) {
                 Ok(v) => v,
+                Err(fault) if self.config.fault_policy == FaultPolicy::Quarantine => {
+                    tracing::warn!(indicator = %slot.name, kind = fault.kind(), "indicator fault: {fault}");
+                    slot.fault = Some(fault.to_string());
+                    self.stats.faults += 1;
+                    let name = slot.name.clone();
+                    self.emit(|| EngineEvent::IndicatorFault { name, fault });
+                    continue;
+                }
                 Err(fault) => {
                     return Err(EngineError::IndicatorFault {
                         name: slot.name.clone(),
@@ -262,6 +283,12 @@ impl<B: Broker> Engine<B> {
                 s.guest
                     .context()
                     .set_indicator(name, bar.instrument, values.clone());
+                if let Some(shadow) = s.shadow.as_mut() {
+                    shadow
+                        .guest
+                        .context()
+                        .set_indicator(name, bar.instrument, values.clone());
+                }
             }
         }
         Ok(())
@@ -304,6 +331,9 @@ impl<B: Broker> Engine<B> {
     }
 
     fn fire_timers(&mut self, idx: usize) {
+        if self.strategies[idx].shadow.is_some() {
+            self.shadow_timers(idx);
+        }
         let due = self.strategies[idx].guest.context().take_due_timers(self.now);
         for (name, ts) in due {
             if !self.strategies[idx].is_active() {
@@ -566,7 +596,7 @@ impl<B: Broker> Engine<B> {
     }
 
     /// Applies every pending broker event to the OMS and informs the guests.
-    fn drain_broker(&mut self) {
+    pub(crate) fn drain_broker(&mut self) {
         loop {
             let mut events = std::mem::take(&mut self.scratch);
             self.broker.poll(&mut events);
@@ -629,10 +659,13 @@ impl<B: Broker> Engine<B> {
         self.refresh_context(idx, fill.instrument, account);
         self.strategies[idx].counters.fills += 1;
         let result = self.strategies[idx].guest.on_fill(&fill);
+        if self.strategies[idx].shadow.is_some() {
+            self.shadow_step(idx, &result, |g| g.on_fill(&fill));
+        }
         self.handle_result(idx, result, depth);
     }
 
-    fn slot_of(&self, id: &StrategyId) -> Option<usize> {
+    pub(crate) fn slot_of(&self, id: &StrategyId) -> Option<usize> {
         self.strategies.iter().position(|s| &s.id == id)
     }
 

@@ -28,7 +28,9 @@ mod error;
 mod exposure;
 mod observe;
 mod report;
+mod shadow;
 mod slots;
+mod swap;
 
 pub use backtest::{Backtest, BacktestConfig, BacktestResult, PROGRESS_EVERY, StrategySummary};
 pub use clock::{Clock, SimulatedClock, WallClock};
@@ -36,4 +38,5 @@ pub use engine::{Engine, EngineConfig, EngineStats, FaultPolicy};
 pub use error::EngineError;
 pub use observe::{EngineEvent, Observer, Recorder};
 pub use report::{EquityPoint, Report, ReportInputs, TradeOutcome, infer_periods_per_year};
-pub use slots::{IndicatorSlot, SlotCounters, SlotState, StrategySlot};
+pub use slots::{IndicatorSlot, ShadowSlot, ShadowStats, SlotCounters, SlotState, StrategySlot};
+pub use swap::{Promoted, SwapError, SwapOutcome, SwapRefused};

@@ -29,6 +29,31 @@ pub enum EngineEvent {
         /// What happened.
         fault: GuestFault,
     },
+    /// An indicator guest faulted and was quarantined (live runs).
+    IndicatorFault {
+        /// Which indicator.
+        name: String,
+        /// What happened.
+        fault: GuestFault,
+    },
+    /// A shadow guest logged a line.
+    ShadowLog {
+        /// Which strategy it shadows.
+        strategy: StrategyId,
+        /// The shadow's tag (module version).
+        tag: u32,
+        /// The line.
+        line: LogLine,
+    },
+    /// A shadow guest faulted and stopped; the active guest runs on.
+    ShadowFault {
+        /// Which strategy it shadows.
+        strategy: StrategyId,
+        /// The shadow's tag (module version).
+        tag: u32,
+        /// What happened.
+        fault: GuestFault,
+    },
     /// A guest logged a line.
     GuestLog {
         /// Which strategy.

@@ -41,6 +41,50 @@ pub struct StrategySlot {
     pub state: SlotState,
     /// Counters.
     pub counters: SlotCounters,
+    /// A version running in shadow beside the guest, if any.
+    pub shadow: Option<ShadowSlot>,
+}
+
+/// How a shadow run compares with the active guest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShadowStats {
+    /// Callbacks both guests received.
+    pub events: u64,
+    /// Callbacks where both returned the same intents.
+    pub matching: u64,
+    /// Callbacks where they differed.
+    pub diverging: u64,
+    /// Intents the shadow returned (recorded, never sent).
+    pub intents: u64,
+    /// Set when the shadow faulted; it then takes no more events.
+    pub fault: Option<String>,
+}
+
+/// A guest that receives the same events as a strategy's active guest and
+/// whose intents are compared with the active guest's but never sent.
+pub struct ShadowSlot {
+    /// The shadow guest.
+    pub guest: Box<dyn StrategyGuest>,
+    /// A caller-chosen tag (the module version).
+    pub tag: u32,
+    /// Comparison so far.
+    pub stats: ShadowStats,
+}
+
+impl ShadowSlot {
+    /// A new shadow run of `guest`.
+    pub fn new(guest: Box<dyn StrategyGuest>, tag: u32) -> Self {
+        Self {
+            guest,
+            tag,
+            stats: ShadowStats::default(),
+        }
+    }
+
+    /// True while the shadow takes events.
+    pub fn is_running(&self) -> bool {
+        self.stats.fault.is_none()
+    }
 }
 
 impl StrategySlot {
@@ -51,6 +95,7 @@ impl StrategySlot {
             guest,
             state: SlotState::Active,
             counters: SlotCounters::default(),
+            shadow: None,
         }
     }
 
@@ -66,4 +111,6 @@ pub struct IndicatorSlot {
     pub name: String,
     /// The guest computing it.
     pub guest: Box<dyn IndicatorGuest>,
+    /// Set when it faulted (live runs quarantine it; it then takes no bars).
+    pub fault: Option<String>,
 }

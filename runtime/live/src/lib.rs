@@ -1,1 +1,48 @@
-//! The long-running wasmtrade runtime.
+//! The long-running wasmtrade runtime (`wasmtrade serve` without its API).
+//!
+//! One event loop thread owns the engine — guests, pre-trade risk, the OMS
+//! and the paper broker — and takes market bars and control commands from
+//! one bounded queue, in order. A paper market thread plays a seeded random
+//! walk or a replay file into that queue at real or accelerated speed.
+//! Because a command is just the next item in the queue, a hot swap always
+//! happens between two events: no event is lost or delivered twice.
+//!
+//! ```text
+//!  paper market ──bars──┐
+//!                       ▼
+//!  Handle (async) ──commands──► queue ──► event loop (engine) ──► Bus ──► subscribers
+//!     │                                                             └──► per-guest logs
+//!     └── Registry: upload → validate → precompile → store (sled)
+//! ```
+//!
+//! A version is instantiated and initialised off the loop (by the
+//! [`Handle`]); the loop only does the hand-off (`snapshot` → `restore`) and
+//! the replacement, which is what an activation pauses the loop for. A new
+//! version that fails to start or to restore the state never replaces the
+//! running one (automatic rollback) and the error is returned.
+
+mod bus;
+mod clock;
+mod config;
+mod core;
+mod error;
+mod event;
+mod feed;
+mod handle;
+mod observer;
+mod registry;
+mod runtime;
+mod view;
+
+pub use bus::{BarInterest, Bus};
+pub use clock::{Stopwatch, unix_now};
+pub use config::{AccountConfig, EventsConfig, GuestsConfig, LiveConfig, MarketConfig, SourceKind};
+pub use error::LiveError;
+pub use event::{Event, EventKind, OrderUpdate, SwapRecord};
+pub use feed::FeedStats;
+pub use handle::{Handle, ModuleInfo};
+pub use registry::{UploadMeta, Uploaded, check_config, check_name};
+pub use runtime::{Runtime, ShutdownReport};
+pub use view::{AccountInfo, GuestKind, Installed, KillState, RunState, RunningInfo, ShadowInfo};
+pub use wasmtrade_oms::Position;
+pub use wasmtrade_store::{AuditRecord, Module, ModuleKind, ModuleVersion, VersionStatus};

@@ -1,1 +1,118 @@
-//! The gRPC control plane of wasmtrade.
+//! The gRPC control plane of wasmtrade: `wasmtrade.v1.StrategyService` and
+//! `wasmtrade.v1.TradingService` over a live runtime [`Handle`], the
+//! standard `grpc.health.v1` health service (open, for Kubernetes probes)
+//! and server reflection (for `grpcurl`).
+//!
+//! Every call except health needs `authorization: Bearer <token>`; a
+//! request without it, or with another token, fails with `UNAUTHENTICATED`
+//! before it reaches the runtime. Runtime errors map to gRPC codes in one
+//! place ([`to_status`]).
+
+mod auth;
+mod convert;
+mod status;
+mod strategy;
+mod trading;
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use wasmtrade_live::Handle;
+use wasmtrade_proto::v1::strategy_service_server::StrategyServiceServer;
+use wasmtrade_proto::v1::trading_service_server::TradingServiceServer;
+
+pub use auth::{ACTOR_HEADER, Auth, Principal};
+pub use status::to_status;
+pub use strategy::Strategies;
+pub use trading::Trading;
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Reflection could not be built from the descriptor set (a build bug).
+    #[error("cannot build gRPC reflection: {0}")]
+    Reflection(String),
+    /// The transport failed.
+    #[error("gRPC server failed: {0}")]
+    Transport(String),
+}
+
+/// The names health reports on (besides the overall `""`).
+const SERVICES: [&str; 2] = ["wasmtrade.v1.StrategyService", "wasmtrade.v1.TradingService"];
+
+/// The API server over one runtime.
+pub struct Server {
+    handle: Handle,
+    auth: Auth,
+    reporter: HealthReporter,
+}
+
+impl Server {
+    /// A server for `handle` accepting `token`. Health starts NOT_SERVING;
+    /// call [`Server::set_serving`] once the runtime is ready.
+    pub fn new(handle: Handle, token: &str) -> Self {
+        Self {
+            handle,
+            auth: Auth::new(token),
+            reporter: HealthReporter::new(),
+        }
+    }
+
+    /// The health reporter (readiness follows it).
+    pub fn health(&self) -> HealthReporter {
+        self.reporter.clone()
+    }
+
+    /// Marks every service SERVING (`true`) or NOT_SERVING.
+    pub async fn set_serving(reporter: &HealthReporter, serving: bool) {
+        let status = if serving {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        reporter.set_service_status("", status).await;
+        for s in SERVICES {
+            reporter.set_service_status(s, status).await;
+        }
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then finishes the
+    /// calls in flight.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServerError> {
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(wasmtrade_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| ServerError::Reflection(e.to_string()))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(wasmtrade_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| ServerError::Reflection(e.to_string()))?;
+        let (a1, a2) = (self.auth.clone(), self.auth.clone());
+        let strategies =
+            StrategyServiceServer::with_interceptor(Strategies::new(self.handle.clone()), move |r| {
+                a1.check(r)
+            });
+        let trading =
+            TradingServiceServer::with_interceptor(Trading::new(self.handle.clone()), move |r| a2.check(r));
+        tonic::transport::Server::builder()
+            .add_service(tonic_health::pb::health_server::HealthServer::new(
+                tonic_health::server::HealthService::from_health_reporter(self.reporter.clone()),
+            ))
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(strategies)
+            .add_service(trading)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await
+            .map_err(|e| ServerError::Transport(e.to_string()))
+    }
+}

@@ -159,6 +159,34 @@ pub enum StoreError {
         /// The quarantined version.
         version: u32,
     },
+    /// A removed version cannot become active; its bytes may be gone.
+    #[error("module `{name}` version {version} was removed: upload it again to use it")]
+    Removed {
+        /// Module name.
+        name: String,
+        /// The removed version.
+        version: u32,
+    },
+    /// The active version of a module cannot be removed on its own.
+    #[error(
+        "module `{name}` version {version} is active and cannot be removed; activate (roll back to) another version first, or remove the whole module"
+    )]
+    ActiveVersion {
+        /// Module name.
+        name: String,
+        /// The active version.
+        version: u32,
+    },
+    /// A guest configuration that is not JSON.
+    #[error(
+        "the configuration of module `{name}` is not valid JSON ({detail}); send a JSON document, or an empty one for `{{}}`"
+    )]
+    InvalidConfig {
+        /// Module name.
+        name: String,
+        /// The parser's description, with line and column.
+        detail: String,
+    },
 }
 
 impl StoreError {

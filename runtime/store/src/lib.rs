@@ -1,7 +1,8 @@
 //! Durable state of the wasmtrade runtime in one data dir, on sled 0.34.
 //!
-//! A [`Store`] holds guest modules with all their versions and which one is
-//! active, precompiled artifacts keyed by (content hash, engine
+//! A [`Store`] holds guest modules with all their versions, which one is
+//! active and the guest configuration, an audit trail of what operators did
+//! to them, precompiled artifacts keyed by (content hash, engine
 //! fingerprint), guest snapshots, the risk configuration with its change
 //! log, positions and account snapshots, and the **write-ahead order
 //! journal**: an intent is committed (flushed) before it reaches the broker,
@@ -69,8 +70,9 @@
 //! | `meta` | `schema` | JSON [`SchemaRecord`] `{schema_version, created (ns since epoch), engine}` |
 //! | `meta` | `order_id_hwm` | JSON `u64`: first order id not yet reserved |
 //! | `journal` | `u64` seq | JSON `{seq, record}`, `record` a [`JournalRecord`] tagged by `type` (`intent`, `status`, `fill`, `never_sent`, `reconciliation`) |
-//! | `modules` | module name (UTF-8) | JSON [`Module`]: kind, versions (sha256, size, label, uploaded_by/at, status), active version |
-//! | `blobs` | sha256 (32 bytes) | raw module bytes, checked against the key on read |
+//! | `modules` | module name (UTF-8) | JSON [`Module`]: kind, versions (sha256, size, label, uploaded_by/at, status `staged`/`released`/`quarantined`/`removed`), active version, `config` (guest JSON as text, may be absent) |
+//! | `blobs` | sha256 (32 bytes) | raw module bytes, checked against the key on read; deleted with the last version that is not `removed` and uses them |
+//! | `audit` | `u64` seq (1, 2, … in append order) | JSON [`AuditRecord`] `{ts, who, action, name, version, sha256, detail}` |
 //! | `artifacts` | sha256 (32 bytes) ++ engine fingerprint (UTF-8) | raw precompiled artifact |
 //! | `snapshots` | `u16` id length ++ strategy id ++ `u32` version | `i64` taken-at nanos ++ raw guest state |
 //! | `risk` | `current` | JSON [`RiskRevision`] (document as JSON) |
@@ -88,8 +90,16 @@
 //! an interrupted migration resumes. The only step so far, 0 → 1, is a
 //! no-op (pre-release stores had the same layout). The envelope has its own
 //! format byte for changes to the framing.
+//!
+//! Adding a tree needs no new version: a tree absent from an older store
+//! reads as empty, which is what it would have held. That is how `audit`
+//! was added. Likewise `Module.config` and the `removed` status were added
+//! within version 1: records written before them decode unchanged (`config`
+//! defaults to empty). A binary from before them, though, reads a module
+//! with a `removed` version as corrupt, so do not downgrade past them.
 
 mod artifacts;
+mod audit;
 mod codec;
 mod error;
 mod hash;
@@ -106,6 +116,7 @@ mod snapshots;
 mod store;
 
 pub use artifacts::{Artifacts, CacheStats};
+pub use audit::{Audit, AuditRecord};
 pub use error::StoreError;
 pub use hash::{BadHash, ContentHash};
 pub use journal::{Journal, JournalEntry, Replay, Seq, SeqRange};

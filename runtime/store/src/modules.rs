@@ -1,7 +1,16 @@
 //! Guest modules: every uploaded version of every strategy and indicator,
-//! which one is active, and the module bytes (stored once per content hash).
+//! which one is active, the guest configuration, and the module bytes
+//! (stored once per content hash).
+//!
+//! A version's life: [`Staged`](VersionStatus::Staged) on upload,
+//! [`Released`](VersionStatus::Released) once activated,
+//! [`Quarantined`](VersionStatus::Quarantined) when it refused to run, and
+//! [`Removed`](VersionStatus::Removed) when an operator removes it (see
+//! [`Modules::remove`]). Removal is final: the version number is never
+//! reused and its bytes are deleted once no live version of any module
+//! shares them; uploading the same bytes again makes a new version.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -12,6 +21,8 @@ use crate::StoreError;
 use crate::codec;
 use crate::hash::ContentHash;
 use crate::store::Shared;
+
+mod remove;
 
 /// What kind of guest a module is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +46,9 @@ pub enum VersionStatus {
     Released,
     /// Refused to run; cannot be activated.
     Quarantined,
+    /// Removed by an operator; cannot be activated and its bytes may be
+    /// gone. Final: upload the bytes again to get a new version.
+    Removed,
 }
 
 /// Metadata of a new version.
@@ -82,6 +96,11 @@ pub struct Module {
     pub versions: Vec<ModuleVersion>,
     /// The active version, if any.
     pub active: Option<u32>,
+    /// JSON configuration handed to the guest's init; empty means `{}`
+    /// (see [`guest_config`](Self::guest_config)). Absent in records written
+    /// before it existed, which decode with it empty.
+    #[serde(default)]
+    pub config: String,
 }
 
 impl Module {
@@ -93,6 +112,15 @@ impl Module {
     pub fn active_version(&self) -> Option<&ModuleVersion> {
         self.active.and_then(|v| self.version(v))
     }
+    /// The configuration to hand to the guest: [`config`](Self::config),
+    /// or `{}` when it is empty.
+    pub fn guest_config(&self) -> &str {
+        if self.config.is_empty() {
+            "{}"
+        } else {
+            &self.config
+        }
+    }
 }
 
 /// The `modules` and `blobs` trees. Every write here is flushed before it
@@ -102,6 +130,11 @@ pub struct Modules {
     shared: Arc<Shared>,
     modules: sled::Tree,
     blobs: sled::Tree,
+    /// Serialises uploads and removals: whether a blob is still referenced
+    /// is decided by scanning every module (sled transactions cannot
+    /// iterate), so no upload may add a reference between that scan and
+    /// the removal's commit.
+    writer: Mutex<()>,
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -112,16 +145,20 @@ impl Modules {
             modules: shared.tree("modules")?,
             blobs: shared.tree("blobs")?,
             shared,
+            writer: Mutex::new(()),
         })
     }
 
     /// Stores `bytes` as a new version of `upload.name` (creating the module)
-    /// and returns it. Uploading bytes that already are a version of this
-    /// module returns that version unchanged (retried uploads are harmless).
+    /// and returns it. Uploading bytes that already are a live version of
+    /// this module returns that version unchanged (retried uploads are
+    /// harmless); bytes of a [removed](VersionStatus::Removed) version make a
+    /// new version, numbered after the last one.
     pub fn add_version(&self, upload: &Upload<'_>, bytes: &[u8]) -> Result<ModuleVersion, StoreError> {
         let sha256 = ContentHash::of(bytes);
         let sealed_blob = codec::seal(bytes);
         let dir = &self.shared.dir;
+        let _writer = self.lock_writer();
         let out = (&self.modules, &self.blobs).transaction(|(modules, blobs)| -> TxResult<ModuleVersion> {
             let mut module = match modules.get(upload.name)? {
                 Some(raw) => {
@@ -132,9 +169,14 @@ impl Modules {
                     kind: upload.kind,
                     versions: Vec::new(),
                     active: None,
+                    config: String::new(),
                 },
             };
-            if let Some(existing) = module.versions.iter().find(|v| v.sha256 == sha256) {
+            if let Some(existing) = module
+                .versions
+                .iter()
+                .find(|v| v.sha256 == sha256 && v.status != VersionStatus::Removed)
+            {
                 return Ok(existing.clone());
             }
             let version = ModuleVersion {
@@ -161,22 +203,25 @@ impl Modules {
         Ok(version)
     }
 
-    /// Makes `version` the active one and marks it released.
+    /// Makes `version` the active one and marks it released. A quarantined
+    /// or removed version is refused.
     pub fn activate(&self, name: &str, version: u32) -> Result<Module, StoreError> {
         self.update(name, |module| {
-            let v = module
-                .versions
-                .iter_mut()
-                .find(|v| v.version == version)
-                .ok_or_else(|| StoreError::UnknownVersion {
-                    name: name.to_string(),
-                    version,
-                })?;
-            if v.status == VersionStatus::Quarantined {
-                return Err(StoreError::Quarantined {
-                    name: name.to_string(),
-                    version,
-                });
+            let v = version_mut(module, name, version)?;
+            match v.status {
+                VersionStatus::Quarantined => {
+                    return Err(StoreError::Quarantined {
+                        name: name.to_string(),
+                        version,
+                    });
+                }
+                VersionStatus::Removed => {
+                    return Err(StoreError::Removed {
+                        name: name.to_string(),
+                        version,
+                    });
+                }
+                VersionStatus::Staged | VersionStatus::Released => {}
             }
             v.status = VersionStatus::Released;
             module.active = Some(version);
@@ -185,20 +230,46 @@ impl Modules {
     }
 
     /// Quarantines `version`; if it was active, the module has none active.
+    /// A removed version stays removed (it cannot run either way).
     pub fn quarantine(&self, name: &str, version: u32) -> Result<Module, StoreError> {
         self.update(name, |module| {
-            let v = module
-                .versions
-                .iter_mut()
-                .find(|v| v.version == version)
-                .ok_or_else(|| StoreError::UnknownVersion {
-                    name: name.to_string(),
-                    version,
-                })?;
-            v.status = VersionStatus::Quarantined;
+            let v = version_mut(module, name, version)?;
+            if v.status != VersionStatus::Removed {
+                v.status = VersionStatus::Quarantined;
+            }
             if module.active == Some(version) {
                 module.active = None;
             }
+            Ok(())
+        })
+    }
+
+    /// Clears the active version (the module was stopped) without changing
+    /// any version's status; activate a version to run it again.
+    pub fn deactivate(&self, name: &str) -> Result<Module, StoreError> {
+        self.update(name, |module| {
+            module.active = None;
+            Ok(())
+        })
+    }
+
+    /// Replaces the guest configuration of `name` with `config_json`, a JSON
+    /// document (checked for syntax only; the guest validates its fields at
+    /// init). Empty or blank text stores the default, `{}`.
+    pub fn set_config(&self, name: &str, config_json: &str) -> Result<Module, StoreError> {
+        let config = if config_json.trim().is_empty() {
+            ""
+        } else {
+            serde_json::from_str::<serde::de::IgnoredAny>(config_json).map_err(|e| {
+                StoreError::InvalidConfig {
+                    name: name.to_string(),
+                    detail: e.to_string(),
+                }
+            })?;
+            config_json
+        };
+        self.update(name, |module| {
+            module.config = config.to_string();
             Ok(())
         })
     }
@@ -287,12 +358,33 @@ impl Modules {
         Ok(module)
     }
 
+    /// Holds off other uploads and removals (see [`Modules::writer`]).
+    fn lock_writer(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn finish<T>(&self, out: Result<T, TransactionError<StoreError>>, what: &str) -> Result<T, StoreError> {
         out.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => StoreError::sled(&self.shared.dir, what, e),
         })
     }
+}
+
+/// The version `version` of `module`, or [`StoreError::UnknownVersion`].
+fn version_mut<'m>(
+    module: &'m mut Module,
+    name: &str,
+    version: u32,
+) -> Result<&'m mut ModuleVersion, StoreError> {
+    module
+        .versions
+        .iter_mut()
+        .find(|v| v.version == version)
+        .ok_or_else(|| StoreError::UnknownVersion {
+            name: name.to_string(),
+            version,
+        })
 }
 
 fn encode_module(module: &Module) -> Result<Vec<u8>, StoreError> {
@@ -304,4 +396,117 @@ fn encode_module(module: &Module) -> Result<Vec<u8>, StoreError> {
 
 fn decode_module(dir: &std::path::Path, name: &str, raw: &[u8]) -> Result<Module, StoreError> {
     codec::unseal_json(raw).map_err(|r| StoreError::corrupt(dir, format!("modules/{name}: {r}")))
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::{Durability, Store, StoreOptions};
+
+    /// Opens the store in `dir`, or in a new temporary dir.
+    pub(in crate::modules) fn open(dir: Option<TempDir>) -> (TempDir, Store) {
+        let dir = dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
+        let options = StoreOptions {
+            durability: Durability::SledFlush,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(dir.path(), &options).unwrap();
+        (dir, store)
+    }
+
+    /// A strategy upload by alice.
+    pub(in crate::modules) fn upload(name: &str) -> Upload<'_> {
+        Upload {
+            name,
+            kind: ModuleKind::Strategy,
+            label: "test",
+            uploaded_by: "alice",
+            uploaded_at: Timestamp::from_secs(100),
+        }
+    }
+
+    #[test]
+    fn decodes_a_record_written_before_the_config_field() {
+        let (_dir, store) = open(None);
+        let sha = ContentHash::of(b"old");
+        let old = format!(
+            r#"{{"name":"old","kind":"strategy","versions":[{{"version":1,"sha256":"{sha}","size":3,"label":"v1","uploaded_by":"bob","uploaded_at":{},"status":"released"}}],"active":1}}"#,
+            serde_json::to_string(&Timestamp::from_secs(5)).unwrap()
+        );
+        store
+            .modules()
+            .modules
+            .insert("old", codec::seal(old.as_bytes()))
+            .unwrap();
+        let module = store.modules().get("old").unwrap().unwrap();
+        assert_eq!(module.config, "");
+        assert_eq!(module.guest_config(), "{}");
+        assert_eq!(module.active_version().unwrap().sha256, sha);
+        assert_eq!(module.version(1).unwrap().uploaded_at, Timestamp::from_secs(5));
+    }
+
+    #[test]
+    fn removed_status_is_snake_case_on_disk() {
+        assert_eq!(
+            serde_json::to_string(&VersionStatus::Removed).unwrap(),
+            r#""removed""#
+        );
+    }
+
+    #[test]
+    fn config_is_stored_and_blank_means_an_empty_object() {
+        let (dir, store) = open(None);
+        let m = store.modules();
+        m.add_version(&upload("s"), b"one").unwrap();
+        assert_eq!(m.get("s").unwrap().unwrap().guest_config(), "{}");
+        let module = m.set_config("s", r#"{"fast": 2, "slow": 5}"#).unwrap();
+        assert_eq!(module.guest_config(), r#"{"fast": 2, "slow": 5}"#);
+        drop(store);
+
+        let (_dir, store) = open(Some(dir));
+        let m = store.modules();
+        assert_eq!(m.get("s").unwrap().unwrap().config, r#"{"fast": 2, "slow": 5}"#);
+        let module = m.set_config("s", "  \n").unwrap();
+        assert_eq!((module.config.as_str(), module.guest_config()), ("", "{}"));
+    }
+
+    #[test]
+    fn config_that_is_not_json_is_refused_by_module_name() {
+        let (_dir, store) = open(None);
+        let m = store.modules();
+        m.add_version(&upload("s"), b"one").unwrap();
+        m.set_config("s", r#"{"fast": 2}"#).unwrap();
+        let err = m.set_config("s", r#"{"fast": 2"#).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::InvalidConfig { name, .. } if name == "s"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("module `s` is not valid JSON"), "{err}");
+        assert_eq!(m.get("s").unwrap().unwrap().config, r#"{"fast": 2}"#, "unchanged");
+        assert!(matches!(
+            m.set_config("nope", "{}"),
+            Err(StoreError::UnknownModule { .. })
+        ));
+    }
+
+    #[test]
+    fn deactivate_clears_the_active_version_and_keeps_statuses() {
+        let (_dir, store) = open(None);
+        let m = store.modules();
+        m.add_version(&upload("s"), b"one").unwrap();
+        m.add_version(&upload("s"), b"two").unwrap();
+        m.activate("s", 1).unwrap();
+        let before = m.activate("s", 2).unwrap();
+        let after = m.deactivate("s").unwrap();
+        assert_eq!(after.active, None);
+        assert_eq!(after.versions, before.versions);
+        assert_eq!(m.active_bytes("s").unwrap(), None);
+        m.activate("s", 2).unwrap();
+        assert!(matches!(
+            m.deactivate("nope"),
+            Err(StoreError::UnknownModule { .. })
+        ));
+    }
 }

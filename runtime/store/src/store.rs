@@ -9,6 +9,7 @@ use wasmtrade_model::Timestamp;
 
 use crate::StoreError;
 use crate::artifacts::Artifacts;
+use crate::audit::Audit;
 use crate::journal::Journal;
 use crate::lock::{DirLock, LOCK_FILE};
 use crate::mark::{self, MARK_FILE, Mark};
@@ -121,6 +122,7 @@ pub struct Store {
     snapshots: Snapshots,
     risk: RiskConfig,
     portfolio: Portfolio,
+    audit: Audit,
     journal: Journal,
     closed: bool,
     // Last: dropped after every sled handle above.
@@ -186,6 +188,7 @@ impl Store {
             snapshots: Snapshots::open(shared.clone())?,
             risk: RiskConfig::open(shared.clone())?,
             portfolio: Portfolio::open(shared.clone())?,
+            audit: Audit::open(shared.clone())?,
             journal,
             closed: false,
             shared,
@@ -232,6 +235,10 @@ impl Store {
     /// Positions and account snapshots.
     pub fn portfolio(&self) -> &Portfolio {
         &self.portfolio
+    }
+    /// The audit trail of module operations.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
     }
     /// The write-ahead order journal and the order id counter.
     pub fn journal(&self) -> &Journal {

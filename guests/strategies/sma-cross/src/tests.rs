@@ -200,6 +200,7 @@ fn info_names_the_guest() {
             quantity: None,
             fraction: None,
             symbol: None,
+            trace_bars: false,
         },
         &mut ctx,
     )
@@ -210,4 +211,43 @@ fn info_names_the_guest() {
         (info.name.as_str(), info.version.as_str()),
         ("sma-cross", env!("CARGO_PKG_VERSION"))
     );
+}
+
+#[test]
+fn trace_bars_logs_each_bar_and_the_count_continues_after_a_restore() {
+    let config = r#"{"fast": 2, "slow": 4, "quantity": 1, "trace_bars": true}"#;
+    let bars = bars_from_closes(X, &V_THEN_DROP[..5]);
+    let mut old = Harness::<SmaCross>::new(config).unwrap();
+    old.run(bars[..3].iter().copied()).unwrap();
+    assert_eq!(
+        old.context().logged(LogLevel::Debug),
+        [
+            "bar n=1 ts=0 instrument=0",
+            "bar n=2 ts=60000000000 instrument=0",
+            "bar n=3 ts=120000000000 instrument=0",
+        ]
+    );
+
+    let mut new = Harness::<SmaCross>::new(config).unwrap();
+    new.restore(&old.snapshot().unwrap()).unwrap();
+    new.run(bars[3..].iter().copied()).unwrap();
+    new.bar(bars_from_closes(Y, &[1.0])[0]).unwrap();
+    assert_eq!(
+        new.context().logged(LogLevel::Debug),
+        [
+            "bar n=4 ts=180000000000 instrument=0",
+            "bar n=5 ts=240000000000 instrument=0",
+            "bar n=6 ts=0 instrument=1",
+        ]
+    );
+    assert_eq!(new.strategy().bars_seen(), 6);
+}
+
+#[test]
+fn bars_are_not_traced_by_default() {
+    let mut h = Harness::<SmaCross>::new(r#"{"fast": 2, "slow": 4, "quantity": 1}"#).unwrap();
+    h.run(bars_from_closes(X, &V_THEN_DROP)).unwrap();
+    assert!(h.context().logged(LogLevel::Debug).is_empty());
+    let explicit = Harness::<SmaCross>::new(r#"{"fast": 2, "slow": 4, "trace_bars": false}"#).unwrap();
+    assert!(!explicit.strategy().trace_bars);
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod backtest;
+pub(crate) mod client;
 mod data;
 mod guest;
 mod serve;
@@ -14,5 +15,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(DataCommand::Synth(args)) => data::synth(args),
         Command::Guest(GuestCommand::Inspect(args)) => guest::inspect(args),
         Command::Serve(args) => serve::run(*args),
+        Command::Strategy(command) => client::strategy(command),
+        Command::Orders(args) => client::orders(args),
+        Command::Positions(args) => client::positions(args),
+        Command::Account(args) => client::account(args),
+        Command::Events(args) => client::events(args),
+        Command::Kill(command) => client::kill(command),
     }
 }

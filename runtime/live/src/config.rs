@@ -1,0 +1,223 @@
+//! Settings of the live runtime. Every field has a documented default, so
+//! an empty TOML file (or none) runs the paper market with the paper broker.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use wasmtrade_broker::paper::PaperConfig;
+use wasmtrade_host::HostConfig;
+use wasmtrade_model::Money;
+use wasmtrade_risk::RawRiskConfig;
+
+/// Where live market data comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// A seeded random walk (geometric Brownian motion), one bar per symbol
+    /// per interval. Default.
+    #[default]
+    RandomWalk,
+    /// Bars from a CSV file (`replay_file`), in file order.
+    Replay,
+}
+
+/// The paper market: what data the runtime plays and how fast.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MarketConfig {
+    /// `random_walk` (default) or `replay`.
+    pub source: SourceKind,
+    /// Symbols of the random walk. Default `["SYNTH"]`.
+    pub symbols: Vec<String>,
+    /// Seed of the random walk (each symbol gets `seed + index`). Default 42.
+    pub seed: u64,
+    /// Market time between two bars of a symbol, in seconds. Default 1.
+    pub bar_interval_secs: u64,
+    /// Playback speed: 1 = real time, 10 = ten times faster, 0 = as fast as
+    /// the runtime can process. Default 1.
+    pub speed: f64,
+    /// First price of the random walk. Default 100.
+    pub start_price: f64,
+    /// Annualised volatility of the random walk. Default 0.2.
+    pub annual_volatility: f64,
+    /// Annualised drift of the random walk. Default 0.05.
+    pub annual_drift: f64,
+    /// The CSV file played by `replay` (columns as `wasmtrade backtest --data`).
+    pub replay_file: Option<PathBuf>,
+    /// Symbol for a replay file without a `symbol` column. Default `SYNTH`.
+    pub replay_symbol: String,
+    /// IANA time zone of naive timestamps in the replay file. Default `UTC`.
+    pub replay_tz: String,
+    /// Stop after this many bars (all symbols); 0 = never. Default 0.
+    pub max_bars: u64,
+}
+
+impl Default for MarketConfig {
+    fn default() -> Self {
+        Self {
+            source: SourceKind::RandomWalk,
+            symbols: vec!["SYNTH".to_string()],
+            seed: 42,
+            bar_interval_secs: 1,
+            speed: 1.0,
+            start_price: 100.0,
+            annual_volatility: 0.2,
+            annual_drift: 0.05,
+            replay_file: None,
+            replay_symbol: "SYNTH".to_string(),
+            replay_tz: "UTC".to_string(),
+            max_bars: 0,
+        }
+    }
+}
+
+/// The trading account of the paper broker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountConfig {
+    /// Starting cash. Default 100000.
+    pub starting_cash: Money,
+    /// Paper broker fills, commission and slippage.
+    pub paper: PaperConfig,
+}
+
+impl Default for AccountConfig {
+    fn default() -> Self {
+        Self {
+            starting_cash: Money::from_int(100_000),
+            paper: PaperConfig::default(),
+        }
+    }
+}
+
+/// Guests: upload limits and the sandbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuestsConfig {
+    /// Largest upload accepted, in bytes. Default 32 MiB.
+    pub max_upload_bytes: u64,
+    /// Log lines kept per guest for `Logs`. Default 2000.
+    pub log_lines_kept: usize,
+    /// Seed of each guest's host-provided RNG. Default 7.
+    pub seed: u64,
+    /// The wasmtime sandbox (fuel, deadlines, memory ...). Live default: a
+    /// 100 ms deadline per callback on top of the fuel budget.
+    pub sandbox: HostConfig,
+}
+
+impl Default for GuestsConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 32 * 1024 * 1024,
+            log_lines_kept: 2000,
+            seed: 7,
+            sandbox: HostConfig {
+                deadline_ms: Some(100),
+                ..HostConfig::default()
+            },
+        }
+    }
+}
+
+/// The event stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Events buffered per subscriber before a slow one is cut off with an
+    /// error (never silently skipped). Default 65536.
+    pub buffer: usize,
+    /// Inputs (bars and commands) queued for the event loop. Default 4096.
+    pub queue: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            buffer: 65_536,
+            queue: 4096,
+        }
+    }
+}
+
+/// Everything the live runtime needs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// Directory of the store (sled). Default `./data`.
+    pub data_dir: PathBuf,
+    /// The paper market.
+    pub market: MarketConfig,
+    /// The account and the paper broker.
+    pub account: AccountConfig,
+    /// Pre-trade risk limits (see the risk crate's `RawRiskConfig`).
+    pub risk: RawRiskConfig,
+    /// Guests and their sandbox.
+    pub guests: GuestsConfig,
+    /// The event stream.
+    pub events: EventsConfig,
+}
+
+impl LiveConfig {
+    /// The default data directory.
+    pub fn default_data_dir() -> PathBuf {
+        PathBuf::from("data")
+    }
+
+    /// Every problem with the settings, each naming the key and what to do.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let m = &self.market;
+        if m.bar_interval_secs == 0 || m.bar_interval_secs > 86_400 * 366 {
+            out.push(format!(
+                "market.bar_interval_secs ({}) must be between 1 and 31622400 (a year)",
+                m.bar_interval_secs
+            ));
+        }
+        if !(m.speed.is_finite() && m.speed >= 0.0) {
+            out.push(format!(
+                "market.speed ({}) must be >= 0 (0 = as fast as possible)",
+                m.speed
+            ));
+        }
+        match m.source {
+            SourceKind::RandomWalk => {
+                if m.symbols.is_empty() {
+                    out.push("market.symbols must name at least one symbol".to_string());
+                }
+                if m.symbols.iter().any(|s| s.trim().is_empty()) {
+                    out.push("market.symbols must not contain empty symbols".to_string());
+                }
+                if !(m.start_price.is_finite() && m.start_price > 0.0) {
+                    out.push(format!("market.start_price ({}) must be > 0", m.start_price));
+                }
+                if !(m.annual_volatility.is_finite() && m.annual_volatility >= 0.0) {
+                    out.push(format!(
+                        "market.annual_volatility ({}) must be >= 0",
+                        m.annual_volatility
+                    ));
+                }
+                if !m.annual_drift.is_finite() {
+                    out.push(format!("market.annual_drift ({}) must be finite", m.annual_drift));
+                }
+            }
+            SourceKind::Replay => {
+                if m.replay_file.is_none() {
+                    out.push("market.source is `replay` but market.replay_file is not set".to_string());
+                }
+            }
+        }
+        if self.guests.max_upload_bytes == 0 {
+            out.push("guests.max_upload_bytes must be at least 1".to_string());
+        }
+        if self.events.buffer == 0 || self.events.queue == 0 {
+            out.push("events.buffer and events.queue must be at least 1".to_string());
+        }
+        if let Err(e) = self.guests.sandbox.validate() {
+            out.push(format!("guests.sandbox: {e}"));
+        }
+        if let Err(e) = wasmtrade_risk::RiskConfig::try_from(self.risk.clone()) {
+            out.push(format!("risk: {e}"));
+        }
+        out
+    }
+}

@@ -1,0 +1,570 @@
+//! The event loop thread: owns the engine (guests, risk, OMS, paper broker)
+//! and takes bars and control commands from one queue, in order. A command
+//! therefore always runs between two events: a swap can neither lose nor
+//! repeat an event, and queries see a consistent book.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use wasmtrade_broker::paper::PaperBroker;
+use wasmtrade_engine::{Engine, EngineConfig, FaultPolicy, SlotState, SwapError};
+use wasmtrade_model::{Bar, IndicatorGuest, Instruments, StrategyGuest, StrategyId, Timestamp};
+use wasmtrade_oms::Oms;
+use wasmtrade_risk::{Engine as RiskEngine, KillScope, RiskConfig};
+
+use crate::bus::Bus;
+use crate::clock::Stopwatch;
+use crate::error::LiveError;
+use crate::event::{EventKind, SwapRecord};
+use crate::observer::{BusObserver, LoopState, Versions};
+use crate::view::{AccountInfo, GuestKind, Installed, KillState, RunState, RunningInfo, ShadowInfo};
+
+/// A guest ready to be installed (instantiated and initialised off the loop).
+pub(crate) enum NewGuest {
+    /// A strategy.
+    Strategy(Box<dyn StrategyGuest + Send>),
+    /// An indicator.
+    Indicator(Box<dyn IndicatorGuest + Send>),
+}
+
+type Reply<T> = oneshot::Sender<Result<T, LiveError>>;
+
+/// Everything the event loop takes, in order.
+pub(crate) enum Input {
+    /// A market bar.
+    Bar(Bar),
+    /// A control command.
+    Command(Command),
+    /// Finish: snapshot every guest and stop.
+    Stop(oneshot::Sender<Vec<GuestState>>),
+}
+
+/// A guest's state at shutdown.
+pub(crate) struct GuestState {
+    pub(crate) name: String,
+    pub(crate) version: u32,
+    pub(crate) state: Result<Vec<u8>, String>,
+}
+
+/// Control commands.
+pub(crate) enum Command {
+    /// Run `guest` as module `name` at `version`: swap with state hand-off
+    /// if the module runs, else start it (restoring `restore` if given).
+    Install {
+        name: String,
+        version: u32,
+        config: String,
+        guest: NewGuest,
+        action: &'static str,
+        restore: Option<Vec<u8>>,
+        reply: Reply<Installed>,
+    },
+    /// Run `guest` in shadow of strategy `name`.
+    Shadow {
+        name: String,
+        version: u32,
+        guest: Box<dyn StrategyGuest + Send>,
+        reply: Reply<ShadowInfo>,
+    },
+    /// Stop the shadow run of `name`.
+    StopShadow { name: String, reply: Reply<ShadowInfo> },
+    /// Make the shadow of `name` active.
+    Promote { name: String, reply: Reply<Installed> },
+    /// Stop module `name` (cancelling its orders); replies with the version that ran.
+    Remove { name: String, reply: Reply<Option<u32>> },
+    /// What runs.
+    Status {
+        reply: oneshot::Sender<Vec<RunningInfo>>,
+    },
+    /// Orders (all or open), optionally of one strategy.
+    Orders {
+        open_only: bool,
+        strategy: Option<String>,
+        reply: oneshot::Sender<Vec<wasmtrade_model::Order>>,
+    },
+    /// Positions, optionally of one strategy.
+    Positions {
+        strategy: Option<String>,
+        reply: oneshot::Sender<Vec<(StrategyId, wasmtrade_oms::Position)>>,
+    },
+    /// The account.
+    Account { reply: oneshot::Sender<AccountInfo> },
+    /// Turn the global kill switch on or off.
+    Kill {
+        on: bool,
+        who: String,
+        reason: String,
+        reply: oneshot::Sender<KillState>,
+    },
+    /// The global kill switch.
+    KillStatus { reply: oneshot::Sender<KillState> },
+}
+
+struct Running {
+    kind: GuestKind,
+    version: u32,
+    config: String,
+}
+
+/// The event loop's state.
+pub(crate) struct Core {
+    engine: Engine<PaperBroker>,
+    instruments: Arc<Instruments>,
+    bus: Arc<Bus>,
+    state: Versions,
+    running: BTreeMap<String, Running>,
+}
+
+/// Builds the engine on the calling thread and runs the loop until `Stop`
+/// or until every sender is gone.
+pub(crate) fn run(
+    instruments: Arc<Instruments>,
+    risk: RiskConfig,
+    starting_cash: wasmtrade_model::Money,
+    broker: PaperBroker,
+    bus: Arc<Bus>,
+    mut rx: mpsc::Receiver<Input>,
+) {
+    let state: Versions = Rc::new(LoopState::default());
+    let mut engine = Engine::new(
+        instruments.clone(),
+        RiskEngine::new(risk),
+        Oms::new(starting_cash),
+        broker,
+        EngineConfig {
+            fault_policy: FaultPolicy::Quarantine,
+        },
+    );
+    engine.set_observer(Box::new(BusObserver::new(
+        bus.clone(),
+        instruments.clone(),
+        state.clone(),
+    )));
+    let mut core = Core {
+        engine,
+        instruments,
+        bus,
+        state,
+        running: BTreeMap::new(),
+    };
+    while let Some(input) = rx.blocking_recv() {
+        match input {
+            Input::Bar(bar) => core.on_bar(&bar),
+            Input::Command(c) => core.command(c),
+            Input::Stop(reply) => {
+                let _ = reply.send(core.snapshot_all());
+                return;
+            }
+        }
+    }
+}
+
+impl Core {
+    fn on_bar(&mut self, bar: &Bar) {
+        self.state.now.set(bar.ts);
+        let symbol = self
+            .instruments
+            .get(bar.instrument)
+            .map_or_else(|| Arc::from("?"), |i| Arc::from(i.symbol.as_str()));
+        self.bus.publish(bar.ts, EventKind::Bar { bar: *bar, symbol });
+        if let Err(e) = self.engine.on_bar(bar) {
+            // With the quarantine policy the engine only fails on bugs; keep going.
+            tracing::error!("event loop: bar at {} failed: {e}", bar.ts);
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.engine.now()
+    }
+
+    fn swap_event(
+        &self,
+        name: &str,
+        action: &'static str,
+        from: u32,
+        to: u32,
+        pause_ns: u64,
+        error: Option<String>,
+    ) {
+        self.bus.publish(
+            self.now(),
+            EventKind::Swap(SwapRecord {
+                name: name.to_string(),
+                action,
+                from,
+                to,
+                pause_ns,
+                error,
+            }),
+        );
+    }
+
+    fn set_running(&mut self, name: &str, kind: GuestKind, version: u32, config: String) -> Option<u32> {
+        self.state.versions.borrow_mut().insert(name.to_string(), version);
+        self.running
+            .insert(
+                name.to_string(),
+                Running {
+                    kind,
+                    version,
+                    config,
+                },
+            )
+            .map(|r| r.version)
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Install {
+                name,
+                version,
+                config,
+                guest,
+                action,
+                restore,
+                reply,
+            } => {
+                let result = self.install(&name, version, config, guest, action, restore);
+                let _ = reply.send(result);
+            }
+            Command::Shadow {
+                name,
+                version,
+                guest,
+                reply,
+            } => {
+                let _ = reply.send(self.shadow(&name, version, guest));
+            }
+            Command::StopShadow { name, reply } => {
+                let id = StrategyId::new(&name);
+                let result = match self.engine.stop_shadow(&id) {
+                    Some(s) => {
+                        let from = self.running.get(&name).map_or(0, |r| r.version);
+                        self.swap_event(&name, "shadow_stop", from, s.tag, 0, None);
+                        Ok(ShadowInfo::of(&s))
+                    }
+                    None => Err(LiveError::FailedPrecondition(format!(
+                        "`{name}` has no shadow run: start one with StartShadow"
+                    ))),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Promote { name, reply } => {
+                let _ = reply.send(self.promote(&name));
+            }
+            Command::Remove { name, reply } => {
+                let result = self.remove(&name);
+                let _ = reply.send(Ok(result));
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            Command::Orders {
+                open_only,
+                strategy,
+                reply,
+            } => {
+                let orders = self
+                    .engine
+                    .oms()
+                    .orders()
+                    .iter()
+                    .filter(|o| !open_only || !o.status.is_terminal())
+                    .filter(|o| strategy.as_deref().is_none_or(|s| o.strategy.as_str() == s))
+                    .cloned()
+                    .collect();
+                let _ = reply.send(orders);
+            }
+            Command::Positions { strategy, reply } => {
+                let positions = self
+                    .engine
+                    .oms()
+                    .positions()
+                    .filter(|(id, _)| strategy.as_deref().is_none_or(|s| id.as_str() == s))
+                    .map(|(id, p)| (id.clone(), p))
+                    .collect();
+                let _ = reply.send(positions);
+            }
+            Command::Account { reply } => {
+                let _ = reply.send(AccountInfo::of(&self.engine));
+            }
+            Command::Kill {
+                on,
+                who,
+                reason,
+                reply,
+            } => {
+                let _ = reply.send(self.kill(on, &who, &reason));
+            }
+            Command::KillStatus { reply } => {
+                let _ = reply.send(KillState::of(self.engine.risk_mut()));
+            }
+        }
+    }
+
+    fn install(
+        &mut self,
+        name: &str,
+        version: u32,
+        config: String,
+        guest: NewGuest,
+        action: &'static str,
+        restore: Option<Vec<u8>>,
+    ) -> Result<Installed, LiveError> {
+        let watch = Stopwatch::start();
+        let previous = self.running.get(name).map(|r| r.version);
+        let kind = match &guest {
+            NewGuest::Strategy(_) => GuestKind::Strategy,
+            NewGuest::Indicator(_) => GuestKind::Indicator,
+        };
+        if let Some(r) = self.running.get(name)
+            && r.kind != kind
+        {
+            return Err(LiveError::FailedPrecondition(format!(
+                "`{name}` runs as {} but version {version} is {}: use another name",
+                r.kind, kind
+            )));
+        }
+        let mut state_bytes = 0;
+        let outcome: Result<(), SwapError> = match guest {
+            NewGuest::Strategy(mut g) => {
+                let id = StrategyId::new(name);
+                if previous.is_some() {
+                    match self.engine.swap_strategy(&id, g, true) {
+                        Ok(done) => {
+                            state_bytes = done.state_bytes;
+                            Ok(())
+                        }
+                        Err(refused) => Err(refused.error),
+                    }
+                } else {
+                    if let Some(state) = &restore {
+                        if let Err(fault) = g.restore(state) {
+                            tracing::warn!(module = name, "saved state refused, starting fresh: {fault}");
+                        } else {
+                            state_bytes = state.len();
+                        }
+                    }
+                    self.engine
+                        .add_strategy(id, g)
+                        .map_err(|e| SwapError::Unknown { name: e.to_string() })
+                }
+            }
+            NewGuest::Indicator(mut g) => {
+                if previous.is_some() {
+                    match self.engine.swap_indicator(name, g, true) {
+                        Ok(done) => {
+                            state_bytes = done.state_bytes;
+                            Ok(())
+                        }
+                        Err(refused) => Err(refused.error),
+                    }
+                } else {
+                    if let Some(state) = &restore
+                        && g.restore(state).is_ok()
+                    {
+                        state_bytes = state.len();
+                    }
+                    self.engine
+                        .add_indicator(name.to_string(), g)
+                        .map_err(|e| SwapError::Unknown { name: e.to_string() })
+                }
+            }
+        };
+        let pause_ns = watch.elapsed_ns();
+        let from = previous.unwrap_or(0);
+        match outcome {
+            Ok(()) => {
+                self.set_running(name, kind, version, config);
+                self.swap_event(name, action, from, version, pause_ns, None);
+                Ok(Installed {
+                    name: name.to_string(),
+                    version,
+                    previous,
+                    pause_ns,
+                    state_bytes: state_bytes as u64,
+                })
+            }
+            Err(e) => {
+                let message = match previous {
+                    Some(p) => format!("{e}; version {p} keeps running (automatic rollback)"),
+                    None => e.to_string(),
+                };
+                self.swap_event(
+                    name,
+                    "auto_rollback",
+                    from,
+                    version,
+                    pause_ns,
+                    Some(message.clone()),
+                );
+                Err(LiveError::Aborted(message))
+            }
+        }
+    }
+
+    fn shadow(
+        &mut self,
+        name: &str,
+        version: u32,
+        guest: Box<dyn StrategyGuest + Send>,
+    ) -> Result<ShadowInfo, LiveError> {
+        let Some(r) = self.running.get(name) else {
+            return Err(LiveError::FailedPrecondition(format!(
+                "`{name}` is not running: activate a version before starting a shadow run"
+            )));
+        };
+        if r.kind != GuestKind::Strategy {
+            return Err(LiveError::FailedPrecondition(format!(
+                "`{name}` is an indicator: only strategies run in shadow"
+            )));
+        }
+        let from = r.version;
+        let id = StrategyId::new(name);
+        match self.engine.start_shadow(&id, guest, version, true) {
+            Ok(_) => {
+                self.swap_event(name, "shadow_start", from, version, 0, None);
+                Ok(ShadowInfo {
+                    version,
+                    ..ShadowInfo::default()
+                })
+            }
+            Err(refused) => {
+                let message = refused.error.to_string();
+                self.swap_event(name, "shadow_start", from, version, 0, Some(message.clone()));
+                Err(LiveError::Aborted(message))
+            }
+        }
+    }
+
+    fn promote(&mut self, name: &str) -> Result<Installed, LiveError> {
+        let watch = Stopwatch::start();
+        let id = StrategyId::new(name);
+        let promoted = self.engine.promote_shadow(&id).map_err(|e| match e {
+            SwapError::Unknown { .. } => LiveError::FailedPrecondition(format!("`{name}` is not running")),
+            other => LiveError::FailedPrecondition(other.to_string()),
+        })?;
+        let pause_ns = watch.elapsed_ns();
+        let config = self
+            .running
+            .get(name)
+            .map(|r| r.config.clone())
+            .unwrap_or_default();
+        let previous = self.set_running(name, GuestKind::Strategy, promoted.tag, config);
+        self.swap_event(
+            name,
+            "promote",
+            previous.unwrap_or(0),
+            promoted.tag,
+            pause_ns,
+            None,
+        );
+        drop(promoted.old);
+        Ok(Installed {
+            name: name.to_string(),
+            version: promoted.tag,
+            previous,
+            pause_ns,
+            state_bytes: 0,
+        })
+    }
+
+    fn remove(&mut self, name: &str) -> Option<u32> {
+        let running = self.running.remove(name)?;
+        self.state.versions.borrow_mut().remove(name);
+        match running.kind {
+            GuestKind::Strategy => {
+                self.engine.remove_strategy(&StrategyId::new(name));
+            }
+            GuestKind::Indicator => {
+                self.engine.remove_indicator(name);
+            }
+        }
+        self.swap_event(name, "remove", running.version, 0, 0, None);
+        Some(running.version)
+    }
+
+    fn status(&mut self) -> Vec<RunningInfo> {
+        let mut out = Vec::with_capacity(self.running.len());
+        for (name, r) in &self.running {
+            let mut info = RunningInfo {
+                name: name.clone(),
+                kind: r.kind,
+                version: r.version,
+                config: r.config.clone(),
+                state: RunState::Running,
+                counters: Default::default(),
+                shadow: None,
+            };
+            match r.kind {
+                GuestKind::Strategy => {
+                    if let Some(slot) = self.engine.strategies().iter().find(|s| s.id.as_str() == name) {
+                        info.counters = slot.counters;
+                        if let SlotState::Quarantined { reason } = &slot.state {
+                            info.state = RunState::Quarantined(reason.clone());
+                        }
+                        info.shadow = slot.shadow.as_ref().map(ShadowInfo::of);
+                    }
+                }
+                GuestKind::Indicator => {
+                    if let Some(slot) = self.engine.indicators().iter().find(|s| s.name == *name)
+                        && let Some(f) = &slot.fault
+                    {
+                        info.state = RunState::Quarantined(f.clone());
+                    }
+                }
+            }
+            out.push(info);
+        }
+        out
+    }
+
+    fn kill(&mut self, on: bool, who: &str, reason: &str) -> KillState {
+        let now = self.now();
+        let risk = self.engine.risk_mut();
+        if on {
+            risk.engage_kill_switch(&KillScope::Global, who, reason, now);
+            if risk.config().kill_policy().cancel_working {
+                let ids: Vec<StrategyId> = self.engine.strategies().iter().map(|s| s.id.clone()).collect();
+                for id in ids {
+                    self.engine.cancel_working_orders(&id);
+                }
+            }
+        } else {
+            risk.reset_kill_switch(&KillScope::Global, who, now);
+        }
+        self.bus.publish(
+            now,
+            EventKind::KillSwitch {
+                on,
+                who: who.to_string(),
+                reason: reason.to_string(),
+            },
+        );
+        KillState::of(self.engine.risk_mut())
+    }
+
+    fn snapshot_all(&mut self) -> Vec<GuestState> {
+        let mut out = Vec::new();
+        let strategies: Vec<(String, u32)> = self
+            .running
+            .iter()
+            .filter(|(_, r)| r.kind == GuestKind::Strategy)
+            .map(|(n, r)| (n.clone(), r.version))
+            .collect();
+        for (name, version) in strategies {
+            let id = StrategyId::new(&name);
+            if let Some(slot) = self.engine.strategy_mut(&id) {
+                let state = if slot.is_active() {
+                    slot.guest.snapshot().map_err(|f| f.to_string())
+                } else {
+                    Err("quarantined".to_string())
+                };
+                out.push(GuestState { name, version, state });
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,157 @@
+//! The paper market: a thread that plays bars into the event loop's queue,
+//! from a seeded random walk or a replay file, at real or accelerated speed.
+//!
+//! Bars are sent with back-pressure (the queue is bounded): when the loop is
+//! slower than the market, the market waits; no bar is ever dropped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use wasmtrade_market::{CsvOptions, Synth, SynthConfig, load_csv};
+use wasmtrade_model::{Bar, Instruments, Price, Timestamp};
+
+use crate::clock::{Stopwatch, unix_now};
+use crate::config::{MarketConfig, SourceKind};
+use crate::core::Input;
+use crate::error::LiveError;
+
+/// The bars a feed will play, prepared before the event loop starts (so
+/// every instrument is known to the engine).
+pub(crate) enum Plan {
+    /// One generator per symbol, interleaved bar by bar.
+    Walk(Vec<Synth>),
+    /// A file's bars in order.
+    Replay(Vec<Bar>),
+}
+
+/// Counters shared with the runtime.
+#[derive(Debug, Default)]
+pub struct FeedStats {
+    /// Bars handed to the event loop.
+    pub bars: AtomicU64,
+    /// True once the feed has nothing more to play.
+    pub finished: AtomicBool,
+}
+
+/// Interns the market's instruments and prepares its bars.
+pub(crate) fn plan(config: &MarketConfig, instruments: &mut Instruments) -> Result<Plan, LiveError> {
+    match config.source {
+        SourceKind::RandomWalk => {
+            let step = i64::try_from(config.bar_interval_secs).unwrap_or(i64::MAX);
+            let step_nanos = step.saturating_mul(Timestamp::NANOS_PER_SEC);
+            // Start at the current wall-clock interval so bars carry real times.
+            let now = unix_now().nanos();
+            let start = Timestamp::from_nanos(now - now.rem_euclid(step_nanos.max(1)));
+            let room = (i64::MAX - start.nanos()) / step_nanos.max(1) - 1;
+            let bars = usize::try_from(room.max(1)).unwrap_or(usize::MAX);
+            let start_price = Price::from_f64(config.start_price).map_err(|e| {
+                LiveError::InvalidArgument(format!("market.start_price ({}): {e}", config.start_price))
+            })?;
+            let mut walks = Vec::new();
+            for (i, symbol) in config.symbols.iter().enumerate() {
+                let synth = SynthConfig {
+                    symbol: symbol.clone(),
+                    bars,
+                    seed: config.seed.wrapping_add(i as u64),
+                    start,
+                    interval_secs: step,
+                    start_price,
+                    annual_drift: config.annual_drift,
+                    annual_volatility: config.annual_volatility,
+                };
+                let id = instruments.intern(symbol);
+                walks.push(
+                    Synth::new(&synth, id).map_err(|e| LiveError::InvalidArgument(format!("market: {e}")))?,
+                );
+            }
+            Ok(Plan::Walk(walks))
+        }
+        SourceKind::Replay => {
+            let Some(path) = &config.replay_file else {
+                return Err(LiveError::InvalidArgument(
+                    "market.source is `replay` but market.replay_file is not set".into(),
+                ));
+            };
+            let options = CsvOptions::with_symbol(config.replay_symbol.clone())
+                .time_zone_named(&config.replay_tz)
+                .map_err(|e| LiveError::InvalidArgument(format!("market.replay_tz: {e}")))?;
+            let bars = load_csv(path, &options, instruments)
+                .map_err(|e| LiveError::InvalidArgument(format!("market.replay_file: {e}")))?;
+            Ok(Plan::Replay(bars))
+        }
+    }
+}
+
+/// Plays `plan` into `tx` until it ends, `max_bars` are played, `stop` is
+/// set or the event loop is gone.
+pub(crate) fn play(
+    plan: Plan,
+    config: &MarketConfig,
+    tx: mpsc::Sender<Input>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<FeedStats>,
+) {
+    let speed = config.speed;
+    let limit = config.max_bars;
+    let watch = Stopwatch::start();
+    let mut sent: u64 = 0;
+    let mut send = |bar: Bar| -> bool {
+        if stop.load(Ordering::Relaxed) || tx.blocking_send(Input::Bar(bar)).is_err() {
+            return false;
+        }
+        sent += 1;
+        stats.bars.store(sent, Ordering::Relaxed);
+        limit == 0 || sent < limit
+    };
+    match plan {
+        Plan::Walk(mut walks) => {
+            let step = Duration::from_secs(config.bar_interval_secs);
+            let mut round: u32 = 0;
+            'play: loop {
+                for walk in &mut walks {
+                    let Some(bar) = walk.next() else { break 'play };
+                    if !send(bar) {
+                        break 'play;
+                    }
+                }
+                round = round.saturating_add(1);
+                if speed > 0.0 && !wait_until(&watch, step.mul_f64(f64::from(round) / speed), &stop) {
+                    break;
+                }
+            }
+        }
+        Plan::Replay(bars) => {
+            let first = bars.first().map_or(0, |b| b.ts.nanos());
+            for bar in bars {
+                if speed > 0.0 {
+                    let offset = u64::try_from(bar.ts.nanos().saturating_sub(first)).unwrap_or(0);
+                    let due = Duration::from_nanos(offset).div_f64(speed);
+                    if !wait_until(&watch, due, &stop) {
+                        break;
+                    }
+                }
+                if !send(bar) {
+                    break;
+                }
+            }
+        }
+    }
+    stats.finished.store(true, Ordering::Relaxed);
+    tracing::info!(bars = sent, "paper market finished");
+}
+
+/// Sleeps until `due` after the watch started; false if `stop` was set.
+fn wait_until(watch: &Stopwatch, due: Duration, stop: &AtomicBool) -> bool {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let elapsed = watch.elapsed();
+        if elapsed >= due {
+            return true;
+        }
+        std::thread::sleep((due - elapsed).min(Duration::from_millis(50)));
+    }
+}

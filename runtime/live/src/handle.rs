@@ -1,0 +1,540 @@
+//! The runtime's API as async methods: what the gRPC server (and tests)
+//! call. Module changes are serialised; each one is audited with who did it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
+use wasmtrade_model::{Instruments, Order, StrategyId};
+use wasmtrade_oms::Position;
+use wasmtrade_store::{AuditRecord, Module};
+
+use crate::bus::{BarInterest, Bus};
+use crate::clock::unix_now;
+use crate::config::LiveConfig;
+use crate::core::{Command, Input, NewGuest};
+use crate::error::LiveError;
+use crate::event::Event;
+use crate::feed::FeedStats;
+use crate::registry::{Registry, UploadMeta, Uploaded, check_config, check_name};
+use crate::view::{AccountInfo, Installed, KillState, RunningInfo, ShadowInfo};
+
+/// Shared state behind a [`Handle`].
+pub(crate) struct Inner {
+    pub(crate) tx: mpsc::Sender<Input>,
+    pub(crate) bus: Arc<Bus>,
+    pub(crate) registry: Arc<Registry>,
+    instruments: Arc<Instruments>,
+    config: LiveConfig,
+    feed: Arc<FeedStats>,
+    ready: AtomicBool,
+    changes: Mutex<()>,
+}
+
+impl Inner {
+    pub(crate) fn new(
+        tx: mpsc::Sender<Input>,
+        bus: Arc<Bus>,
+        registry: Arc<Registry>,
+        instruments: Arc<Instruments>,
+        config: LiveConfig,
+        feed: Arc<FeedStats>,
+    ) -> Self {
+        Self {
+            tx,
+            bus,
+            registry,
+            instruments,
+            config,
+            feed,
+            ready: AtomicBool::new(false),
+            changes: Mutex::new(()),
+        }
+    }
+}
+
+/// A module as stored, with what runs of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleInfo {
+    /// Versions, status, active version and config from the store.
+    pub module: Module,
+    /// The running guest, if any.
+    pub running: Option<RunningInfo>,
+}
+
+/// Cheap-to-clone access to a running runtime.
+#[derive(Clone)]
+pub struct Handle {
+    inner: Arc<Inner>,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, LiveError> + Send + 'static,
+) -> Result<T, LiveError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| LiveError::Internal(format!("a blocking task failed: {e}")))?
+}
+
+impl Handle {
+    pub(crate) fn new(inner: Inner) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    pub(crate) fn set_ready(&self, ready: bool) {
+        self.inner.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// True once start-up finished and until shutdown begins.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::Relaxed)
+    }
+
+    /// The instruments of the market.
+    pub fn instruments(&self) -> &Arc<Instruments> {
+        &self.inner.instruments
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &LiveConfig {
+        &self.inner.config
+    }
+
+    /// Bars the paper market has played so far.
+    pub fn market_bars(&self) -> u64 {
+        self.inner.feed.bars.load(Ordering::Relaxed)
+    }
+
+    /// True once the paper market has nothing more to play.
+    pub fn market_finished(&self) -> bool {
+        self.inner.feed.finished.load(Ordering::Relaxed)
+    }
+
+    /// Largest upload accepted, in bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.inner.config.guests.max_upload_bytes
+    }
+
+    async fn command<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, LiveError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Input::Command(make(tx)))
+            .await
+            .map_err(|_| LiveError::stopped())?;
+        rx.await.map_err(|_| LiveError::stopped())
+    }
+
+    fn audit(&self, who: &str, action: &str, name: &str, version: u32, sha256: &str, detail: &str) {
+        let record = AuditRecord {
+            ts: unix_now(),
+            who: who.to_string(),
+            action: action.to_string(),
+            name: name.to_string(),
+            version,
+            sha256: sha256.to_string(),
+            detail: detail.to_string(),
+        };
+        if let Err(e) = self.inner.registry.store().audit().append(&record) {
+            tracing::error!(action, module = name, "cannot write the audit record: {e}");
+        }
+    }
+
+    fn sha_of(module: &Module, version: u32) -> String {
+        module
+            .version(version)
+            .map(|v| v.sha256.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Stores a new version: size and sha256 are checked against what the
+    /// upload declared, then the host validates (component, allowed imports,
+    /// world exports) and precompiles it.
+    pub async fn upload(&self, meta: UploadMeta, bytes: Vec<u8>, who: &str) -> Result<Uploaded, LiveError> {
+        check_name(&meta.name)?;
+        let limit = self.max_upload_bytes();
+        if bytes.len() as u64 > limit {
+            return Err(LiveError::ResourceExhausted(format!(
+                "upload of `{}` is {} bytes, above the limit of {limit} bytes (guests.max_upload_bytes)",
+                meta.name,
+                bytes.len()
+            )));
+        }
+        if meta.size != 0 && meta.size != bytes.len() as u64 {
+            return Err(LiveError::InvalidArgument(format!(
+                "upload of `{}` is truncated or padded: the header declared {} bytes but {} arrived",
+                meta.name,
+                meta.size,
+                bytes.len()
+            )));
+        }
+        let declared = meta.sha256.trim().to_ascii_lowercase();
+        if declared.len() != 64 || !declared.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(LiveError::InvalidArgument(format!(
+                "upload of `{}`: sha256 {:?} is not 64 hex digits",
+                meta.name, meta.sha256
+            )));
+        }
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != declared {
+            return Err(LiveError::InvalidArgument(format!(
+                "upload of `{}`: sha256 mismatch: the header says {declared} but the {} bytes received hash to {actual} (corrupted or truncated upload)",
+                meta.name,
+                bytes.len()
+            )));
+        }
+        let registry = self.inner.registry.clone();
+        let who_owned = who.to_string();
+        let meta2 = meta.clone();
+        let done = blocking(move || registry.upload(&meta2, &bytes, &who_owned)).await?;
+        self.audit(who, "upload", &done.name, done.version, &done.sha256, &meta.label);
+        Ok(done)
+    }
+
+    /// Every module (or the one named), with what runs of it.
+    pub async fn list(&self, name: Option<&str>) -> Result<Vec<ModuleInfo>, LiveError> {
+        let registry = self.inner.registry.clone();
+        let modules = blocking(move || Ok(registry.store().modules().list()?)).await?;
+        let running = self.command(|reply| Command::Status { reply }).await?;
+        let out: Vec<ModuleInfo> = modules
+            .into_iter()
+            .filter(|m| name.is_none_or(|n| m.name == n))
+            .map(|module| {
+                let running = running.iter().find(|r| r.name == module.name).cloned();
+                ModuleInfo { module, running }
+            })
+            .collect();
+        if let Some(n) = name
+            && out.is_empty()
+        {
+            return Err(LiveError::NotFound(format!("no module named `{n}`")));
+        }
+        Ok(out)
+    }
+
+    async fn module(&self, name: &str) -> Result<Module, LiveError> {
+        check_name(name)?;
+        let registry = self.inner.registry.clone();
+        let name = name.to_string();
+        blocking(move || registry.module(&name)).await
+    }
+
+    async fn start_guest(&self, module: &Module, version: u32, config: &str) -> Result<NewGuest, LiveError> {
+        let registry = self.inner.registry.clone();
+        let (module, config) = (module.clone(), config.to_string());
+        blocking(move || registry.instantiate(&module, version, &config)).await
+    }
+
+    /// Installs `version` of `name` through the event loop; on success the
+    /// store records it as active.
+    async fn install(
+        &self,
+        module: &Module,
+        version: u32,
+        config: String,
+        action: &'static str,
+        who: &str,
+        restore: Option<Vec<u8>>,
+    ) -> Result<Installed, LiveError> {
+        let name = module.name.clone();
+        let sha = Self::sha_of(module, version);
+        let guest = match self.start_guest(module, version, &config).await {
+            Ok(g) => g,
+            Err(e) => {
+                self.audit(who, "auto_rollback", &name, version, &sha, &e.to_string());
+                return Err(e);
+            }
+        };
+        let reply = self
+            .command(|reply| Command::Install {
+                name: name.clone(),
+                version,
+                config,
+                guest,
+                action,
+                restore,
+                reply,
+            })
+            .await?;
+        match reply {
+            Ok(done) => {
+                let registry = self.inner.registry.clone();
+                let n = name.clone();
+                blocking(move || Ok(registry.store().modules().activate(&n, version)?)).await?;
+                self.audit(who, action, &name, version, &sha, "");
+                Ok(done)
+            }
+            Err(e) => {
+                self.audit(who, "auto_rollback", &name, version, &sha, &e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes `version` of `name` active between two events, handing over
+    /// the running version's state.
+    pub async fn activate(&self, name: &str, version: u32, who: &str) -> Result<Installed, LiveError> {
+        let _guard = self.inner.changes.lock().await;
+        let module = self.module(name).await?;
+        self.inner.registry.runnable(&module, version)?;
+        let config = module.config.clone();
+        self.install(&module, version, config, "activate", who, None)
+            .await
+    }
+
+    /// Re-activates `to`, or the version that was active before the current one.
+    pub async fn rollback(&self, name: &str, to: Option<u32>, who: &str) -> Result<Installed, LiveError> {
+        let _guard = self.inner.changes.lock().await;
+        let module = self.module(name).await?;
+        let target = match to {
+            Some(v) => v,
+            None => self.previous_version(&module).await?,
+        };
+        self.inner.registry.runnable(&module, target)?;
+        let config = module.config.clone();
+        self.install(&module, target, config, "rollback", who, None).await
+    }
+
+    /// The version active before the current one, from the audit trail.
+    async fn previous_version(&self, module: &Module) -> Result<u32, LiveError> {
+        let registry = self.inner.registry.clone();
+        let name = module.name.clone();
+        let records = blocking(move || Ok(registry.store().audit().list(Some(&name))?)).await?;
+        let current = module.active;
+        let mut seen = Vec::new();
+        for r in records.iter().rev() {
+            if matches!(
+                r.action.as_str(),
+                "activate" | "rollback" | "promote" | "config" | "restore"
+            ) && Some(r.version) != current
+                && !seen.contains(&r.version)
+            {
+                seen.push(r.version);
+                if self.inner.registry.runnable(module, r.version).is_ok() {
+                    return Ok(r.version);
+                }
+            }
+        }
+        Err(LiveError::FailedPrecondition(format!(
+            "`{}` has no earlier active version to roll back to: name one with --to",
+            module.name
+        )))
+    }
+
+    /// Removes one version (not the active one) or, with `None`, the whole
+    /// module: it stops (its orders are cancelled) and every version is
+    /// marked removed.
+    pub async fn remove(&self, name: &str, version: Option<u32>, who: &str) -> Result<Vec<u32>, LiveError> {
+        let _guard = self.inner.changes.lock().await;
+        let module = self.module(name).await?;
+        let registry = self.inner.registry.clone();
+        let n = name.to_string();
+        match version {
+            Some(v) => {
+                if module.version(v).is_none() {
+                    return Err(LiveError::NotFound(format!("module `{name}` has no version {v}")));
+                }
+                let sha = Self::sha_of(&module, v);
+                blocking(move || Ok(registry.store().modules().remove(&n, v)?)).await?;
+                self.audit(who, "remove", name, v, &sha, "");
+                Ok(vec![v])
+            }
+            None => {
+                self.command(|reply| Command::Remove {
+                    name: name.to_string(),
+                    reply,
+                })
+                .await??;
+                let removed: Vec<u32> = module
+                    .versions
+                    .iter()
+                    .filter(|v| v.status != wasmtrade_store::VersionStatus::Removed)
+                    .map(|v| v.version)
+                    .collect();
+                let hashes: Vec<_> = module.versions.iter().map(|v| v.sha256).collect();
+                let r2 = registry.clone();
+                blocking(move || Ok(r2.store().modules().remove_module(&n)?)).await?;
+                for h in hashes {
+                    registry.forget(&h);
+                }
+                self.audit(who, "remove", name, 0, "", "whole module");
+                Ok(removed)
+            }
+        }
+    }
+
+    /// Starts `version` of strategy `name` in shadow of the active version.
+    pub async fn start_shadow(&self, name: &str, version: u32, who: &str) -> Result<ShadowInfo, LiveError> {
+        let _guard = self.inner.changes.lock().await;
+        let module = self.module(name).await?;
+        let guest = match self.start_guest(&module, version, &module.config).await? {
+            NewGuest::Strategy(g) => g,
+            NewGuest::Indicator(_) => {
+                return Err(LiveError::FailedPrecondition(format!(
+                    "`{name}` is an indicator: only strategies run in shadow"
+                )));
+            }
+        };
+        let info = self
+            .command(|reply| Command::Shadow {
+                name: name.to_string(),
+                version,
+                guest,
+                reply,
+            })
+            .await??;
+        self.audit(
+            who,
+            "shadow_start",
+            name,
+            version,
+            &Self::sha_of(&module, version),
+            "",
+        );
+        Ok(info)
+    }
+
+    /// Stops the shadow run of `name`.
+    pub async fn stop_shadow(&self, name: &str, who: &str) -> Result<ShadowInfo, LiveError> {
+        let _guard = self.inner.changes.lock().await;
+        check_name(name)?;
+        let info = self
+            .command(|reply| Command::StopShadow {
+                name: name.to_string(),
+                reply,
+            })
+            .await??;
+        self.audit(who, "shadow_stop", name, info.version, "", "");
+        Ok(info)
+    }
+
+    /// Makes the shadow of `name` its active version.
+    pub async fn promote(&self, name: &str, who: &str) -> Result<Installed, LiveError> {
+        let _guard = self.inner.changes.lock().await;
+        let module = self.module(name).await?;
+        let done = self
+            .command(|reply| Command::Promote {
+                name: name.to_string(),
+                reply,
+            })
+            .await??;
+        let registry = self.inner.registry.clone();
+        let (n, v) = (name.to_string(), done.version);
+        blocking(move || Ok(registry.store().modules().activate(&n, v)?)).await?;
+        self.audit(who, "promote", name, v, &Self::sha_of(&module, v), "");
+        Ok(done)
+    }
+
+    /// Restarts the running version of `name` with `config` (state handed over).
+    pub async fn update_config(&self, name: &str, config: &str, who: &str) -> Result<Installed, LiveError> {
+        let _guard = self.inner.changes.lock().await;
+        check_config(config)?;
+        let module = self.module(name).await?;
+        let Some(version) = module.active else {
+            return Err(LiveError::FailedPrecondition(format!(
+                "`{name}` has no active version: activate one first"
+            )));
+        };
+        let done = self
+            .install(&module, version, config.to_string(), "config", who, None)
+            .await?;
+        let registry = self.inner.registry.clone();
+        let (n, c) = (name.to_string(), config.to_string());
+        blocking(move || Ok(registry.store().modules().set_config(&n, &c)?)).await?;
+        Ok(done)
+    }
+
+    /// At start-up: runs every module's active version, restoring its last snapshot.
+    pub(crate) async fn restore_active(&self) -> Result<(), LiveError> {
+        let registry = self.inner.registry.clone();
+        let modules = blocking(move || Ok(registry.store().modules().list()?)).await?;
+        for module in modules {
+            let Some(version) = module.active else { continue };
+            let registry = self.inner.registry.clone();
+            let id = StrategyId::new(&module.name);
+            let snapshot = blocking(move || Ok(registry.store().snapshots().latest(&id)?)).await?;
+            let state = snapshot.map(|s| s.state);
+            let config = module.config.clone();
+            match self
+                .install(&module, version, config, "restore", "runtime", state)
+                .await
+            {
+                Ok(done) => {
+                    tracing::info!(module = %module.name, version, state_bytes = done.state_bytes, "restored")
+                }
+                Err(e) => {
+                    tracing::error!(module = %module.name, version, "cannot restore the active version: {e}")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The kept log lines of `name` (the last `tail`, 0 = all) and a
+    /// receiver of the events after them.
+    pub fn logs(&self, name: &str, tail: usize) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
+        self.inner.bus.logs(name, tail)
+    }
+
+    /// The audit trail (of one module, or all).
+    pub async fn audit_trail(&self, name: Option<&str>) -> Result<Vec<AuditRecord>, LiveError> {
+        let registry = self.inner.registry.clone();
+        let name = name.map(str::to_string);
+        blocking(move || Ok(registry.store().audit().list(name.as_deref())?)).await
+    }
+
+    /// Every event from now on; with `bars`, market bars too.
+    pub fn subscribe(&self, bars: bool) -> (broadcast::Receiver<Arc<Event>>, Option<BarInterest>) {
+        let interest = bars.then(|| self.inner.bus.want_bars());
+        (self.inner.bus.subscribe(), interest)
+    }
+
+    /// Orders (all or only open ones), optionally of one strategy.
+    pub async fn orders(&self, open_only: bool, strategy: Option<String>) -> Result<Vec<Order>, LiveError> {
+        self.command(|reply| Command::Orders {
+            open_only,
+            strategy,
+            reply,
+        })
+        .await
+    }
+
+    /// Positions, optionally of one strategy.
+    pub async fn positions(
+        &self,
+        strategy: Option<String>,
+    ) -> Result<Vec<(StrategyId, Position)>, LiveError> {
+        self.command(|reply| Command::Positions { strategy, reply }).await
+    }
+
+    /// The account.
+    pub async fn account(&self) -> Result<AccountInfo, LiveError> {
+        self.command(|reply| Command::Account { reply }).await
+    }
+
+    /// Turns the global kill switch on or off.
+    pub async fn set_kill_switch(&self, on: bool, reason: &str, who: &str) -> Result<KillState, LiveError> {
+        let state = self
+            .command(|reply| Command::Kill {
+                on,
+                who: who.to_string(),
+                reason: reason.to_string(),
+                reply,
+            })
+            .await?;
+        self.audit(who, if on { "kill_on" } else { "kill_off" }, "", 0, "", reason);
+        Ok(state)
+    }
+
+    /// The global kill switch.
+    pub async fn kill_switch(&self) -> Result<KillState, LiveError> {
+        self.command(|reply| Command::KillStatus { reply }).await
+    }
+}

@@ -1,0 +1,176 @@
+//! Starting and stopping the live runtime.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot};
+use wasmtrade_broker::paper::PaperBroker;
+use wasmtrade_host::GuestEngine;
+use wasmtrade_model::{Instruments, StrategyId};
+use wasmtrade_risk::RiskConfig;
+use wasmtrade_store::{Store, StoreOptions};
+
+use crate::bus::Bus;
+use crate::clock::unix_now;
+use crate::config::LiveConfig;
+use crate::core::{self, Input};
+use crate::error::LiveError;
+use crate::feed::{self, FeedStats};
+use crate::handle::{Handle, Inner};
+use crate::registry::Registry;
+
+/// A running runtime: the event loop thread, the paper market thread and
+/// the [`Handle`] the API uses.
+pub struct Runtime {
+    handle: Handle,
+    core: Option<JoinHandle<()>>,
+    feed: Option<JoinHandle<()>>,
+    stop_feed: Arc<AtomicBool>,
+}
+
+/// What a graceful shutdown did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Guest snapshots written to the store.
+    pub snapshots: usize,
+    /// Guests whose snapshot failed (name and reason).
+    pub failed: Vec<(String, String)>,
+    /// Bars the market played.
+    pub bars: u64,
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, LiveError> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .map_err(|e| LiveError::Internal(format!("cannot start the {name} thread: {e}")))
+}
+
+impl Runtime {
+    /// Opens the store, starts the event loop, restores the active guests
+    /// (from precompiled artifacts and their last snapshots) and starts the
+    /// paper market. Every configuration problem is reported at once.
+    pub async fn start(config: LiveConfig) -> Result<Runtime, LiveError> {
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(LiveError::InvalidArgument(format!(
+                "invalid configuration:\n  - {}",
+                problems.join("\n  - ")
+            )));
+        }
+        let risk = RiskConfig::try_from(config.risk.clone())
+            .map_err(|e| LiveError::InvalidArgument(format!("invalid risk configuration: {e}")))?;
+        let mut instruments = Instruments::new();
+        let market = config.market.clone();
+        let plan = tokio::task::spawn_blocking(move || {
+            let plan = feed::plan(&market, &mut instruments);
+            plan.map(|p| (p, instruments))
+        })
+        .await
+        .map_err(|e| LiveError::Internal(format!("market set-up panicked: {e}")))??;
+        let (plan, instruments) = plan;
+        let instruments = Arc::new(instruments);
+        let data_dir = if config.data_dir.as_os_str().is_empty() {
+            LiveConfig::default_data_dir()
+        } else {
+            config.data_dir.clone()
+        };
+        let sandbox = config.guests.sandbox.clone();
+        let (store, host) = tokio::task::spawn_blocking(move || {
+            let store = Store::open(&data_dir, &StoreOptions::default())?;
+            let host = GuestEngine::new(sandbox)?;
+            Ok::<_, LiveError>((store, host))
+        })
+        .await
+        .map_err(|e| LiveError::Internal(format!("store set-up panicked: {e}")))??;
+        let store = Arc::new(store);
+        let broker = PaperBroker::try_new(config.account.paper, &instruments)
+            .map_err(|e| LiveError::InvalidArgument(format!("account.paper: {e}")))?;
+        let bus = Arc::new(Bus::new(config.events.buffer, config.guests.log_lines_kept));
+        let (tx, rx) = mpsc::channel::<Input>(config.events.queue);
+        let core = {
+            let (instruments, bus, cash) = (instruments.clone(), bus.clone(), config.account.starting_cash);
+            spawn("event-loop", move || {
+                core::run(instruments, risk, cash, broker, bus, rx)
+            })?
+        };
+        let registry = Arc::new(Registry::new(
+            store,
+            Arc::new(host),
+            instruments.clone(),
+            config.guests.seed,
+        ));
+        let stats = Arc::new(FeedStats::default());
+        let handle = Handle::new(Inner::new(
+            tx.clone(),
+            bus,
+            registry,
+            instruments,
+            config.clone(),
+            stats.clone(),
+        ));
+        handle.restore_active().await?;
+        let stop_feed = Arc::new(AtomicBool::new(false));
+        let feed = {
+            let (market, stop) = (config.market.clone(), stop_feed.clone());
+            spawn("paper-market", move || feed::play(plan, &market, tx, stop, stats))?
+        };
+        handle.set_ready(true);
+        Ok(Runtime {
+            handle,
+            core: Some(core),
+            feed: Some(feed),
+            stop_feed,
+        })
+    }
+
+    /// The handle the API uses (cheap to clone).
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Graceful shutdown: readiness off, the market stops, the event in
+    /// flight finishes, every guest is snapshotted into the store and the
+    /// store is flushed.
+    pub async fn shutdown(mut self) -> Result<ShutdownReport, LiveError> {
+        self.handle.set_ready(false);
+        self.stop_feed.store(true, Ordering::Relaxed);
+        let (reply, states) = oneshot::channel();
+        let mut report = ShutdownReport::default();
+        if self.handle.inner().tx.send(Input::Stop(reply)).await.is_ok()
+            && let Ok(states) = states.await
+        {
+            let registry = self.handle.inner().registry.clone();
+            let (snapshots, failed) = tokio::task::spawn_blocking(move || {
+                let (mut ok, mut failed) = (0, Vec::new());
+                let now = unix_now();
+                for s in states {
+                    match s.state {
+                        Ok(bytes) => {
+                            let id = StrategyId::new(&s.name);
+                            match registry.store().snapshots().put(&id, s.version, now, &bytes) {
+                                Ok(()) => ok += 1,
+                                Err(e) => failed.push((s.name, e.to_string())),
+                            }
+                        }
+                        Err(reason) => failed.push((s.name, reason)),
+                    }
+                }
+                if let Err(e) = registry.store().flush() {
+                    failed.push(("<store>".into(), e.to_string()));
+                }
+                (ok, failed)
+            })
+            .await
+            .map_err(|e| LiveError::Internal(format!("shutdown snapshot panicked: {e}")))?;
+            report.snapshots = snapshots;
+            report.failed = failed;
+        }
+        for t in [self.feed.take(), self.core.take()].into_iter().flatten() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        report.bars = self.handle.market_bars();
+        Ok(report)
+    }
+}

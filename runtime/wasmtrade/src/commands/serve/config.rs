@@ -1,0 +1,229 @@
+//! The `serve` configuration: embedded defaults, then the TOML file, then
+//! `WASMTRADE__SECTION__KEY=value` environment variables, then flags.
+//! Every problem is reported at once, naming the key.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use wasmtrade_live::{AccountConfig, EventsConfig, GuestsConfig, LiveConfig, MarketConfig};
+use wasmtrade_risk::RawRiskConfig;
+
+use crate::cli::ServeArgs;
+
+/// Prefix of environment overrides: `WASMTRADE__MARKET__SPEED=0` sets `market.speed`.
+pub const ENV_PREFIX: &str = "WASMTRADE__";
+
+/// The API server section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address of the gRPC API. Default `127.0.0.1:50051` (in a pod: `0.0.0.0:50051`).
+    pub listen: String,
+    /// File holding the API bearer token (a mounted Kubernetes Secret).
+    /// `WASMTRADE_TOKEN` (the token itself) wins over it. With neither, a
+    /// random token is generated into `<data_dir>/api-token` (mode 0600).
+    pub token_file: Option<PathBuf>,
+    /// Seconds a graceful shutdown may take before the process exits anyway;
+    /// keep it below the pod's `terminationGracePeriodSeconds`. Default 25.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50051".to_string(),
+            token_file: None,
+            shutdown_grace_secs: 25,
+        }
+    }
+}
+
+/// Everything `wasmtrade serve` reads. `wasmtrade serve --print-config`
+/// prints it with every default filled in.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The gRPC API.
+    pub server: ServerSection,
+    /// Data directory (the store). Default `data`.
+    pub data_dir: PathBuf,
+    /// The paper market.
+    pub market: MarketConfig,
+    /// The account and paper broker.
+    pub account: AccountConfig,
+    /// Pre-trade risk limits.
+    pub risk: RawRiskConfig,
+    /// Guests and their sandbox.
+    pub guests: GuestsConfig,
+    /// Event stream buffers.
+    pub events: EventsConfig,
+}
+
+impl ServeConfig {
+    /// The runtime's part.
+    pub fn live(&self) -> LiveConfig {
+        LiveConfig {
+            data_dir: self.data_dir.clone(),
+            market: self.market.clone(),
+            account: self.account.clone(),
+            risk: self.risk.clone(),
+            guests: self.guests.clone(),
+            events: self.events.clone(),
+        }
+    }
+}
+
+/// Sets `path` (already split) in `table` to `value`.
+fn set(table: &mut toml::Table, path: &[String], value: toml::Value) -> anyhow::Result<()> {
+    let Some((last, parents)) = path.split_last() else {
+        bail!("empty key");
+    };
+    let mut t = table;
+    for p in parents {
+        let entry = t
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = match entry {
+            toml::Value::Table(inner) => inner,
+            _ => bail!("`{p}` is not a table"),
+        };
+    }
+    t.insert(last.clone(), value);
+    Ok(())
+}
+
+/// Reads an environment value as TOML (numbers, booleans, arrays, inline
+/// tables), falling back to a plain string.
+fn env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+/// Builds the configuration from the file, `env` (name, value pairs) and flags.
+pub fn load(args: &ServeArgs, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<ServeConfig> {
+    let mut table = match &args.config {
+        Some(path) => read_file(path)?,
+        None => toml::Table::new(),
+    };
+    let mut problems = Vec::new();
+    let mut env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+    env.sort();
+    for (key, raw) in env {
+        let path: Vec<String> = key[ENV_PREFIX.len()..]
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect();
+        if let Err(e) = set(&mut table, &path, env_value(&raw)) {
+            problems.push(format!("{key}: {e}"));
+        }
+    }
+    if !problems.is_empty() {
+        bail!("invalid environment overrides:\n  - {}", problems.join("\n  - "));
+    }
+    let mut config: ServeConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+        anyhow::anyhow!(
+            "invalid configuration{}: {}",
+            args.config
+                .as_ref()
+                .map(|p| format!(" in {}", p.display()))
+                .unwrap_or_default(),
+            e.message()
+        )
+    })?;
+    if let Some(listen) = &args.listen {
+        config.server.listen = listen.clone();
+    }
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if config.data_dir.as_os_str().is_empty() {
+        config.data_dir = LiveConfig::default_data_dir();
+    }
+    let mut problems = config.live().problems();
+    if config.server.listen.parse::<std::net::SocketAddr>().is_err() {
+        problems.push(format!(
+            "server.listen ({:?}) must be an address like 127.0.0.1:50051 or 0.0.0.0:50051",
+            config.server.listen
+        ));
+    }
+    if config.server.shutdown_grace_secs == 0 {
+        problems.push("server.shutdown_grace_secs must be at least 1".to_string());
+    }
+    if !problems.is_empty() {
+        bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
+    }
+    Ok(config)
+}
+
+fn read_file(path: &Path) -> anyhow::Result<toml::Table> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
+    text.parse::<toml::Table>()
+        .map_err(|e| anyhow::anyhow!("{} is not valid TOML: {}", path.display(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(config: Option<PathBuf>) -> ServeArgs {
+        ServeArgs {
+            config,
+            print_config: false,
+            listen: None,
+            data_dir: None,
+        }
+    }
+
+    #[test]
+    fn no_file_and_no_env_gives_the_embedded_defaults() {
+        let c = load(&args(None), Vec::new()).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:50051");
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert_eq!(c.market.symbols, ["SYNTH"]);
+    }
+
+    #[test]
+    fn the_file_then_env_then_flags_override_in_that_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, "[market]\nspeed = 5.0\nsymbols = [\"A\", \"B\"]\n[server]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        let env = vec![
+            ("WASMTRADE__MARKET__SPEED".to_string(), "0".to_string()),
+            ("WASMTRADE__SERVER__LISTEN".to_string(), "127.0.0.1:2".to_string()),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ];
+        let mut a = args(Some(path));
+        a.listen = Some("127.0.0.1:3".into());
+        let c = load(&a, env).unwrap();
+        assert_eq!(c.market.speed, 0.0);
+        assert_eq!(c.market.symbols, ["A", "B"]);
+        assert_eq!(c.server.listen, "127.0.0.1:3");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_reported_with_their_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, "[market]\nspeeed = 5.0\n").unwrap();
+        let e = load(&args(Some(path)), Vec::new()).unwrap_err().to_string();
+        assert!(e.contains("speeed"), "{e}");
+        let env = vec![
+            ("WASMTRADE__MARKET__SPEED".to_string(), "-1".to_string()),
+            ("WASMTRADE__SERVER__LISTEN".to_string(), "nowhere".to_string()),
+        ];
+        let e = load(&args(None), env).unwrap_err().to_string();
+        assert!(e.contains("market.speed") && e.contains("server.listen"), "{e}");
+    }
+
+    #[test]
+    fn print_config_output_reads_back_as_the_same_config() {
+        let c = load(&args(None), Vec::new()).unwrap();
+        let text = toml::to_string(&c).unwrap();
+        let back: ServeConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, c);
+    }
+}

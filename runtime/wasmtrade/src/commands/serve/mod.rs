@@ -1,0 +1,162 @@
+//! `wasmtrade serve`: the long-running runtime with its gRPC API, until
+//! SIGTERM/SIGINT, then a graceful shutdown.
+
+mod config;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use wasmtrade_live::Runtime;
+use wasmtrade_server::Server;
+
+use crate::cli::ServeArgs;
+pub use config::ServeConfig;
+
+/// Environment variable holding the API token itself.
+pub const TOKEN_ENV: &str = "WASMTRADE_TOKEN";
+/// Name of the generated token file in the data dir.
+pub const TOKEN_FILE: &str = "api-token";
+
+/// Runs the runtime until SIGTERM/SIGINT.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = config::load(&args, std::env::vars())?;
+    if args.print_config {
+        print!("{}", toml::to_string_pretty(&config).context("cannot print the configuration")?);
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("wasmtrade-api")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let token = token(&config)?;
+    let listener = TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (server.listen): is another server running?", config.server.listen))?;
+    let addr = listener.local_addr().context("cannot read the listening address")?;
+    let runtime = Runtime::start(config.live())
+        .await
+        .map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
+    let server = Server::new(runtime.handle(), &token);
+    let health = server.health();
+    Server::set_serving(&health, true).await;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let api = tokio::spawn(server.serve(listener, async {
+        let _ = stop_rx.await;
+    }));
+    eprintln!("wasmtrade serve: listening on {addr} (data dir {})", config.data_dir.display());
+    tracing::info!(%addr, "ready");
+    let signal = wait_for_signal().await?;
+    eprintln!("wasmtrade serve: {signal}: shutting down");
+    // Readiness first, so the Service stops sending new work.
+    Server::set_serving(&health, false).await;
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    match tokio::time::timeout(grace, runtime.shutdown()).await {
+        Ok(Ok(report)) => {
+            eprintln!(
+                "wasmtrade serve: stopped after {} bars; {} guest snapshots saved{}",
+                report.bars,
+                report.snapshots,
+                if report.failed.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; not saved: {}",
+                        report
+                            .failed
+                            .iter()
+                            .map(|(n, r)| format!("{n} ({r})"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            );
+        }
+        Ok(Err(e)) => eprintln!("wasmtrade serve: shutdown failed: {e}"),
+        Err(_) => eprintln!(
+            "wasmtrade serve: shutdown took longer than server.shutdown_grace_secs ({}s): exiting anyway",
+            grace.as_secs()
+        ),
+    }
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(Duration::from_secs(2), api).await {
+        Ok(Ok(Err(e))) => bail!("the API server failed: {e}"),
+        _ => Ok(()),
+    }
+}
+
+/// Waits for SIGTERM (Kubernetes) or SIGINT (Ctrl-C); names the one that came.
+async fn wait_for_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+/// The API token: `WASMTRADE_TOKEN`, else `server.token_file`, else the
+/// token generated (once) into the data dir.
+fn token(config: &ServeConfig) -> anyhow::Result<String> {
+    if let Ok(t) = std::env::var(TOKEN_ENV)
+        && !t.trim().is_empty()
+    {
+        return Ok(t.trim().to_string());
+    }
+    if let Some(path) = &config.server.token_file {
+        let t = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the API token file {} (server.token_file)", path.display()))?;
+        let t = t.trim();
+        if t.is_empty() {
+            bail!("the API token file {} (server.token_file) is empty", path.display());
+        }
+        return Ok(t.to_string());
+    }
+    generated_token(&config.data_dir)
+}
+
+fn generated_token(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join(TOKEN_FILE);
+    if let Ok(t) = std::fs::read_to_string(&path)
+        && !t.trim().is_empty()
+    {
+        return Ok(t.trim().to_string());
+    }
+    let mut raw = [0u8; 32];
+    {
+        use std::io::Read;
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut raw))
+            .context("cannot read /dev/urandom to generate an API token: set WASMTRADE_TOKEN")?;
+    }
+    let token = hex::encode(raw);
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+    write_private(&path, &token)?;
+    eprintln!(
+        "wasmtrade serve: generated an API token into {} (set WASMTRADE_TOKEN or server.token_file to choose one)",
+        path.display()
+    );
+    Ok(token)
+}
+
+fn write_private(path: &Path, token: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create the token file {}", path.display()))?;
+    f.write_all(token.as_bytes())
+        .with_context(|| format!("cannot write the token file {}", path.display()))
+}
