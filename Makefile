@@ -31,7 +31,7 @@ python: $(PY)
 
 $(PY):
 	python3 -m venv $(PYENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check "TA-Lib==0.8.2" "numpy>=1.26"
+	$(PY) -m pip install --quiet --disable-pip-version-check "TA-Lib==0.8.2" "numpy>=1.26" "grpcio-tools==1.85.1"
 
 lint:
 	cargo fmt --all --check

@@ -143,7 +143,9 @@ impl Serve {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().with_context(|| format!("cannot start {}", bin.display()))?;
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
         let stderr = child.stderr.take().context("no stderr pipe")?;
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -213,6 +215,14 @@ impl Serve {
             .with_context(|| format!("CLI output is not JSON: {}", String::from_utf8_lossy(&out.stdout)))
     }
 
+    /// What [`Serve::cli`] needs, to run the CLI from another thread.
+    pub fn clone_cli_env(&self) -> CliEnv {
+        CliEnv {
+            addr: self.addr.clone(),
+            token: self.token.clone(),
+        }
+    }
+
     /// Its stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().map(|l| l.join("\n")).unwrap_or_default()
@@ -238,7 +248,10 @@ impl Serve {
             }
             if std::time::Instant::now() > deadline {
                 let _ = self.child.kill();
-                bail!("wasmtrade serve did not exit within {timeout:?} of SIGTERM; stderr:\n{}", self.stderr());
+                bail!(
+                    "wasmtrade serve did not exit within {timeout:?} of SIGTERM; stderr:\n{}",
+                    self.stderr()
+                );
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -251,5 +264,30 @@ impl Drop for Serve {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// The server address and token, to run the CLI from any thread.
+#[derive(Clone, Debug)]
+pub struct CliEnv {
+    addr: String,
+    token: String,
+}
+
+impl CliEnv {
+    /// Runs the CLI against the server; panics if it cannot start.
+    pub fn run<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let bin = wasmtrade_bin().unwrap_or_default();
+        Command::new(&bin)
+            .args(args)
+            .env_remove("WASMTRADE_LOG")
+            .env("WASMTRADE_SERVER", &self.addr)
+            .env("WASMTRADE_TOKEN", &self.token)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()))
     }
 }

@@ -43,7 +43,7 @@ impl Auth {
     pub fn check<T>(&self, mut request: Request<T>) -> Result<Request<T>, Status> {
         let Some(value) = request.metadata().get(AUTH_HEADER) else {
             return Err(Status::unauthenticated(
-                "missing `authorization: Bearer <token>` metadata: pass --token / WASMTRADE_TOKEN",
+                "missing `authorization: Bearer <token>` metadata: send the API token",
             ));
         };
         let Some(token) = value.to_str().ok().and_then(bearer_token) else {

@@ -3,7 +3,7 @@
 //! standard `grpc.health.v1` health service (open, for Kubernetes probes)
 //! and server reflection (for `grpcurl`).
 //!
-//! Every call except health needs `authorization: Bearer <token>`; a
+//! Every call except health (reflection included) needs `authorization: Bearer <token>`; a
 //! request without it, or with another token, fails with `UNAUTHENTICATED`
 //! before it reaches the runtime. Runtime errors map to gRPC codes in one
 //! place ([`to_status`]).
@@ -18,6 +18,7 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use wasmtrade_live::Handle;
@@ -96,7 +97,15 @@ impl Server {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
-        let (a1, a2) = (self.auth.clone(), self.auth.clone());
+        let (a1, a2, a3, a4) = (
+            self.auth.clone(),
+            self.auth.clone(),
+            self.auth.clone(),
+            self.auth.clone(),
+        );
+        // Reflection describes the API only to clients holding the token.
+        let reflection_v1 = InterceptedService::new(reflection_v1, move |r| a3.check(r));
+        let reflection_v1alpha = InterceptedService::new(reflection_v1alpha, move |r| a4.check(r));
         let strategies =
             StrategyServiceServer::with_interceptor(Strategies::new(self.handle.clone()), move |r| {
                 a1.check(r)

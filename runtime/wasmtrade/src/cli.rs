@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::commands::client::{
+    AccountArgs, EventsArgs, KillCommand, OrdersArgs, PositionsArgs, StrategyCommand,
+};
+
 /// A WebAssembly-extensible trading runtime: backtest sandboxed strategies
 /// written with the wasmtrade SDK.
 #[derive(Debug, Parser)]
@@ -31,6 +35,21 @@ pub enum Command {
     /// Run the long-running runtime: live event loop, guests, risk, OMS,
     /// paper broker and the gRPC API.
     Serve(Box<ServeArgs>),
+    /// Strategies and indicators on a running server: upload, versions, hot
+    /// swap, shadow runs, logs and the audit trail.
+    #[command(subcommand)]
+    Strategy(StrategyCommand),
+    /// Orders on a running server.
+    Orders(OrdersArgs),
+    /// Positions on a running server.
+    Positions(PositionsArgs),
+    /// The account of a running server.
+    Account(AccountArgs),
+    /// Follow everything that happens on a running server, one line per event.
+    Events(EventsArgs),
+    /// The global kill switch of a running server.
+    #[command(subcommand)]
+    Kill(KillCommand),
 }
 
 /// `wasmtrade serve`. Settings come from embedded defaults, then the TOML

@@ -104,13 +104,19 @@ fn env_value(raw: &str) -> toml::Value {
 }
 
 /// Builds the configuration from the file, `env` (name, value pairs) and flags.
-pub fn load(args: &ServeArgs, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<ServeConfig> {
+pub fn load(
+    args: &ServeArgs,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<ServeConfig> {
     let mut table = match &args.config {
         Some(path) => read_file(path)?,
         None => toml::Table::new(),
     };
     let mut problems = Vec::new();
-    let mut env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+    let mut env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .collect();
     env.sort();
     for (key, raw) in env {
         let path: Vec<String> = key[ENV_PREFIX.len()..]
@@ -124,16 +130,18 @@ pub fn load(args: &ServeArgs, env: impl IntoIterator<Item = (String, String)>) -
     if !problems.is_empty() {
         bail!("invalid environment overrides:\n  - {}", problems.join("\n  - "));
     }
-    let mut config: ServeConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-        anyhow::anyhow!(
-            "invalid configuration{}: {}",
-            args.config
-                .as_ref()
-                .map(|p| format!(" in {}", p.display()))
-                .unwrap_or_default(),
-            e.message()
-        )
-    })?;
+    let mut config: ServeConfig = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            anyhow::anyhow!(
+                "invalid configuration{}: {}",
+                args.config
+                    .as_ref()
+                    .map(|p| format!(" in {}", p.display()))
+                    .unwrap_or_default(),
+                e.message()
+            )
+        })?;
     if let Some(listen) = &args.listen {
         config.server.listen = listen.clone();
     }
@@ -160,7 +168,8 @@ pub fn load(args: &ServeArgs, env: impl IntoIterator<Item = (String, String)>) -
 }
 
 fn read_file(path: &Path) -> anyhow::Result<toml::Table> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
     text.parse::<toml::Table>()
         .map_err(|e| anyhow::anyhow!("{} is not valid TOML: {}", path.display(), e))
 }
@@ -190,7 +199,11 @@ mod tests {
     fn the_file_then_env_then_flags_override_in_that_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.toml");
-        std::fs::write(&path, "[market]\nspeed = 5.0\nsymbols = [\"A\", \"B\"]\n[server]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[market]\nspeed = 5.0\nsymbols = [\"A\", \"B\"]\n[server]\nlisten = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
         let env = vec![
             ("WASMTRADE__MARKET__SPEED".to_string(), "0".to_string()),
             ("WASMTRADE__SERVER__LISTEN".to_string(), "127.0.0.1:2".to_string()),

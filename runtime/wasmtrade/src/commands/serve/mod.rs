@@ -24,7 +24,10 @@ pub const TOKEN_FILE: &str = "api-token";
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = config::load(&args, std::env::vars())?;
     if args.print_config {
-        print!("{}", toml::to_string_pretty(&config).context("cannot print the configuration")?);
+        print!(
+            "{}",
+            toml::to_string_pretty(&config).context("cannot print the configuration")?
+        );
         return Ok(());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -38,10 +41,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let token = token(&config)?;
-    let listener = TcpListener::bind(&config.server.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (server.listen): is another server running?", config.server.listen))?;
-    let addr = listener.local_addr().context("cannot read the listening address")?;
+    let listener = TcpListener::bind(&config.server.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {} (server.listen): is another server running?",
+            config.server.listen
+        )
+    })?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
     let runtime = Runtime::start(config.live())
         .await
         .map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
@@ -52,7 +60,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let api = tokio::spawn(server.serve(listener, async {
         let _ = stop_rx.await;
     }));
-    eprintln!("wasmtrade serve: listening on {addr} (data dir {})", config.data_dir.display());
+    eprintln!(
+        "wasmtrade serve: listening on {addr} (data dir {})",
+        config.data_dir.display()
+    );
     tracing::info!(%addr, "ready");
     let signal = wait_for_signal().await?;
     eprintln!("wasmtrade serve: {signal}: shutting down");
@@ -113,11 +124,18 @@ fn token(config: &ServeConfig) -> anyhow::Result<String> {
         return Ok(t.trim().to_string());
     }
     if let Some(path) = &config.server.token_file {
-        let t = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the API token file {} (server.token_file)", path.display()))?;
+        let t = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the API token file {} (server.token_file)",
+                path.display()
+            )
+        })?;
         let t = t.trim();
         if t.is_empty() {
-            bail!("the API token file {} (server.token_file) is empty", path.display());
+            bail!(
+                "the API token file {} (server.token_file) is empty",
+                path.display()
+            );
         }
         return Ok(t.to_string());
     }
@@ -139,7 +157,8 @@ fn generated_token(data_dir: &Path) -> anyhow::Result<String> {
             .context("cannot read /dev/urandom to generate an API token: set WASMTRADE_TOKEN")?;
     }
     let token = hex::encode(raw);
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
     write_private(&path, &token)?;
     eprintln!(
         "wasmtrade serve: generated an API token into {} (set WASMTRADE_TOKEN or server.token_file to choose one)",
