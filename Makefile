@@ -1,6 +1,7 @@
 # Front door for developer tasks. See README.md.
 #
-#   make demo   build the bundled guests and backtest sma-cross on embedded synthetic data
+#   make demo   build the bundled guests, backtest sma-cross on embedded synthetic data,
+#               then run `wasmtrade serve` and upload, hot-swap, shadow and promote it
 #   make test   everything CI runs: set-up, format, lints, guests, all tests
 #   make bench  throughput benchmark (wasm vs native sma-cross on 1M bars)
 #   make fuzz   bounded fuzz runs of guest loading and CSV parsing (nightly)
@@ -19,6 +20,7 @@ demo: guests
 	cargo run --release --quiet -p wasmtrade -- backtest \
 		--strategy $(GUEST_DIR)/sma_cross.wasm --config fast=10,slow=30 \
 		--cash 10000 --commission 0.001 --trades-csv target/demo-trades.csv
+	examples/serve_demo.sh target/release/wasmtrade
 
 setup:
 	@command -v rustup >/dev/null && rustup target add wasm32-wasip2 >/dev/null || \
@@ -27,11 +29,16 @@ setup:
 guests: setup
 	cargo build --profile guest --target wasm32-wasip2 $(GUEST_FLAGS)
 
-python: $(PY)
+# Python reference tools for cross-checks; the stamp's name changes with the list.
+PY_REQS := "TA-Lib==0.8.2" "numpy>=1.26" "grpcio-tools==1.85.1"
+PY_STAMP := $(PYENV)/.installed-2
 
-$(PY):
-	python3 -m venv $(PYENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check "TA-Lib==0.8.2" "numpy>=1.26" "grpcio-tools==1.85.1"
+python: $(PY_STAMP)
+
+$(PY_STAMP):
+	test -x $(PY) || python3 -m venv $(PYENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check $(PY_REQS)
+	touch $@
 
 lint:
 	cargo fmt --all --check

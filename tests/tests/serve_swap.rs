@@ -391,3 +391,189 @@ fn sigterm_snapshots_the_guests_and_a_restart_resumes_them_from_the_snapshot() {
     assert_eq!(list["modules"][0]["active_version"], 1);
     assert_eq!(list["modules"][0]["state"], "running");
 }
+
+fn module<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no module {name} in the list"))
+}
+
+fn bars_of(serve: &Serve, name: &str) -> u64 {
+    let list = serve.cli_json(["strategy", "list", "--json"]).unwrap();
+    module(&list, name)["counters"]["bars"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_version_whose_init_fails_is_rolled_back_and_the_old_one_trades_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path(), &[("WASMTRADE__MARKET__SPEED", "1000")]).unwrap();
+    let good = guest_path("sma_cross").unwrap();
+    let bad = guest_path("hostile_bad_snapshot").unwrap();
+    ok(serve
+        .cli([
+            "strategy",
+            "upload",
+            good.to_str().unwrap(),
+            "--name",
+            "sma",
+            "--config",
+            r#"{"fast":5,"slow":20}"#,
+            "--activate",
+        ])
+        .unwrap());
+    ok(serve
+        .cli([
+            "strategy",
+            "upload",
+            bad.to_str().unwrap(),
+            "--name",
+            "sma",
+            "--label",
+            "bad",
+        ])
+        .unwrap());
+    // Its config is sma-cross's (the module's), which it refuses: init fails.
+    let out = serve.cli(["strategy", "activate", "sma", "2"]).unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("aborted") && err.contains("version 2 failed to start"),
+        "{err}"
+    );
+    let before = bars_of(&serve, "sma");
+    let list = serve.cli_json(["strategy", "list", "--json"]).unwrap();
+    assert_eq!(module(&list, "sma")["active_version"], 1);
+    assert_eq!(module(&list, "sma")["state"], "running");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(bars_of(&serve, "sma") > before, "v1 keeps receiving bars");
+    let audit = serve.cli_json(["strategy", "audit", "sma", "--json"]).unwrap();
+    let rolled_back = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "auto_rollback")
+        .count();
+    assert_eq!(rolled_back, 1, "{audit}");
+}
+
+#[test]
+fn restore_failure_after_a_clean_init_is_rolled_back_with_the_guests_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path(), &[("WASMTRADE__MARKET__SPEED", "1000")]).unwrap();
+    let bad = guest_path("hostile_bad_snapshot").unwrap();
+    let bad_v2 = dir.path().join("bad_v2.wasm");
+    std::fs::write(
+        &bad_v2,
+        with_custom_section(&std::fs::read(&bad).unwrap(), "wasmtrade-label", b"v2"),
+    )
+    .unwrap();
+    ok(serve
+        .cli([
+            "strategy",
+            "upload",
+            bad.to_str().unwrap(),
+            "--name",
+            "b",
+            "--config",
+            r#"{"restore":"error"}"#,
+            "--activate",
+        ])
+        .unwrap());
+    ok(serve
+        .cli(["strategy", "upload", bad_v2.to_str().unwrap(), "--name", "b"])
+        .unwrap());
+    let out = serve.cli(["strategy", "activate", "b", "2"]).unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("failed to restore") && err.contains("version 1 keeps running"),
+        "{err}"
+    );
+    let list = serve.cli_json(["strategy", "list", "--json"]).unwrap();
+    assert_eq!(module(&list, "b")["active_version"], 1);
+    assert_eq!(module(&list, "b")["state"], "running");
+}
+
+#[test]
+fn strategies_and_indicators_run_side_by_side_and_a_swap_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path(), &[("WASMTRADE__MARKET__SPEED", "1000")]).unwrap();
+    let sma = guest_path("sma_cross").unwrap();
+    let ema = guest_path("ema").unwrap();
+    let ema_v2 = dir.path().join("ema_v2.wasm");
+    std::fs::write(
+        &ema_v2,
+        with_custom_section(&std::fs::read(&ema).unwrap(), "wasmtrade-label", b"v2"),
+    )
+    .unwrap();
+    for name in ["a", "b"] {
+        ok(serve
+            .cli([
+                "strategy",
+                "upload",
+                sma.to_str().unwrap(),
+                "--name",
+                name,
+                "--config",
+                r#"{"fast":5,"slow":20,"quantity":1}"#,
+                "--activate",
+            ])
+            .unwrap());
+    }
+    ok(serve
+        .cli([
+            "strategy",
+            "upload",
+            ema.to_str().unwrap(),
+            "--name",
+            "ema10",
+            "--kind",
+            "indicator",
+            "--config",
+            r#"{"period":10}"#,
+            "--activate",
+        ])
+        .unwrap());
+    ok(serve
+        .cli([
+            "strategy",
+            "upload",
+            ema_v2.to_str().unwrap(),
+            "--name",
+            "ema10",
+            "--kind",
+            "indicator",
+        ])
+        .unwrap());
+    let b_before = bars_of(&serve, "b");
+    // Swap the indicator (state handed over) and strategy `a` (new config).
+    let swapped = serve
+        .cli_json(["strategy", "activate", "ema10", "2", "--json"])
+        .unwrap();
+    assert!(swapped["state_bytes"].as_u64().unwrap() > 0, "{swapped}");
+    ok(serve
+        .cli([
+            "strategy",
+            "config",
+            "a",
+            "--config",
+            r#"{"fast":5,"slow":20,"quantity":2}"#,
+        ])
+        .unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    let list = serve.cli_json(["strategy", "list", "--json"]).unwrap();
+    for (name, version) in [("a", 1), ("b", 1), ("ema10", 2)] {
+        assert_eq!(module(&list, name)["state"], "running", "{name}");
+        assert_eq!(module(&list, name)["active_version"], version, "{name}");
+    }
+    assert_eq!(module(&list, "ema10")["kind"], "indicator");
+    let config: Value = serde_json::from_str(module(&list, "a")["config_json"].as_str().unwrap()).unwrap();
+    assert_eq!(config, serde_json::json!({"fast": 5, "slow": 20, "quantity": 2}));
+    assert!(
+        bars_of(&serve, "b") > b_before,
+        "`b` kept receiving bars through both swaps"
+    );
+}

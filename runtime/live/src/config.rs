@@ -143,7 +143,8 @@ impl Default for EventsConfig {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LiveConfig {
-    /// Directory of the store (sled). Default `./data`.
+    /// The data directory (in Kubernetes, the data PVC). The store (sled)
+    /// lives in its `store/` subdirectory. Default `./data`.
     pub data_dir: PathBuf,
     /// The paper market.
     pub market: MarketConfig,

@@ -82,6 +82,7 @@ pub(crate) enum Command {
     Orders {
         open_only: bool,
         strategy: Option<String>,
+        limit: usize,
         reply: oneshot::Sender<Vec<wasmtrade_model::Order>>,
     },
     /// Positions, optionally of one strategy.
@@ -264,17 +265,21 @@ impl Core {
             Command::Orders {
                 open_only,
                 strategy,
+                limit,
                 reply,
             } => {
-                let orders = self
+                let mut orders: Vec<_> = self
                     .engine
                     .oms()
                     .orders()
                     .iter()
+                    .rev()
                     .filter(|o| !open_only || !o.status.is_terminal())
                     .filter(|o| strategy.as_deref().is_none_or(|s| o.strategy.as_str() == s))
+                    .take(limit)
                     .cloned()
                     .collect();
+                orders.reverse();
                 let _ = reply.send(orders);
             }
             Command::Positions { strategy, reply } => {

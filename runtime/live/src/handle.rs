@@ -496,11 +496,17 @@ impl Handle {
         (self.inner.bus.subscribe(), interest)
     }
 
-    /// Orders (all or only open ones), optionally of one strategy.
-    pub async fn orders(&self, open_only: bool, strategy: Option<String>) -> Result<Vec<Order>, LiveError> {
+    /// The `limit` most recent orders (all or only open ones), optionally of one strategy.
+    pub async fn orders(
+        &self,
+        open_only: bool,
+        strategy: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Order>, LiveError> {
         self.command(|reply| Command::Orders {
             open_only,
             strategy,
+            limit,
             reply,
         })
         .await

@@ -42,7 +42,7 @@ pub use event::{Event, EventKind, OrderUpdate, SwapRecord};
 pub use feed::FeedStats;
 pub use handle::{Handle, ModuleInfo};
 pub use registry::{UploadMeta, Uploaded, check_config, check_name};
-pub use runtime::{Runtime, ShutdownReport};
+pub use runtime::{Runtime, STORE_DIR, ShutdownReport};
 pub use view::{AccountInfo, GuestKind, Installed, KillState, RunState, RunningInfo, ShadowInfo};
 pub use wasmtrade_oms::Position;
 pub use wasmtrade_store::{AuditRecord, Module, ModuleKind, ModuleVersion, VersionStatus};

@@ -20,6 +20,9 @@ use crate::feed::{self, FeedStats};
 use crate::handle::{Handle, Inner};
 use crate::registry::Registry;
 
+/// The store's directory inside the data dir.
+pub const STORE_DIR: &str = "store";
+
 /// A running runtime: the event loop thread, the paper market thread and
 /// the [`Handle`] the API uses.
 pub struct Runtime {
@@ -78,7 +81,9 @@ impl Runtime {
         };
         let sandbox = config.guests.sandbox.clone();
         let (store, host) = tokio::task::spawn_blocking(move || {
-            let store = Store::open(&data_dir, &StoreOptions::default())?;
+            // The store owns its own directory: the data dir (a PVC root)
+            // may also hold `lost+found`, the API token and models.
+            let store = Store::open(data_dir.join(STORE_DIR), &StoreOptions::default())?;
             let host = GuestEngine::new(sandbox)?;
             Ok::<_, LiveError>((store, host))
         })

@@ -27,6 +27,9 @@ impl Trading {
     }
 }
 
+/// Orders returned when the request sets no limit.
+const DEFAULT_ORDER_LIMIT: usize = 1000;
+
 fn filter(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
@@ -40,9 +43,14 @@ impl TradingService for Trading {
         request: Request<pb::ListOrdersRequest>,
     ) -> Result<Response<pb::ListOrdersResponse>, Status> {
         let r = request.into_inner();
+        let limit = if r.limit == 0 {
+            DEFAULT_ORDER_LIMIT
+        } else {
+            r.limit as usize
+        };
         let orders = self
             .handle
-            .orders(r.open_only, filter(r.strategy))
+            .orders(r.open_only, filter(r.strategy), limit)
             .await
             .map_err(to_status)?;
         let instruments = self.handle.instruments();

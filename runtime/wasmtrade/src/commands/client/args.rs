@@ -187,6 +187,9 @@ pub struct OrdersArgs {
     /// Only this strategy's orders.
     #[arg(long)]
     pub strategy: Option<String>,
+    /// At most this many, the most recent.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u32,
     /// Server, token and output.
     #[command(flatten)]
     pub client: ClientArgs,

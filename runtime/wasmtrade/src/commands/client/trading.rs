@@ -19,6 +19,7 @@ pub async fn orders(args: OrdersArgs) -> anyhow::Result<()> {
     let request = conn.request(ListOrdersRequest {
         open_only: args.open,
         strategy: args.strategy.unwrap_or_default(),
+        limit: args.limit,
     });
     let orders = conn
         .unary("TradingService/ListOrders", conn.trading().list_orders(request))
