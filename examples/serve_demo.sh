@@ -39,7 +39,7 @@ sleep 1
 
 step "a second build runs in shadow: same events, intents compared, never sent"
 cp "$GUEST" "$DATA/sma_v2.wasm"
-printf '\0\x08\x07wt-demov2' >>"$DATA/sma_v2.wasm"   # a custom section: same code, new sha256
+printf '\0\x0a\x07wt-demov2' >>"$DATA/sma_v2.wasm"   # a custom section: same code, new sha256
 "$BIN" strategy upload "$DATA/sma_v2.wasm" --name sma --label v2
 "$BIN" strategy shadow sma 2
 sleep 2
