@@ -1,7 +1,10 @@
 //! The event loop thread: owns the engine (guests, risk, OMS, paper broker)
-//! and takes bars and control commands from one queue, in order. A command
-//! therefore always runs between two events: a swap can neither lose nor
-//! repeat an event, and queries see a consistent book.
+//! and takes bars from a bounded queue and control commands from a second
+//! queue that it drains before every bar. A command therefore always runs
+//! between two events — a swap can neither lose nor repeat an event, and
+//! queries see a consistent book — and it never waits behind the bars
+//! already queued (a command sender also drops a `Wake` into the bar queue
+//! so that an idle loop notices it at once).
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -31,10 +34,16 @@ pub(crate) enum NewGuest {
 
 type Reply<T> = oneshot::Sender<Result<T, LiveError>>;
 
-/// Everything the event loop takes, in order.
+/// What the market queue carries.
 pub(crate) enum Input {
     /// A market bar.
     Bar(Bar),
+    /// Nothing: wakes an idle loop to look at its control queue.
+    Wake,
+}
+
+/// What the control queue carries.
+pub(crate) enum Control {
     /// A control command.
     Command(Command),
     /// Finish: snapshot every guest and stop.
@@ -127,6 +136,7 @@ pub(crate) fn run(
     broker: PaperBroker,
     bus: Arc<Bus>,
     mut rx: mpsc::Receiver<Input>,
+    mut control: mpsc::UnboundedReceiver<Control>,
 ) {
     let state: Versions = Rc::new(LoopState::default());
     let mut engine = Engine::new(
@@ -150,14 +160,22 @@ pub(crate) fn run(
         state,
         running: BTreeMap::new(),
     };
-    while let Some(input) = rx.blocking_recv() {
-        match input {
-            Input::Bar(bar) => core.on_bar(&bar),
-            Input::Command(c) => core.command(c),
-            Input::Stop(reply) => {
-                let _ = reply.send(core.snapshot_all());
-                return;
+    loop {
+        loop {
+            match control.try_recv() {
+                Ok(Control::Command(c)) => core.command(c),
+                Ok(Control::Stop(reply)) => {
+                    let _ = reply.send(core.snapshot_all());
+                    return;
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => return,
             }
+        }
+        match rx.blocking_recv() {
+            Some(Input::Bar(bar)) => core.on_bar(&bar),
+            Some(Input::Wake) => {}
+            None => return,
         }
     }
 }

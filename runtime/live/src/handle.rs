@@ -13,7 +13,7 @@ use wasmtrade_store::{AuditRecord, Module};
 use crate::bus::{BarInterest, Bus};
 use crate::clock::unix_now;
 use crate::config::LiveConfig;
-use crate::core::{Command, Input, NewGuest};
+use crate::core::{Command, Control, Input, NewGuest};
 use crate::error::LiveError;
 use crate::event::Event;
 use crate::feed::FeedStats;
@@ -23,6 +23,7 @@ use crate::view::{AccountInfo, Installed, KillState, RunningInfo, ShadowInfo};
 /// Shared state behind a [`Handle`].
 pub(crate) struct Inner {
     pub(crate) tx: mpsc::Sender<Input>,
+    pub(crate) control: mpsc::UnboundedSender<Control>,
     pub(crate) bus: Arc<Bus>,
     pub(crate) registry: Arc<Registry>,
     instruments: Arc<Instruments>,
@@ -35,6 +36,7 @@ pub(crate) struct Inner {
 impl Inner {
     pub(crate) fn new(
         tx: mpsc::Sender<Input>,
+        control: mpsc::UnboundedSender<Control>,
         bus: Arc<Bus>,
         registry: Arc<Registry>,
         instruments: Arc<Instruments>,
@@ -43,6 +45,7 @@ impl Inner {
     ) -> Self {
         Self {
             tx,
+            control,
             bus,
             registry,
             instruments,
@@ -124,12 +127,19 @@ impl Handle {
 
     async fn command<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, LiveError> {
         let (tx, rx) = oneshot::channel();
-        self.inner
-            .tx
-            .send(Input::Command(make(tx)))
-            .await
-            .map_err(|_| LiveError::stopped())?;
+        self.send_control(Control::Command(make(tx)))?;
         rx.await.map_err(|_| LiveError::stopped())
+    }
+
+    /// Queues a control message and wakes the loop if it idles (a full bar
+    /// queue means it is busy and drains the control queue before each bar).
+    pub(crate) fn send_control(&self, message: Control) -> Result<(), LiveError> {
+        self.inner
+            .control
+            .send(message)
+            .map_err(|_| LiveError::stopped())?;
+        let _ = self.inner.tx.try_send(Input::Wake);
+        Ok(())
     }
 
     fn audit(&self, who: &str, action: &str, name: &str, version: u32, sha256: &str, detail: &str) {

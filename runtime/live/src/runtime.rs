@@ -14,7 +14,7 @@ use wasmtrade_store::{Store, StoreOptions};
 use crate::bus::Bus;
 use crate::clock::unix_now;
 use crate::config::LiveConfig;
-use crate::core::{self, Input};
+use crate::core::{self, Control, Input};
 use crate::error::LiveError;
 use crate::feed::{self, FeedStats};
 use crate::handle::{Handle, Inner};
@@ -94,10 +94,11 @@ impl Runtime {
             .map_err(|e| LiveError::InvalidArgument(format!("account.paper: {e}")))?;
         let bus = Arc::new(Bus::new(config.events.buffer, config.guests.log_lines_kept));
         let (tx, rx) = mpsc::channel::<Input>(config.events.queue);
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
         let core = {
             let (instruments, bus, cash) = (instruments.clone(), bus.clone(), config.account.starting_cash);
             spawn("event-loop", move || {
-                core::run(instruments, risk, cash, broker, bus, rx)
+                core::run(instruments, risk, cash, broker, bus, rx, control_rx)
             })?
         };
         let registry = Arc::new(Registry::new(
@@ -109,6 +110,7 @@ impl Runtime {
         let stats = Arc::new(FeedStats::default());
         let handle = Handle::new(Inner::new(
             tx.clone(),
+            control_tx,
             bus,
             registry,
             instruments,
@@ -143,7 +145,7 @@ impl Runtime {
         self.stop_feed.store(true, Ordering::Relaxed);
         let (reply, states) = oneshot::channel();
         let mut report = ShutdownReport::default();
-        if self.handle.inner().tx.send(Input::Stop(reply)).await.is_ok()
+        if self.handle.send_control(Control::Stop(reply)).is_ok()
             && let Ok(states) = states.await
         {
             let registry = self.handle.inner().registry.clone();
