@@ -3,7 +3,7 @@
 #   make demo   build the bundled guests, backtest sma-cross on embedded synthetic data,
 #               then run `wasmtrade serve` and upload, hot-swap, shadow and promote it
 #   make test   everything CI runs: set-up, format, lints, guests, all tests
-#   make bench  throughput benchmark (wasm vs native sma-cross on 1M bars)
+#   make bench  throughput (wasm vs native sma-cross on 1M bars) and serve (swap pause, API, stream)
 #   make fuzz   bounded fuzz runs of guest loading and CSV parsing (nightly)
 
 GUESTS := sma-cross rsi-reversion sma ema rsi macd bollinger atr breakout \
@@ -52,6 +52,7 @@ test: guests python lint
 
 bench: guests
 	cargo bench -p wasmtrade-e2e --bench throughput
+	cargo bench -p wasmtrade-e2e --bench serve
 
 # Bounded fuzz runs (nightly + cargo-fuzz; a cold AddressSanitizer build takes
 # ~16 min here, so it is not part of `make test`). FUZZ_SECONDS per target.

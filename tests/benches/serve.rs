@@ -29,9 +29,9 @@
 //!    the activation alone.
 //! 3. **Unary API throughput.** `GetAccount` calls per second from one client
 //!    (one HTTP/2 connection) keeping 8 requests in flight for 2 s, with
-//!    p50/p99/max latency. Each call is answered by the event loop, so with
-//!    the market at full speed it queues behind up to `events.queue` bars;
-//!    the baseline, measured first and alone in the same run, is a runtime
+//!    p50/p99/max latency. Each call is answered by the event loop, which
+//!    takes control commands before the next bar (they do not queue behind
+//!    the bars already in `events.queue`); the baseline, measured first and alone in the same run, is a runtime
 //!    whose market plays at real time (4 bars/s): the API path alone.
 //! 4. **Event stream throughput.** `StreamEvents { include_bars: true }` to
 //!    one client for 3 s: events received per second, against the bars per
@@ -425,7 +425,7 @@ async fn swap_pause(client: &mut Strategies, handle: &Handle, wasm: &[u8]) -> an
         human(rtt.value_at_quantile(0.99)),
         human(rtt.max()),
     );
-    s += "   (the round trip adds instantiate + init off the loop, the wait behind the bars queued for the loop, and the store update)\n";
+    s += "   (the round trip adds instantiate + init off the loop, at most one bar in flight on the loop, and the store update)\n";
     Ok(s)
 }
 
@@ -550,13 +550,8 @@ fn unary_report(busy: &Unary, idle: &Unary, queue: usize) -> String {
     s += &row("baseline: market at speed 1, alone", idle);
     let busy_rate = busy.latency.len() as f64 / busy.window.as_secs_f64();
     let idle_rate = idle.latency.len() as f64 / idle.window.as_secs_f64();
-    let wait = if busy.bars_per_sec > 0.0 {
-        human((queue as f64 / busy.bars_per_sec * 1e9) as u64)
-    } else {
-        "n/a".to_string()
-    };
     s += &format!(
-        "   saturated / baseline throughput: {:.3}x; each call is answered by the event loop and queues behind up to events.queue = {queue} bars (≈ {wait} at the saturated bar rate)\n\n",
+        "   saturated / baseline throughput: {:.3}x; each call is answered by the event loop between two bars (commands do not queue behind the {queue} bars of events.queue)\n\n",
         busy_rate / idle_rate.max(f64::MIN_POSITIVE),
     );
     s
