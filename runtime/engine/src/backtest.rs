@@ -95,6 +95,7 @@ impl Backtest {
             broker,
             EngineConfig {
                 fault_policy: FaultPolicy::Abort,
+                flatten_on_fault: false,
             },
         );
         Ok(Self { engine, config })

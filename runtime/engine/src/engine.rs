@@ -39,6 +39,9 @@ pub enum FaultPolicy {
 pub struct EngineConfig {
     /// What to do when a guest faults.
     pub fault_policy: FaultPolicy,
+    /// With [`FaultPolicy::Quarantine`]: close a faulted strategy's
+    /// positions at the market (its working orders are always cancelled).
+    pub flatten_on_fault: bool,
 }
 
 /// Counters of a run.
@@ -72,6 +75,9 @@ pub struct Engine<B: Broker> {
     pub(crate) stats: EngineStats,
     pub(crate) scratch: Vec<BrokerEvent>,
     pub(crate) fatal: Option<EngineError>,
+    /// Strategies quarantined during the current event, whose orders are
+    /// cancelled (and positions flattened) once the event's guests ran.
+    pub(crate) quarantined_now: Vec<StrategyId>,
 }
 
 impl<B: Broker> Engine<B> {
@@ -96,6 +102,7 @@ impl<B: Broker> Engine<B> {
             stats: EngineStats::default(),
             scratch: Vec::new(),
             fatal: None,
+            quarantined_now: Vec::new(),
         }
     }
 
@@ -192,6 +199,7 @@ impl<B: Broker> Engine<B> {
             self.handle_result(idx, result, 0);
             self.fire_timers(idx);
         }
+        self.apply_quarantines();
         // 4. Orders a venue fills immediately (trade-on-close) report now.
         self.drain_broker();
         self.take_fatal()
@@ -219,6 +227,7 @@ impl<B: Broker> Engine<B> {
             self.handle_result(idx, result, 0);
             self.fire_timers(idx);
         }
+        self.apply_quarantines();
         self.drain_broker();
         self.take_fatal()
     }
@@ -231,6 +240,7 @@ impl<B: Broker> Engine<B> {
                 self.fire_timers(idx);
             }
         }
+        self.apply_quarantines();
         self.drain_broker();
         self.take_fatal()
     }
@@ -392,6 +402,8 @@ impl<B: Broker> Engine<B> {
                 strategy: id.to_string(),
                 fault,
             });
+        } else if self.config.fault_policy == FaultPolicy::Quarantine {
+            self.quarantined_now.push(id);
         }
     }
 
@@ -417,7 +429,7 @@ impl<B: Broker> Engine<B> {
         }
     }
 
-    fn submit(&mut self, idx: usize, order: wasmtrade_model::NewOrder, depth: u32) {
+    pub(crate) fn submit(&mut self, idx: usize, order: wasmtrade_model::NewOrder, depth: u32) {
         let strategy = self.strategies[idx].id.clone();
         let Some(instrument) = self.instruments.get(order.instrument) else {
             let r = Rejection::new(

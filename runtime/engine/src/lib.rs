@@ -27,6 +27,7 @@ mod engine;
 mod error;
 mod exposure;
 mod observe;
+mod quarantine;
 mod report;
 mod shadow;
 mod slots;

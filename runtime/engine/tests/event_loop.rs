@@ -126,7 +126,10 @@ fn engine(risk: RiskConfig, policy: FaultPolicy) -> Engine<wasmtrade_broker::pap
         RiskEngine::new(risk),
         Oms::new(Money::from_int(100_000)),
         wasmtrade_broker::paper::PaperBroker::new(PaperConfig::default()),
-        EngineConfig { fault_policy: policy },
+        EngineConfig {
+            fault_policy: policy,
+            flatten_on_fault: false,
+        },
     )
 }
 

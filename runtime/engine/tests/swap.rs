@@ -158,6 +158,7 @@ fn engine() -> Engine<PaperBroker> {
         PaperBroker::new(PaperConfig::default()),
         EngineConfig {
             fault_policy: FaultPolicy::Quarantine,
+            flatten_on_fault: false,
         },
     )
 }

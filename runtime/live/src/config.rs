@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use wasmtrade_broker::paper::PaperConfig;
-use wasmtrade_host::HostConfig;
+use wasmtrade_host::{HostConfig, QuarantinePolicy};
 use wasmtrade_model::Money;
 use wasmtrade_risk::RawRiskConfig;
 
@@ -91,7 +91,7 @@ impl Default for AccountConfig {
 }
 
 /// Guests: upload limits and the sandbox.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GuestsConfig {
     /// Largest upload accepted, in bytes. Default 32 MiB.
@@ -100,6 +100,13 @@ pub struct GuestsConfig {
     pub log_lines_kept: usize,
     /// Seed of each guest's host-provided RNG. Default 7.
     pub seed: u64,
+    /// After a fault: hold or flatten positions (orders are always
+    /// cancelled), and restart with backoff from the last good snapshot
+    /// until `max_faults` faults in `window_ms` stop the guest for good.
+    pub quarantine: QuarantinePolicy,
+    /// Every this many bars the loop keeps each running strategy's snapshot
+    /// in memory: the state a restart after a fault resumes from. Default 1000.
+    pub snapshot_every_bars: u64,
     /// The wasmtime sandbox (fuel, deadlines, memory ...). Live default: the
     /// fuel budget (deterministic) plus a 1 s wall-clock deadline per
     /// callback as a backstop; a tighter deadline risks quarantining a
@@ -113,6 +120,8 @@ impl Default for GuestsConfig {
             max_upload_bytes: 32 * 1024 * 1024,
             log_lines_kept: 2000,
             seed: 7,
+            quarantine: QuarantinePolicy::default(),
+            snapshot_every_bars: 1000,
             sandbox: HostConfig {
                 deadline_ms: Some(1000),
                 ..HostConfig::default()
@@ -214,6 +223,12 @@ impl LiveConfig {
         }
         if self.events.buffer == 0 || self.events.queue == 0 {
             out.push("events.buffer and events.queue must be at least 1".to_string());
+        }
+        if let Err(e) = self.guests.quarantine.validate() {
+            out.push(format!("guests.quarantine: {e}"));
+        }
+        if self.guests.snapshot_every_bars == 0 {
+            out.push("guests.snapshot_every_bars must be at least 1".to_string());
         }
         if let Err(e) = self.guests.sandbox.validate() {
             out.push(format!("guests.sandbox: {e}"));

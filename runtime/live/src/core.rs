@@ -81,6 +81,19 @@ pub(crate) enum Command {
     StopShadow { name: String, reply: Reply<ShadowInfo> },
     /// Make the shadow of `name` active.
     Promote { name: String, reply: Reply<Installed> },
+    /// Restart quarantined strategy `name` at `version` from its last good snapshot.
+    Restart {
+        name: String,
+        version: u32,
+        guest: Box<dyn StrategyGuest + Send>,
+        reply: Reply<Installed>,
+    },
+    /// Publish that `name` is stopped for good after too many faults.
+    Stopped {
+        name: String,
+        version: u32,
+        reason: String,
+    },
     /// Stop module `name` (cancelling its orders); replies with the version that ran.
     Remove { name: String, reply: Reply<Option<u32>> },
     /// What runs.
@@ -125,14 +138,26 @@ pub(crate) struct Core {
     bus: Arc<Bus>,
     state: Versions,
     running: BTreeMap<String, Running>,
+    /// The last snapshot of each running strategy taken while it was
+    /// healthy: what a restart after a fault resumes from.
+    last_good: BTreeMap<String, Vec<u8>>,
+    snapshot_every: u64,
+    bars_since_snapshot: u64,
+}
+
+/// What the event loop is built from.
+pub(crate) struct CoreConfig {
+    pub(crate) risk: RiskConfig,
+    pub(crate) starting_cash: wasmtrade_model::Money,
+    pub(crate) flatten_on_fault: bool,
+    pub(crate) snapshot_every_bars: u64,
 }
 
 /// Builds the engine on the calling thread and runs the loop until `Stop`
 /// or until every sender is gone.
 pub(crate) fn run(
     instruments: Arc<Instruments>,
-    risk: RiskConfig,
-    starting_cash: wasmtrade_model::Money,
+    config: CoreConfig,
     broker: PaperBroker,
     bus: Arc<Bus>,
     mut rx: mpsc::Receiver<Input>,
@@ -141,11 +166,12 @@ pub(crate) fn run(
     let state: Versions = Rc::new(LoopState::default());
     let mut engine = Engine::new(
         instruments.clone(),
-        RiskEngine::new(risk),
-        Oms::new(starting_cash),
+        RiskEngine::new(config.risk),
+        Oms::new(config.starting_cash),
         broker,
         EngineConfig {
             fault_policy: FaultPolicy::Quarantine,
+            flatten_on_fault: config.flatten_on_fault,
         },
     );
     engine.set_observer(Box::new(BusObserver::new(
@@ -159,6 +185,9 @@ pub(crate) fn run(
         bus,
         state,
         running: BTreeMap::new(),
+        last_good: BTreeMap::new(),
+        snapshot_every: config.snapshot_every_bars.max(1),
+        bars_since_snapshot: 0,
     };
     loop {
         loop {
@@ -192,6 +221,81 @@ impl Core {
             // With the quarantine policy the engine only fails on bugs; keep going.
             tracing::error!("event loop: bar at {} failed: {e}", bar.ts);
         }
+        self.bars_since_snapshot += 1;
+        if self.bars_since_snapshot >= self.snapshot_every {
+            self.bars_since_snapshot = 0;
+            self.keep_snapshots();
+        }
+    }
+
+    /// Keeps the snapshot of every healthy strategy in memory.
+    fn keep_snapshots(&mut self) {
+        let names: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(_, r)| r.kind == GuestKind::Strategy)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in names {
+            let Some(slot) = self.engine.strategy_mut(&StrategyId::new(&name)) else {
+                continue;
+            };
+            if !slot.is_active() {
+                continue;
+            }
+            match slot.guest.snapshot() {
+                Ok(state) => {
+                    self.last_good.insert(name, state);
+                }
+                // Guests without snapshot support restart from scratch.
+                Err(fault) => tracing::debug!(module = %name, "periodic snapshot failed: {fault}"),
+            }
+        }
+    }
+
+    /// Re-runs quarantined strategy `name` (still at `version`) as `guest`,
+    /// from its last good snapshot when there is one.
+    fn restart(
+        &mut self,
+        name: &str,
+        version: u32,
+        mut guest: Box<dyn StrategyGuest + Send>,
+    ) -> Result<Installed, LiveError> {
+        let watch = Stopwatch::start();
+        let id = StrategyId::new(name);
+        let quarantined = self
+            .engine
+            .strategies()
+            .iter()
+            .any(|s| s.id == id && !s.is_active());
+        let same = self.running.get(name).is_some_and(|r| r.version == version);
+        if !(quarantined && same) {
+            return Err(LiveError::FailedPrecondition(format!(
+                "`{name}` v{version} is no longer the quarantined version: restart skipped"
+            )));
+        }
+        let mut state_bytes = 0;
+        if let Some(state) = self.last_good.get(name) {
+            guest.restore(state).map_err(|fault| {
+                LiveError::Aborted(format!(
+                    "restart of `{name}` v{version}: its last good snapshot was refused: {fault}"
+                ))
+            })?;
+            state_bytes = state.len();
+        }
+        match self.engine.swap_strategy(&id, guest, false) {
+            Ok(done) => drop(done.old),
+            Err(refused) => return Err(LiveError::Aborted(refused.error.to_string())),
+        }
+        let pause_ns = watch.elapsed_ns();
+        self.swap_event(name, "restart", version, version, pause_ns, None);
+        Ok(Installed {
+            name: name.to_string(),
+            version,
+            previous: Some(version),
+            pause_ns,
+            state_bytes: state_bytes as u64,
+        })
     }
 
     fn now(&self) -> Timestamp {
@@ -272,6 +376,21 @@ impl Core {
             }
             Command::Promote { name, reply } => {
                 let _ = reply.send(self.promote(&name));
+            }
+            Command::Restart {
+                name,
+                version,
+                guest,
+                reply,
+            } => {
+                let _ = reply.send(self.restart(&name, version, guest));
+            }
+            Command::Stopped {
+                name,
+                version,
+                reason,
+            } => {
+                self.swap_event(&name, "stopped", version, version, 0, Some(reason));
             }
             Command::Remove { name, reply } => {
                 let result = self.remove(&name);
@@ -496,6 +615,7 @@ impl Core {
 
     fn remove(&mut self, name: &str) -> Option<u32> {
         let running = self.running.remove(name)?;
+        self.last_good.remove(name);
         self.state.versions.borrow_mut().remove(name);
         match running.kind {
             GuestKind::Strategy => {

@@ -44,7 +44,8 @@ pub struct SwapRecord {
     /// Module name.
     pub name: String,
     /// `activate`, `rollback`, `promote`, `config`, `auto_rollback`,
-    /// `shadow_start`, `shadow_stop`, `remove`, `restore`.
+    /// `shadow_start`, `shadow_stop`, `remove`, `restore`, `restart` (after a
+    /// fault), `stopped` (too many faults: stopped for good).
     pub action: &'static str,
     /// Version before (0 = none).
     pub from: u32,
@@ -84,6 +85,8 @@ pub enum EventKind {
         message: String,
         /// True for a shadow run's fault.
         shadow: bool,
+        /// True for a strategy (false: an indicator).
+        strategy: bool,
     },
     /// The global kill switch changed.
     KillSwitch {

@@ -142,6 +142,36 @@ impl Handle {
         Ok(())
     }
 
+    /// Queues a command whose answer nobody waits for.
+    pub(crate) fn send_command(&self, command: Command) -> Result<(), LiveError> {
+        self.send_control(Control::Command(command))
+    }
+
+    /// An audit record without a sha256 (runtime actions).
+    pub(crate) fn record(&self, who: &str, action: &str, name: &str, version: u32, detail: &str) {
+        self.audit(who, action, name, version, "", detail);
+    }
+
+    /// Re-instantiates `version` of quarantined strategy `name` and runs it
+    /// from its last good snapshot (the supervisor's restart).
+    pub(crate) async fn restart(&self, name: &str, version: u32) -> Result<Installed, LiveError> {
+        let _guard = self.inner.changes.lock().await;
+        let module = self.module(name).await?;
+        let guest = match self.start_guest(&module, version, &module.config).await? {
+            NewGuest::Strategy(g) => g,
+            NewGuest::Indicator(_) => {
+                return Err(LiveError::FailedPrecondition(format!("`{name}` is an indicator")));
+            }
+        };
+        self.command(|reply| Command::Restart {
+            name: name.to_string(),
+            version,
+            guest,
+            reply,
+        })
+        .await?
+    }
+
     fn audit(&self, who: &str, action: &str, name: &str, version: u32, sha256: &str, detail: &str) {
         let record = AuditRecord {
             ts: unix_now(),

@@ -32,6 +32,7 @@ mod handle;
 mod observer;
 mod registry;
 mod runtime;
+mod supervisor;
 mod view;
 
 pub use bus::{BarInterest, Bus};

@@ -164,6 +164,7 @@ impl Observer for BusObserver {
                     kind: fault.kind(),
                     message: fault.to_string(),
                     shadow: false,
+                    strategy: true,
                 },
             ),
             EngineEvent::IndicatorFault { name, fault } => (
@@ -174,6 +175,7 @@ impl Observer for BusObserver {
                     kind: fault.kind(),
                     message: fault.to_string(),
                     shadow: false,
+                    strategy: false,
                 },
             ),
             EngineEvent::ShadowFault { strategy, tag, fault } => (
@@ -184,6 +186,7 @@ impl Observer for BusObserver {
                     kind: fault.kind(),
                     message: fault.to_string(),
                     shadow: true,
+                    strategy: true,
                 },
             ),
             EngineEvent::GuestLog { strategy, line } => (

@@ -96,9 +96,16 @@ impl Runtime {
         let (tx, rx) = mpsc::channel::<Input>(config.events.queue);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let core = {
-            let (instruments, bus, cash) = (instruments.clone(), bus.clone(), config.account.starting_cash);
+            let (instruments, bus) = (instruments.clone(), bus.clone());
+            let core_config = core::CoreConfig {
+                risk,
+                starting_cash: config.account.starting_cash,
+                flatten_on_fault: config.guests.quarantine.positions
+                    == wasmtrade_host::PositionAction::Flatten,
+                snapshot_every_bars: config.guests.snapshot_every_bars,
+            };
             spawn("event-loop", move || {
-                core::run(instruments, risk, cash, broker, bus, rx, control_rx)
+                core::run(instruments, core_config, broker, bus, rx, control_rx)
             })?
         };
         let registry = Arc::new(Registry::new(
@@ -118,6 +125,10 @@ impl Runtime {
             stats.clone(),
         ));
         handle.restore_active().await?;
+        tokio::spawn(crate::supervisor::supervise(
+            handle.clone(),
+            config.guests.quarantine.clone(),
+        ));
         let stop_feed = Arc::new(AtomicBool::new(false));
         let feed = {
             let (market, stop) = (config.market.clone(), stop_feed.clone());

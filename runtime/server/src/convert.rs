@@ -185,6 +185,7 @@ pub fn event(e: &Event) -> Option<pb::Event> {
             kind,
             message,
             shadow,
+            ..
         } => Kind::Fault(pb::GuestFaultEvent {
             name: name.clone(),
             version: *version,

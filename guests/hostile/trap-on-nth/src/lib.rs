@@ -3,11 +3,12 @@
 //! Buys one unit of every instrument on each bar before the `nth`, then
 //! panics with `trap-on-nth: bar {nth} is cursed`. The host reports a
 //! `GuestFault::Trap` carrying that message and quarantines the instance.
+//! Its snapshot is the bar count, so a restart resumes the countdown.
 //!
 //! Configuration: `{"nth": 5}` (default 1).
 
 use serde::Deserialize;
-use wasmtrade_sdk::{Bar, Context, Error, Intents, OrderIntent, Side, Strategy, export_strategy};
+use wasmtrade_sdk::{Bar, Context, Error, Intents, OrderIntent, Side, Strategy, export_strategy, state};
 
 /// Configuration.
 #[derive(Debug, Deserialize)]
@@ -52,6 +53,16 @@ impl Strategy for TrapOnNth {
         }
         let id = format!("t{}", self.bars);
         Ok(vec![OrderIntent::market(id, bar.instrument, Side::Buy, 1.0)])
+    }
+
+    /// The bar count, so a restart from a snapshot resumes the countdown.
+    fn snapshot(&self) -> Result<Vec<u8>, Error> {
+        state::encode(&self.bars)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.bars = state::decode(bytes)?;
+        Ok(())
     }
 }
 

@@ -1,0 +1,97 @@
+//! The supervisor: what happens after a strategy faults. The event loop has
+//! already quarantined it (no more events, working orders cancelled,
+//! positions held or flattened); the supervisor records the fault in the
+//! audit trail and asks the strategy's [`FaultTracker`] what next — restart
+//! it after a backoff from its last good snapshot, or, after too many faults
+//! in the window, stop it for good until an operator activates a version
+//! (which also resets its tracker).
+
+use std::collections::BTreeMap;
+
+use tokio::sync::broadcast::error::RecvError;
+use wasmtrade_host::{Decision, FaultTracker, QuarantinePolicy};
+
+use crate::clock::unix_now;
+use crate::core::Command;
+use crate::event::EventKind;
+use crate::handle::Handle;
+
+/// Runs until the bus closes.
+pub(crate) async fn supervise(handle: Handle, policy: QuarantinePolicy) {
+    let (mut rx, _) = handle.subscribe(false);
+    let mut trackers: BTreeMap<String, FaultTracker> = BTreeMap::new();
+    loop {
+        let event = match rx.recv().await {
+            Ok(e) => e,
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!("supervisor fell {n} events behind: a fault may go unhandled");
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        match &event.kind {
+            EventKind::Fault {
+                name,
+                version,
+                kind,
+                message,
+                shadow: false,
+                strategy: true,
+            } => {
+                handle.record("runtime", "fault", name, *version, &format!("{kind}: {message}"));
+                let tracker = trackers
+                    .entry(name.clone())
+                    .or_insert_with(|| FaultTracker::new(&policy));
+                match tracker.on_fault(unix_now()) {
+                    Decision::Restart { after } => {
+                        let (handle, name, version) = (handle.clone(), name.clone(), *version);
+                        tokio::spawn(async move {
+                            tokio::time::sleep(after).await;
+                            match handle.restart(&name, version).await {
+                                Ok(done) => handle.record(
+                                    "runtime",
+                                    "restart",
+                                    &name,
+                                    version,
+                                    &format!("after {after:?}, {} bytes of state", done.state_bytes),
+                                ),
+                                Err(e) => {
+                                    tracing::warn!(module = %name, "restart failed: {e}");
+                                    handle.record(
+                                        "runtime",
+                                        "restart_failed",
+                                        &name,
+                                        version,
+                                        &e.to_string(),
+                                    );
+                                }
+                            }
+                        });
+                    }
+                    Decision::StopForGood => {
+                        let reason = format!(
+                            "stopped for good after repeated faults (last: {kind}: {message}); activate a version to run it again"
+                        );
+                        handle.record("runtime", "stopped", name, *version, &reason);
+                        let _ = handle.send_command(Command::Stopped {
+                            name: name.clone(),
+                            version: *version,
+                            reason,
+                        });
+                    }
+                }
+            }
+            EventKind::Swap(s)
+                if s.error.is_none()
+                    && matches!(
+                        s.action,
+                        "activate" | "rollback" | "promote" | "config" | "remove"
+                    ) =>
+            {
+                // An operator acted: the fault history starts over.
+                trackers.remove(&s.name);
+            }
+            _ => {}
+        }
+    }
+}
