@@ -4,7 +4,8 @@
 #               then run `wasmtrade serve` and upload, hot-swap, shadow and promote it
 #   make test   everything CI runs: set-up, format, lints, guests, all tests
 #   make bench  throughput (wasm vs native sma-cross on 1M bars) and serve (swap pause, API, stream)
-#   make fuzz   bounded fuzz runs of guest loading and CSV parsing (nightly)
+#   make fuzz   longer fuzz runs (AddressSanitizer) of guest loading and CSV parsing (nightly);
+#               `make test` runs a short one without a sanitizer (fuzz-smoke)
 
 GUESTS := sma-cross rsi-reversion sma ema rsi macd bollinger atr breakout \
 	hostile-infinite-loop hostile-deep-recursion hostile-memory-bomb hostile-trap-on-nth \
@@ -14,7 +15,7 @@ GUEST_DIR := target/wasm32-wasip2/guest
 PYENV := target/pyenv
 PY := $(PYENV)/bin/python
 
-.PHONY: demo test guests lint bench fuzz setup python
+.PHONY: demo test guests lint bench fuzz fuzz-smoke setup python
 
 demo: guests
 	cargo run --release --quiet -p wasmtrade -- backtest \
@@ -49,13 +50,19 @@ test: guests python lint
 	cargo build --release -p wasmtrade
 	WASMTRADE_PYTHON=$(abspath $(PY)) cargo test --workspace --release
 	cargo bench --workspace --no-run
+	$(MAKE) fuzz-smoke
 
 bench: guests
 	cargo bench -p wasmtrade-e2e --bench throughput
 	cargo bench -p wasmtrade-e2e --bench serve
 
-# Bounded fuzz runs (nightly + cargo-fuzz; a cold AddressSanitizer build takes
-# ~16 min here, so it is not part of `make test`). FUZZ_SECONDS per target.
+# A short bounded fuzz run of every target, part of `make test`: built without
+# a sanitizer (~5 min cold here; the AddressSanitizer build of `make fuzz`
+# takes ~16 min). Needs the nightly toolchain; installs cargo-fuzz if missing.
+fuzz-smoke: guests
+	FUZZ_SANITIZER=none runtime/host/fuzz/run.sh 15
+
+# Longer fuzz runs with AddressSanitizer. FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
 fuzz: guests
 	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -176,6 +176,13 @@ fn check(guest: &str, config: &str, kind: Option<&str>) {
                 fault["detail"]
             );
             assert!(actions.contains(&"stopped"), "{guest}: {actions:?}");
+            if kind == "trap" {
+                let detail = fault["detail"].as_str().unwrap();
+                assert!(
+                    detail.contains("wasm backtrace"),
+                    "{guest}: no backtrace in {detail}"
+                );
+            }
         }
         None => {
             assert_eq!(module["state"], "running", "{guest}: {module}");

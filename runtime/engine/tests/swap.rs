@@ -298,3 +298,114 @@ fn a_faulting_indicator_is_quarantined_live_and_strategies_keep_trading() {
     );
     assert_eq!(e.stats().faults, 1);
 }
+
+/// Buys 5 at the market on bar 1, rests a far limit buy on bar 2, traps on bar 3.
+struct BuyThenTrap {
+    info: GuestInfo,
+    ctx: GuestContext,
+    bars: u64,
+}
+
+impl StrategyGuest for BuyThenTrap {
+    fn info(&self) -> &GuestInfo {
+        &self.info
+    }
+    fn context(&mut self) -> &mut GuestContext {
+        &mut self.ctx
+    }
+    fn on_bar(&mut self, _bar: &Bar) -> Intents {
+        self.bars += 1;
+        let order = |id: &str, order_type| RawIntent::Submit {
+            client_id: id.into(),
+            instrument: 0,
+            side: Side::Buy,
+            quantity: 5.0,
+            order_type,
+            tif: TimeInForce::Gtc,
+        };
+        match self.bars {
+            1 => Ok(vec![order("m", RawOrderType::Market)]),
+            2 => Ok(vec![order("l", RawOrderType::Limit(50.0))]),
+            _ => Err(GuestFault::Trap {
+                reason: "unreachable".into(),
+                backtrace: None,
+            }),
+        }
+    }
+    fn on_tick(&mut self, _tick: &Tick) -> Intents {
+        Ok(vec![])
+    }
+    fn on_fill(&mut self, _fill: &Fill) -> Intents {
+        Ok(vec![])
+    }
+    fn on_timer(&mut self, _name: &str, _ts: Timestamp) -> Intents {
+        Ok(vec![])
+    }
+    fn on_reject(&mut self, _notice: &RejectNotice) -> Intents {
+        Ok(vec![])
+    }
+    fn snapshot(&mut self) -> Result<Vec<u8>, GuestFault> {
+        Ok(vec![])
+    }
+    fn restore(&mut self, _state: &[u8]) -> Result<(), GuestFault> {
+        Ok(())
+    }
+}
+
+fn quarantine_run(flatten: bool) -> Engine<PaperBroker> {
+    let mut i = Instruments::new();
+    i.intern("AAPL");
+    let instruments = Arc::new(i);
+    let mut e = Engine::new(
+        instruments.clone(),
+        RiskEngine::new(RiskConfig::default()),
+        Oms::new(Money::from_int(100_000)),
+        PaperBroker::new(PaperConfig::default()),
+        EngineConfig {
+            fault_policy: FaultPolicy::Quarantine,
+            flatten_on_fault: flatten,
+        },
+    );
+    let g = BuyThenTrap {
+        info: GuestInfo::default(),
+        ctx: GuestContext::new(instruments, 1),
+        bars: 0,
+    };
+    e.add_strategy(id(), Box::new(g)).unwrap();
+    for n in 1..=4 {
+        e.on_bar(&bar(n)).unwrap();
+    }
+    e
+}
+
+#[test]
+fn a_quarantined_strategy_has_its_orders_cancelled_and_its_position_held_by_default() {
+    let e = quarantine_run(false);
+    assert!(!e.strategies()[0].is_active());
+    assert_eq!(
+        e.oms().working_orders().count(),
+        0,
+        "the resting limit order was cancelled"
+    );
+    assert_eq!(
+        e.oms().position(&id(), InstrumentId(0)).quantity,
+        Quantity::from_int(5)
+    );
+}
+
+#[test]
+fn with_flatten_on_fault_a_quarantined_strategys_position_is_closed_at_the_market() {
+    let e = quarantine_run(true);
+    assert_eq!(e.oms().working_orders().count(), 0);
+    assert!(
+        e.oms().position(&id(), InstrumentId(0)).quantity.is_zero(),
+        "flattened at the next open"
+    );
+    let sells = e
+        .oms()
+        .orders()
+        .iter()
+        .filter(|o| o.request.side == Side::Sell)
+        .count();
+    assert_eq!(sells, 1);
+}

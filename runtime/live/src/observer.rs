@@ -162,7 +162,7 @@ impl Observer for BusObserver {
                     name: strategy.to_string(),
                     version: self.version(strategy.as_str()),
                     kind: fault.kind(),
-                    message: fault.to_string(),
+                    message: describe(fault),
                     shadow: false,
                     strategy: true,
                 },
@@ -173,7 +173,7 @@ impl Observer for BusObserver {
                     name: name.clone(),
                     version: self.version(name),
                     kind: fault.kind(),
-                    message: fault.to_string(),
+                    message: describe(fault),
                     shadow: false,
                     strategy: false,
                 },
@@ -184,7 +184,7 @@ impl Observer for BusObserver {
                     name: strategy.to_string(),
                     version: *tag,
                     kind: fault.kind(),
-                    message: fault.to_string(),
+                    message: describe(fault),
                     shadow: true,
                     strategy: true,
                 },
@@ -209,5 +209,16 @@ impl Observer for BusObserver {
             ),
         };
         self.bus.publish(ts, kind);
+    }
+}
+
+/// A fault as the event stream and the audit trail report it: the fault
+/// and, for a trap, the guest's wasm backtrace.
+fn describe(fault: &wasmtrade_model::GuestFault) -> String {
+    match fault {
+        wasmtrade_model::GuestFault::Trap {
+            backtrace: Some(bt), ..
+        } if !bt.is_empty() => format!("{fault}\nwasm backtrace:\n{bt}"),
+        _ => fault.to_string(),
     }
 }
