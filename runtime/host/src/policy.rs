@@ -84,14 +84,24 @@ impl Default for RestartPolicy {
 }
 
 /// How the engine treats a guest that faulted.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QuarantinePolicy {
     /// Hold or flatten the guest's positions. Default hold.
     pub positions: PositionAction,
     /// Restart with backoff; `None` stops the guest for good on its first
-    /// fault. Default: the [`RestartPolicy`] defaults.
+    /// fault (in TOML, where there is no null, write `max_faults = 1`).
+    /// Default: the [`RestartPolicy`] defaults.
     pub restart: Option<RestartPolicy>,
+}
+
+impl Default for QuarantinePolicy {
+    fn default() -> Self {
+        Self {
+            positions: PositionAction::Hold,
+            restart: Some(RestartPolicy::default()),
+        }
+    }
 }
 
 impl QuarantinePolicy {

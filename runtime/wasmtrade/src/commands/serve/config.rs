@@ -233,6 +233,13 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_file_holds_exactly_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/wasmtrade.toml");
+        let c = load(&args(Some(path)), Vec::new()).unwrap();
+        assert_eq!(c, load(&args(None), Vec::new()).unwrap());
+    }
+
+    #[test]
     fn print_config_output_reads_back_as_the_same_config() {
         let c = load(&args(None), Vec::new()).unwrap();
         let text = toml::to_string(&c).unwrap();
