@@ -3,7 +3,7 @@
 #   make demo   build the bundled guests, backtest sma-cross on embedded synthetic data,
 #               then run `wasmtrade serve` and upload, hot-swap, shadow and promote it
 #   make test   everything CI runs: set-up, format, lints, guests, all tests
-#   make bench  throughput (wasm vs native sma-cross on 1M bars) and serve (swap pause, API, stream)
+#   make bench  throughput (wasm vs native), serve (swap pause, API, stream), sandbox (fuel/epoch, pooling)
 #   make fuzz   longer fuzz runs (AddressSanitizer) of guest loading and CSV parsing (nightly);
 #               `make test` runs a short one without a sanitizer (fuzz-smoke)
 
@@ -55,6 +55,7 @@ test: guests python lint
 bench: guests
 	cargo bench -p wasmtrade-e2e --bench throughput
 	cargo bench -p wasmtrade-e2e --bench serve
+	cargo bench -p wasmtrade-e2e --bench sandbox
 
 # A short bounded fuzz run of every target, part of `make test`: built without
 # a sanitizer (~5 min cold here; the AddressSanitizer build of `make fuzz`

@@ -2,7 +2,7 @@
 //! ratios compare like with like.
 //!
 //! `cargo bench -p wasmtrade-e2e --bench sandbox` (after `make guests`).
-//! Set `BENCH_BARS` to change the number of bars (default 300,000).
+//! Set `BENCH_BARS` to change the number of bars (default 2,000,000).
 //!
 //! The figures:
 //!
@@ -94,7 +94,7 @@ fn interruption_overhead(wasm: &[u8]) {
     let n: usize = std::env::var("BENCH_BARS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300_000);
+        .unwrap_or(2_000_000);
     let mut instruments = Instruments::new();
     let synth = SynthConfig {
         bars: n,
