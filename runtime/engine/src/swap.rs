@@ -84,6 +84,24 @@ pub struct Promoted {
     pub stats: crate::slots::ShadowStats,
 }
 
+/// Moves `name`'s state from the running guest (`snapshot`) to its
+/// successor (`restore`); returns the bytes handed over.
+fn hand_over(
+    name: &str,
+    snapshot: impl FnOnce() -> Result<Vec<u8>, GuestFault>,
+    restore: impl FnOnce(&[u8]) -> Result<(), GuestFault>,
+) -> Result<usize, SwapError> {
+    let state = snapshot().map_err(|fault| SwapError::Snapshot {
+        name: name.to_string(),
+        fault,
+    })?;
+    restore(&state).map_err(|fault| SwapError::Restore {
+        name: name.to_string(),
+        fault,
+    })?;
+    Ok(state.len())
+}
+
 /// Copies what the host keeps for a guest into its successor's context.
 fn carry_over(from: &mut GuestContext, to: &mut GuestContext) {
     to.now = from.now;
@@ -128,24 +146,10 @@ impl<B: Broker> Engine<B> {
         let slot = &mut self.strategies[idx];
         let mut state_bytes = 0;
         if handover && slot.is_active() {
-            let state = match slot.guest.snapshot() {
-                Ok(s) => s,
-                Err(fault) => {
-                    let error = SwapError::Snapshot {
-                        name: id.to_string(),
-                        fault,
-                    };
-                    return Err(SwapRefused { error, guest: new });
-                }
-            };
-            if let Err(fault) = new.restore(&state) {
-                let error = SwapError::Restore {
-                    name: id.to_string(),
-                    fault,
-                };
-                return Err(SwapRefused { error, guest: new });
+            match hand_over(id.as_str(), || slot.guest.snapshot(), |state| new.restore(state)) {
+                Ok(n) => state_bytes = n,
+                Err(error) => return Err(SwapRefused { error, guest: new }),
             }
-            state_bytes = state.len();
         }
         carry_over(slot.guest.context(), new.context());
         let old = std::mem::replace(&mut slot.guest, new);
@@ -169,24 +173,10 @@ impl<B: Broker> Engine<B> {
         };
         let mut state_bytes = 0;
         if handover && slot.fault.is_none() {
-            let state = match slot.guest.snapshot() {
-                Ok(s) => s,
-                Err(fault) => {
-                    let error = SwapError::Snapshot {
-                        name: name.to_string(),
-                        fault,
-                    };
-                    return Err(SwapRefused { error, guest: new });
-                }
-            };
-            if let Err(fault) = new.restore(&state) {
-                let error = SwapError::Restore {
-                    name: name.to_string(),
-                    fault,
-                };
-                return Err(SwapRefused { error, guest: new });
+            match hand_over(name, || slot.guest.snapshot(), |state| new.restore(state)) {
+                Ok(n) => state_bytes = n,
+                Err(error) => return Err(SwapRefused { error, guest: new }),
             }
-            state_bytes = state.len();
         }
         carry_over(slot.guest.context(), new.context());
         let old = std::mem::replace(&mut slot.guest, new);
@@ -250,24 +240,15 @@ impl<B: Broker> Engine<B> {
             return Err(SwapRefused { error, guest });
         };
         let slot = &mut self.strategies[idx];
-        if handover && slot.is_active() {
-            let state = match slot.guest.snapshot() {
-                Ok(s) => s,
-                Err(fault) => {
-                    let error = SwapError::Snapshot {
-                        name: id.to_string(),
-                        fault,
-                    };
-                    return Err(SwapRefused { error, guest });
-                }
-            };
-            if let Err(fault) = guest.restore(&state) {
-                let error = SwapError::Restore {
-                    name: id.to_string(),
-                    fault,
-                };
-                return Err(SwapRefused { error, guest });
-            }
+        if handover
+            && slot.is_active()
+            && let Err(error) = hand_over(
+                id.as_str(),
+                || slot.guest.snapshot(),
+                |state| guest.restore(state),
+            )
+        {
+            return Err(SwapRefused { error, guest });
         }
         carry_over(slot.guest.context(), guest.context());
         Ok(slot.shadow.replace(ShadowSlot::new(guest, tag)))

@@ -70,6 +70,11 @@ impl Bus {
         let _ = self.tx.send(event);
     }
 
+    /// True while someone asked for bars (publishing one is wasted otherwise).
+    pub fn wants_bars(&self) -> bool {
+        self.bar_listeners.load(Ordering::Relaxed) > 0
+    }
+
     /// A receiver of every event from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()

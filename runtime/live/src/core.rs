@@ -21,7 +21,7 @@ use crate::bus::Bus;
 use crate::clock::Stopwatch;
 use crate::error::LiveError;
 use crate::event::{EventKind, SwapRecord};
-use crate::observer::{BusObserver, LoopState, Versions};
+use crate::observer::{BusObserver, LoopState, Symbols, Versions};
 use crate::view::{AccountInfo, GuestKind, Installed, KillState, RunState, RunningInfo, ShadowInfo};
 
 /// A guest ready to be installed (instantiated and initialised off the loop).
@@ -134,7 +134,7 @@ struct Running {
 /// The event loop's state.
 pub(crate) struct Core {
     engine: Engine<PaperBroker>,
-    instruments: Arc<Instruments>,
+    symbols: Symbols,
     bus: Arc<Bus>,
     state: Versions,
     running: BTreeMap<String, Running>,
@@ -174,14 +174,15 @@ pub(crate) fn run(
             flatten_on_fault: config.flatten_on_fault,
         },
     );
+    let symbols = Symbols::of(&instruments);
     engine.set_observer(Box::new(BusObserver::new(
         bus.clone(),
-        instruments.clone(),
+        symbols.clone(),
         state.clone(),
     )));
     let mut core = Core {
         engine,
-        instruments,
+        symbols,
         bus,
         state,
         running: BTreeMap::new(),
@@ -212,11 +213,10 @@ pub(crate) fn run(
 impl Core {
     fn on_bar(&mut self, bar: &Bar) {
         self.state.now.set(bar.ts);
-        let symbol = self
-            .instruments
-            .get(bar.instrument)
-            .map_or_else(|| Arc::from("?"), |i| Arc::from(i.symbol.as_str()));
-        self.bus.publish(bar.ts, EventKind::Bar { bar: *bar, symbol });
+        if self.bus.wants_bars() {
+            let symbol = self.symbols.get(bar.instrument);
+            self.bus.publish(bar.ts, EventKind::Bar { bar: *bar, symbol });
+        }
         if let Err(e) = self.engine.on_bar(bar) {
             // With the quarantine policy the engine only fails on bugs; keep going.
             tracing::error!("event loop: bar at {} failed: {e}", bar.ts);

@@ -34,28 +34,52 @@ struct Tracked {
     quantity: Quantity,
 }
 
+/// Every instrument's symbol, shared, indexed by instrument id: built once
+/// so that events do not allocate a symbol string each.
+#[derive(Clone, Debug)]
+pub(crate) struct Symbols(Arc<[Arc<str>]>);
+
+impl Symbols {
+    pub(crate) fn of(instruments: &Instruments) -> Self {
+        let table: Vec<Arc<str>> = (0..instruments.len())
+            .map(|i| {
+                let id = wasmtrade_model::InstrumentId(u32::try_from(i).unwrap_or(u32::MAX));
+                instruments
+                    .get(id)
+                    .map_or_else(|| Arc::from(id.to_string()), |x| Arc::from(x.symbol.as_str()))
+            })
+            .collect();
+        Self(table.into())
+    }
+
+    pub(crate) fn get(&self, id: wasmtrade_model::InstrumentId) -> Arc<str> {
+        self.0
+            .get(id.0 as usize)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(id.to_string()))
+    }
+}
+
 /// The engine observer of the live runtime.
 pub(crate) struct BusObserver {
     bus: Arc<Bus>,
-    instruments: Arc<Instruments>,
+    symbols: Symbols,
     versions: Versions,
     orders: BTreeMap<OrderId, Tracked>,
 }
 
 impl BusObserver {
-    pub(crate) fn new(bus: Arc<Bus>, instruments: Arc<Instruments>, versions: Versions) -> Self {
+    pub(crate) fn new(bus: Arc<Bus>, symbols: Symbols, versions: Versions) -> Self {
         Self {
             bus,
-            instruments,
+            symbols,
             versions,
             orders: BTreeMap::new(),
         }
     }
 
     fn symbol(&self, id: wasmtrade_model::InstrumentId) -> Arc<str> {
-        self.instruments
-            .get(id)
-            .map_or_else(|| Arc::from(id.to_string()), |i| Arc::from(i.symbol.as_str()))
+        self.symbols.get(id)
     }
 
     fn version(&self, name: &str) -> u32 {
