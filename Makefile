@@ -17,6 +17,11 @@ PY := $(PYENV)/bin/python
 
 .PHONY: demo test guests lint bench fuzz fuzz-smoke setup python
 
+# Temporary files (tests' data dirs, the C++ compiler's scratch files) go
+# under target/, on the disk that holds the build, not a possibly small /tmp.
+export TMPDIR := $(CURDIR)/target/tmp
+$(shell mkdir -p $(TMPDIR))
+
 demo: guests
 	cargo run --release --quiet -p wasmtrade -- backtest \
 		--strategy $(GUEST_DIR)/sma_cross.wasm --config fast=10,slow=30 \

@@ -44,7 +44,15 @@ cp "$here"/seeds/csv_bars/* "$work/seeds/csv_bars/"
 
 cd "$here/.."  # cargo fuzz looks for ./fuzz
 start=$(date +%s)
-cargo +nightly fuzz build --sanitizer "$sanitizer"
+if ! cargo +nightly fuzz build --sanitizer "$sanitizer"; then
+    # Say what the machine looked like, then try once more on one job: a
+    # compile error fails again, a transient resource shortage may not.
+    echo "run.sh: the fuzz build failed; disk and memory at that point:" >&2
+    df -h "$here" "${TMPDIR:-/tmp}" >&2 || true
+    free -m >&2 || true
+    echo "run.sh: retrying the build with one job" >&2
+    CARGO_BUILD_JOBS=1 cargo +nightly fuzz build --sanitizer "$sanitizer"
+fi
 echo "run.sh: built in $(($(date +%s) - start)) s"
 
 for t in "${targets[@]}"; do

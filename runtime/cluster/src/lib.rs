@@ -1,0 +1,1 @@
+//! Kubernetes integration (skeleton; being written).

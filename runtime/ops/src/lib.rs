@@ -1,0 +1,1 @@
+//! Operations endpoints (skeleton; being written).
