@@ -138,6 +138,8 @@ impl Serve {
             .arg(data_dir)
             .env_remove("WASMTRADE_LOG")
             .env("WASMTRADE_TOKEN", &token)
+            // Tests run side by side: an ephemeral ops port unless `env` sets one.
+            .env("WASMTRADE__SERVER__OPS_LISTEN", "127.0.0.1:0")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
         for (k, v) in env {

@@ -143,6 +143,7 @@ async fn the_event_stream_carries_swaps_orders_fills_and_the_kill_switch_in_orde
             SetKillSwitchRequest {
                 on: true,
                 reason: "drill".into(),
+                ..Default::default()
             },
         ))
         .await
@@ -161,6 +162,7 @@ async fn the_event_stream_carries_swaps_orders_fills_and_the_kill_switch_in_orde
         if let Some(event::Kind::KillSwitch(k)) = e.kind {
             assert!(k.on);
             assert_eq!(k.reason, "drill");
+            assert_eq!(k.scope, "global");
             break;
         }
     }

@@ -165,6 +165,7 @@ async fn turning_the_kill_switch_on_needs_a_reason() {
             .set_kill_switch(SetKillSwitchRequest {
                 on: true,
                 reason: reason.into(),
+                ..Default::default()
             })
             .await;
         assert_status(
@@ -216,6 +217,7 @@ async fn calls_without_the_right_token_are_unauthenticated() {
             .set_kill_switch(SetKillSwitchRequest {
                 on: true,
                 reason: "intruder".into(),
+                ..Default::default()
             })
             .await;
         assert_status(

@@ -78,6 +78,10 @@ pub struct Engine<B: Broker> {
     /// Strategies quarantined during the current event, whose orders are
     /// cancelled (and positions flattened) once the event's guests ran.
     pub(crate) quarantined_now: Vec<StrategyId>,
+    /// Kill switch requests from outside the loop (live runs).
+    pub(crate) kill_signal: Option<Arc<crate::kill::KillSignal>>,
+    /// Kill switch changes applied from the signal, until taken.
+    pub(crate) kill_records: Vec<wasmtrade_risk::ChangeRecord>,
 }
 
 impl<B: Broker> Engine<B> {
@@ -103,6 +107,8 @@ impl<B: Broker> Engine<B> {
             scratch: Vec::new(),
             fatal: None,
             quarantined_now: Vec::new(),
+            kill_signal: None,
+            kill_records: Vec::new(),
         }
     }
 
@@ -139,6 +145,11 @@ impl<B: Broker> Engine<B> {
     }
 
     /// The risk engine.
+    pub fn risk(&self) -> &RiskEngine {
+        &self.risk
+    }
+
+    /// The risk engine, to change.
     pub fn risk_mut(&mut self) -> &mut RiskEngine {
         &mut self.risk
     }
@@ -181,7 +192,7 @@ impl<B: Broker> Engine<B> {
         self.broker.on_bar(bar);
         self.drain_broker();
         // 2. Mark to market at the close.
-        self.oms.mark(bar.instrument, bar.close);
+        self.oms.mark_at(bar.instrument, bar.close, bar.ts);
         crate::exposure::report_pnl(&self.oms, &mut self.risk, self.now);
         // 3. Indicators, then strategies, see the closed bar.
         self.update_indicators(bar)?;
@@ -190,6 +201,7 @@ impl<B: Broker> Engine<B> {
             if !self.strategies[idx].is_active() {
                 continue;
             }
+            self.poll_kill_signal();
             self.refresh_context(idx, bar.instrument, account);
             let result = self.strategies[idx].guest.on_bar(bar);
             self.strategies[idx].counters.bars += 1;
@@ -211,13 +223,14 @@ impl<B: Broker> Engine<B> {
         self.stats.ticks += 1;
         self.broker.on_tick(tick);
         self.drain_broker();
-        self.oms.mark(tick.instrument, tick.reference_price());
+        self.oms.mark_at(tick.instrument, tick.reference_price(), tick.ts);
         crate::exposure::report_pnl(&self.oms, &mut self.risk, self.now);
         let account = self.account_view();
         for idx in 0..self.strategies.len() {
             if !self.strategies[idx].is_active() {
                 continue;
             }
+            self.poll_kill_signal();
             self.refresh_context(idx, tick.instrument, account);
             let result = self.strategies[idx].guest.on_tick(tick);
             self.strategies[idx].counters.ticks += 1;
@@ -430,6 +443,8 @@ impl<B: Broker> Engine<B> {
     }
 
     pub(crate) fn submit(&mut self, idx: usize, order: wasmtrade_model::NewOrder, depth: u32) {
+        // An operator's kill switch applies before any further order.
+        self.poll_kill_signal();
         let strategy = self.strategies[idx].id.clone();
         let Some(instrument) = self.instruments.get(order.instrument) else {
             let r = Rejection::new(

@@ -16,6 +16,7 @@ pub fn exposure(
     now: Timestamp,
 ) -> Exposure {
     let reference_price = oms.last_price(instrument);
+    let reference_time = oms.last_price_time(instrument);
     if risk.config().needs_account_view() {
         let mut b = ExposureBuilder::new(strategy, instrument, now);
         for o in oms.working_orders() {
@@ -24,7 +25,7 @@ pub fn exposure(
         for (s, p) in oms.positions() {
             b.position(s, p.instrument, p.quantity, p.last_price);
         }
-        return b.finish(reference_price, None, oms.cash());
+        return b.finish(reference_price, reference_time, oms.cash());
     }
     let position = oms.position(strategy, instrument);
     let (open_buy, open_sell, _) = oms.open_exposure(strategy, instrument);
@@ -36,6 +37,7 @@ pub fn exposure(
         open_sell,
         open_buy_notional,
         reference_price,
+        reference_time,
         available_cash: oms.cash(),
         now,
         ..Exposure::default()

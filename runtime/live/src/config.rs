@@ -161,8 +161,12 @@ pub struct LiveConfig {
     pub market: MarketConfig,
     /// The account and the paper broker.
     pub account: AccountConfig,
-    /// Pre-trade risk limits (see the risk crate's `RawRiskConfig`).
+    /// Pre-trade risk limits (see the risk crate's `RawRiskConfig`): the
+    /// first start stores them; afterwards the store's revision is in force
+    /// and limits change at run time (`wasmtrade risk set`).
     pub risk: RawRiskConfig,
+    /// How limit changes are approved.
+    pub risk_changes: crate::risk::RiskChangesConfig,
     /// Guests and their sandbox.
     pub guests: GuestsConfig,
     /// The event stream.

@@ -12,17 +12,19 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use wasmtrade_broker::paper::PaperBroker;
-use wasmtrade_engine::{Engine, EngineConfig, FaultPolicy, SlotState, SwapError};
+use wasmtrade_engine::{Engine, EngineConfig, FaultPolicy, KillSignal, SlotState, SwapError};
 use wasmtrade_model::{Bar, IndicatorGuest, Instruments, StrategyGuest, StrategyId, Timestamp};
 use wasmtrade_oms::Oms;
-use wasmtrade_risk::{Engine as RiskEngine, KillScope, RiskConfig};
+use wasmtrade_risk::{ChangeRecord, Engine as RiskEngine, HaltScope, KillScope, KillSwitchState, RiskConfig};
+use wasmtrade_store::Store;
 
 use crate::bus::Bus;
 use crate::clock::Stopwatch;
 use crate::error::LiveError;
 use crate::event::{EventKind, SwapRecord};
 use crate::observer::{BusObserver, LoopState, Symbols, Versions};
-use crate::view::{AccountInfo, GuestKind, Installed, KillState, RunState, RunningInfo, ShadowInfo};
+use crate::risk::RiskState;
+use crate::view::{AccountInfo, GuestKind, Installed, RunState, RunningInfo, ShadowInfo};
 
 /// A guest ready to be installed (instantiated and initialised off the loop).
 pub(crate) enum NewGuest {
@@ -114,15 +116,28 @@ pub(crate) enum Command {
     },
     /// The account.
     Account { reply: oneshot::Sender<AccountInfo> },
-    /// Turn the global kill switch on or off.
+    /// Turn a kill switch on or off.
     Kill {
+        scope: KillScope,
         on: bool,
         who: String,
         reason: String,
-        reply: oneshot::Sender<KillState>,
+        reply: oneshot::Sender<RiskState>,
     },
-    /// The global kill switch.
-    KillStatus { reply: oneshot::Sender<KillState> },
+    /// Kill switches, halts and the trading gate.
+    RiskState { reply: oneshot::Sender<RiskState> },
+    /// Replace the risk limits (validated and stored by the handle).
+    SetLimits {
+        config: Box<RiskConfig>,
+        who: String,
+        reply: oneshot::Sender<ChangeRecord>,
+    },
+    /// Lift a halt.
+    Reenable {
+        scope: HaltScope,
+        who: String,
+        reply: Reply<RiskState>,
+    },
 }
 
 struct Running {
@@ -133,9 +148,12 @@ struct Running {
 
 /// The event loop's state.
 pub(crate) struct Core {
-    engine: Engine<PaperBroker>,
+    pub(crate) engine: Engine<PaperBroker>,
     symbols: Symbols,
-    bus: Arc<Bus>,
+    pub(crate) bus: Arc<Bus>,
+    pub(crate) store: Arc<Store>,
+    /// The kill switches and halts as last stored.
+    pub(crate) persisted_latches: KillSwitchState,
     state: Versions,
     running: BTreeMap<String, Running>,
     /// The last snapshot of each running strategy taken while it was
@@ -151,6 +169,10 @@ pub(crate) struct CoreConfig {
     pub(crate) starting_cash: wasmtrade_model::Money,
     pub(crate) flatten_on_fault: bool,
     pub(crate) snapshot_every_bars: u64,
+    pub(crate) store: Arc<Store>,
+    /// Kill switches and halts latched before the last stop.
+    pub(crate) latches: KillSwitchState,
+    pub(crate) kill_signal: Arc<KillSignal>,
 }
 
 /// Builds the engine on the calling thread and runs the loop until `Stop`
@@ -174,6 +196,8 @@ pub(crate) fn run(
             flatten_on_fault: config.flatten_on_fault,
         },
     );
+    engine.risk_mut().restore_kill_switches(config.latches.clone());
+    engine.set_kill_signal(config.kill_signal);
     let symbols = Symbols::of(&instruments);
     engine.set_observer(Box::new(BusObserver::new(
         bus.clone(),
@@ -184,6 +208,8 @@ pub(crate) fn run(
         engine,
         symbols,
         bus,
+        store: config.store,
+        persisted_latches: config.latches,
         state,
         running: BTreeMap::new(),
         last_good: BTreeMap::new(),
@@ -221,6 +247,8 @@ impl Core {
             // With the quarantine policy the engine only fails on bugs; keep going.
             tracing::error!("event loop: bar at {} failed: {e}", bar.ts);
         }
+        // A halt risk imposed, or a kill switch the signal engaged, in this bar.
+        self.sync_latches();
         self.bars_since_snapshot += 1;
         if self.bars_since_snapshot >= self.snapshot_every {
             self.bars_since_snapshot = 0;
@@ -298,7 +326,7 @@ impl Core {
         })
     }
 
-    fn now(&self) -> Timestamp {
+    pub(crate) fn now(&self) -> Timestamp {
         self.engine.now()
     }
 
@@ -433,15 +461,22 @@ impl Core {
                 let _ = reply.send(AccountInfo::of(&self.engine));
             }
             Command::Kill {
+                scope,
                 on,
                 who,
                 reason,
                 reply,
             } => {
-                let _ = reply.send(self.kill(on, &who, &reason));
+                let _ = reply.send(self.kill(scope, on, &who, &reason));
             }
-            Command::KillStatus { reply } => {
-                let _ = reply.send(KillState::of(self.engine.risk_mut()));
+            Command::RiskState { reply } => {
+                let _ = reply.send(self.risk_state());
+            }
+            Command::SetLimits { config, who, reply } => {
+                let _ = reply.send(self.set_limits(*config, &who));
+            }
+            Command::Reenable { scope, who, reply } => {
+                let _ = reply.send(self.reenable(scope, &who));
             }
         }
     }
@@ -662,31 +697,6 @@ impl Core {
             out.push(info);
         }
         out
-    }
-
-    fn kill(&mut self, on: bool, who: &str, reason: &str) -> KillState {
-        let now = self.now();
-        let risk = self.engine.risk_mut();
-        if on {
-            risk.engage_kill_switch(&KillScope::Global, who, reason, now);
-            if risk.config().kill_policy().cancel_working {
-                let ids: Vec<StrategyId> = self.engine.strategies().iter().map(|s| s.id.clone()).collect();
-                for id in ids {
-                    self.engine.cancel_working_orders(&id);
-                }
-            }
-        } else {
-            risk.reset_kill_switch(&KillScope::Global, who, now);
-        }
-        self.bus.publish(
-            now,
-            EventKind::KillSwitch {
-                on,
-                who: who.to_string(),
-                reason: reason.to_string(),
-            },
-        );
-        KillState::of(self.engine.risk_mut())
     }
 
     fn snapshot_all(&mut self) -> Vec<GuestState> {

@@ -88,14 +88,39 @@ pub enum EventKind {
         /// True for a strategy (false: an indicator).
         strategy: bool,
     },
-    /// The global kill switch changed.
+    /// A kill switch changed.
     KillSwitch {
+        /// `global`, `account` or `strategy <id>`.
+        scope: String,
         /// On or off.
         on: bool,
         /// Who.
         who: String,
         /// Why.
         reason: String,
+    },
+    /// Risk halted a strategy or the account by itself (daily loss,
+    /// drawdown, repeated executions), or a person lifted such a halt.
+    Halt {
+        /// `account` or `strategy <id>`.
+        scope: String,
+        /// `max-daily-loss`, `max-drawdown` or `repeated-executions`.
+        reason: String,
+        /// The values involved.
+        detail: String,
+        /// True when a person lifted it.
+        lifted: bool,
+        /// `risk`, or who lifted it.
+        who: String,
+    },
+    /// The risk limits changed.
+    RiskLimits {
+        /// The new revision.
+        revision: u64,
+        /// Who.
+        who: String,
+        /// Whether some limit was loosened.
+        loosens: bool,
     },
     /// A market bar.
     Bar {

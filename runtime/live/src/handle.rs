@@ -18,7 +18,7 @@ use crate::error::LiveError;
 use crate::event::Event;
 use crate::feed::FeedStats;
 use crate::registry::{Registry, UploadMeta, Uploaded, check_config, check_name};
-use crate::view::{AccountInfo, Installed, KillState, RunningInfo, ShadowInfo};
+use crate::view::{AccountInfo, Installed, RunningInfo, ShadowInfo};
 
 /// Shared state behind a [`Handle`].
 pub(crate) struct Inner {
@@ -30,10 +30,13 @@ pub(crate) struct Inner {
     config: LiveConfig,
     feed: Arc<FeedStats>,
     ready: AtomicBool,
-    changes: Mutex<()>,
+    pub(crate) changes: Mutex<()>,
+    /// Kill switches engaged here take effect inside the event in flight.
+    pub(crate) kill_signal: Arc<wasmtrade_engine::KillSignal>,
 }
 
 impl Inner {
+    #[allow(clippy::too_many_arguments)] // one field each; built in one place (Runtime::start)
     pub(crate) fn new(
         tx: mpsc::Sender<Input>,
         control: mpsc::UnboundedSender<Control>,
@@ -42,6 +45,7 @@ impl Inner {
         instruments: Arc<Instruments>,
         config: LiveConfig,
         feed: Arc<FeedStats>,
+        kill_signal: Arc<wasmtrade_engine::KillSignal>,
     ) -> Self {
         Self {
             tx,
@@ -53,6 +57,7 @@ impl Inner {
             feed,
             ready: AtomicBool::new(false),
             changes: Mutex::new(()),
+            kill_signal,
         }
     }
 }
@@ -125,7 +130,10 @@ impl Handle {
         self.inner.config.guests.max_upload_bytes
     }
 
-    async fn command<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, LiveError> {
+    pub(crate) async fn command<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, LiveError> {
         let (tx, rx) = oneshot::channel();
         self.send_control(Control::Command(make(tx)))?;
         rx.await.map_err(|_| LiveError::stopped())
@@ -563,24 +571,5 @@ impl Handle {
     /// The account.
     pub async fn account(&self) -> Result<AccountInfo, LiveError> {
         self.command(|reply| Command::Account { reply }).await
-    }
-
-    /// Turns the global kill switch on or off.
-    pub async fn set_kill_switch(&self, on: bool, reason: &str, who: &str) -> Result<KillState, LiveError> {
-        let state = self
-            .command(|reply| Command::Kill {
-                on,
-                who: who.to_string(),
-                reason: reason.to_string(),
-                reply,
-            })
-            .await?;
-        self.audit(who, if on { "kill_on" } else { "kill_off" }, "", 0, "", reason);
-        Ok(state)
-    }
-
-    /// The global kill switch.
-    pub async fn kill_switch(&self) -> Result<KillState, LiveError> {
-        self.command(|reply| Command::KillStatus { reply }).await
     }
 }

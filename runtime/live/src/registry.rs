@@ -133,6 +133,11 @@ impl Registry {
         &self.store
     }
 
+    /// The store, shared (for blocking tasks).
+    pub(crate) fn shared_store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
     /// Validates, compiles and stores an upload whose sha256 and size the
     /// caller has checked.
     pub(crate) fn upload(&self, meta: &UploadMeta, bytes: &[u8], who: &str) -> Result<Uploaded, LiveError> {

@@ -8,7 +8,6 @@ use tokio::sync::{mpsc, oneshot};
 use wasmtrade_broker::paper::PaperBroker;
 use wasmtrade_host::GuestEngine;
 use wasmtrade_model::{Instruments, StrategyId};
-use wasmtrade_risk::RiskConfig;
 use wasmtrade_store::{Store, StoreOptions};
 
 use crate::bus::Bus;
@@ -62,8 +61,6 @@ impl Runtime {
                 problems.join("\n  - ")
             )));
         }
-        let risk = RiskConfig::try_from(config.risk.clone())
-            .map_err(|e| LiveError::InvalidArgument(format!("invalid risk configuration: {e}")))?;
         let mut instruments = Instruments::new();
         let market = config.market.clone();
         let plan = tokio::task::spawn_blocking(move || {
@@ -90,6 +87,24 @@ impl Runtime {
         .await
         .map_err(|e| LiveError::Internal(format!("store set-up panicked: {e}")))??;
         let store = Arc::new(store);
+        let (risk, latches) = {
+            let (store, from_file) = (store.clone(), config.risk.clone());
+            tokio::task::spawn_blocking(move || {
+                Ok::<_, LiveError>((
+                    crate::risk::startup_limits(&store, &from_file)?,
+                    crate::risk::startup_latches(&store)?,
+                ))
+            })
+            .await
+            .map_err(|e| LiveError::Internal(format!("risk set-up panicked: {e}")))??
+        };
+        if latches != Default::default() {
+            tracing::warn!(
+                ?latches,
+                "kill switches or halts latched before the last stop are still on"
+            );
+        }
+        let kill_signal = crate::risk::kill_signal();
         let broker = PaperBroker::try_new(config.account.paper, &instruments)
             .map_err(|e| LiveError::InvalidArgument(format!("account.paper: {e}")))?;
         let bus = Arc::new(Bus::new(config.events.buffer, config.guests.log_lines_kept));
@@ -103,6 +118,9 @@ impl Runtime {
                 flatten_on_fault: config.guests.quarantine.positions
                     == wasmtrade_host::PositionAction::Flatten,
                 snapshot_every_bars: config.guests.snapshot_every_bars,
+                store: store.clone(),
+                latches,
+                kill_signal: kill_signal.clone(),
             };
             spawn("event-loop", move || {
                 core::run(instruments, core_config, broker, bus, rx, control_rx)
@@ -123,6 +141,7 @@ impl Runtime {
             instruments,
             config.clone(),
             stats.clone(),
+            kill_signal,
         ));
         handle.restore_active().await?;
         tokio::spawn(crate::supervisor::supervise(

@@ -4,8 +4,7 @@ use std::fmt;
 
 use wasmtrade_broker::paper::PaperBroker;
 use wasmtrade_engine::{Engine, EngineStats, ShadowSlot, ShadowStats, SlotCounters};
-use wasmtrade_model::{Money, Timestamp};
-use wasmtrade_risk::{Engine as RiskEngine, KillScope};
+use wasmtrade_model::Money;
 
 /// Which world a module implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,33 +138,6 @@ impl AccountInfo {
             gross_exposure: gross,
             net_exposure: net,
             stats: engine.stats(),
-        }
-    }
-}
-
-/// The global kill switch.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KillState {
-    /// Engaged.
-    pub on: bool,
-    /// Who engaged it.
-    pub who: String,
-    /// Why.
-    pub reason: String,
-    /// Since when.
-    pub since: Timestamp,
-}
-
-impl KillState {
-    pub(crate) fn of(risk: &RiskEngine) -> Self {
-        match risk.kill_switches().latch(&KillScope::Global) {
-            Some(l) => Self {
-                on: true,
-                who: l.by.clone(),
-                reason: l.reason.clone(),
-                since: l.at,
-            },
-            None => Self::default(),
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct Oms {
     by_client: BTreeMap<StrategyId, BTreeMap<ClientOrderId, OrderId>>,
     books: BTreeMap<StrategyId, BTreeMap<InstrumentId, Book>>,
     last_prices: BTreeMap<InstrumentId, Price>,
+    /// When each last price was seen (event time), for risk's staleness check.
+    last_price_times: BTreeMap<InstrumentId, Timestamp>,
     exec_ids: BTreeSet<String>,
     fills: Vec<Fill>,
     trades: Vec<ClosedTrade>,
@@ -60,6 +62,7 @@ impl Oms {
             by_client: BTreeMap::new(),
             books: BTreeMap::new(),
             last_prices: BTreeMap::new(),
+            last_price_times: BTreeMap::new(),
             exec_ids: BTreeSet::new(),
             fills: Vec::new(),
             trades: Vec::new(),
@@ -332,11 +335,26 @@ impl Oms {
     /// Records the last price of an instrument (for unrealised P&L and equity).
     pub fn mark(&mut self, instrument: InstrumentId, price: Price) {
         self.last_prices.insert(instrument, price);
+        self.last_price_times.remove(&instrument);
+    }
+
+    /// Records the last price of an instrument and when it was seen (event
+    /// time): risk refuses orders against a price older than
+    /// `max_reference_age_ms`.
+    pub fn mark_at(&mut self, instrument: InstrumentId, price: Price, ts: Timestamp) {
+        self.last_prices.insert(instrument, price);
+        self.last_price_times.insert(instrument, ts);
     }
 
     /// The last marked price of an instrument.
     pub fn last_price(&self, instrument: InstrumentId) -> Option<Price> {
         self.last_prices.get(&instrument).copied()
+    }
+
+    /// When the last price of an instrument was marked with
+    /// [`Oms::mark_at`] (`None` if never, or only with [`Oms::mark`]).
+    pub fn last_price_time(&self, instrument: InstrumentId) -> Option<Timestamp> {
+        self.last_price_times.get(&instrument).copied()
     }
 
     /// The order with this id.

@@ -2,8 +2,8 @@
 //! so that no client rounds them; times become Unix nanoseconds.
 
 use wasmtrade_live::{
-    AccountInfo, AuditRecord, Event, EventKind, Installed, KillState, ModuleInfo, ModuleKind, RunState,
-    ShadowInfo, VersionStatus,
+    AccountInfo, AuditRecord, Event, EventKind, HaltScope, Installed, KillScope, ModuleInfo, ModuleKind,
+    RiskLimits, RiskState, RunState, ShadowInfo, VersionStatus,
 };
 use wasmtrade_model::{Instruments, LogLevel, OrderType, Side};
 use wasmtrade_proto::v1 as pb;
@@ -196,10 +196,38 @@ pub fn event(e: &Event) -> Option<pb::Event> {
             },
             message: message.clone(),
         }),
-        EventKind::KillSwitch { on, who, reason } => Kind::KillSwitch(pb::KillSwitchEvent {
+        EventKind::KillSwitch {
+            scope,
+            on,
+            who,
+            reason,
+        } => Kind::KillSwitch(pb::KillSwitchEvent {
             on: *on,
             who: who.clone(),
             reason: reason.clone(),
+            scope: scope.clone(),
+        }),
+        EventKind::Halt {
+            scope,
+            reason,
+            detail,
+            lifted,
+            who,
+        } => Kind::Halt(pb::HaltEvent {
+            scope: scope.clone(),
+            reason: reason.clone(),
+            detail: detail.clone(),
+            lifted: *lifted,
+            who: who.clone(),
+        }),
+        EventKind::RiskLimits {
+            revision,
+            who,
+            loosens,
+        } => Kind::RiskLimits(pb::RiskLimitsEvent {
+            revision: *revision,
+            who: who.clone(),
+            loosens: *loosens,
         }),
         EventKind::Bar { bar, symbol } => Kind::Bar(pb::BarEvent {
             symbol: symbol.to_string(),
@@ -278,12 +306,59 @@ pub fn account(a: &AccountInfo) -> pb::Account {
     }
 }
 
-/// The kill switch.
-pub fn kill(k: &KillState) -> pb::KillSwitchState {
+/// Kill switches, halts and the trading gate (the global switch first).
+pub fn kill(state: &RiskState) -> pb::KillSwitchState {
+    let k = &state.latches;
+    let latch = |scope: &KillScope, l: &wasmtrade_live::Latch| pb::KillLatch {
+        scope: scope.describe(),
+        who: l.by.clone(),
+        reason: l.reason.clone(),
+        since_ns: l.at.nanos(),
+    };
+    let mut latches = Vec::new();
+    if let Some(l) = &k.global {
+        latches.push(latch(&KillScope::Global, l));
+    }
+    if let Some(l) = &k.account {
+        latches.push(latch(&KillScope::Account, l));
+    }
+    for (id, l) in &k.strategies {
+        latches.push(latch(&KillScope::Strategy(id.clone()), l));
+    }
+    let halt = |h: &wasmtrade_live::Halt| pb::Halt {
+        scope: match &h.scope {
+            HaltScope::Account => "account".to_string(),
+            HaltScope::Strategy(id) => format!("strategy {id}"),
+        },
+        reason: h.reason.code().as_str().to_string(),
+        detail: h.detail.clone(),
+        since_ns: h.at.nanos(),
+    };
+    let halts = k
+        .account_halt
+        .iter()
+        .chain(k.strategy_halts.values())
+        .map(halt)
+        .collect();
+    let global = k.global.as_ref();
     pb::KillSwitchState {
-        on: k.on,
-        who: k.who.clone(),
-        reason: k.reason.clone(),
-        since_ns: k.since.nanos(),
+        on: global.is_some(),
+        who: global.map(|l| l.by.clone()).unwrap_or_default(),
+        reason: global.map(|l| l.reason.clone()).unwrap_or_default(),
+        since_ns: global.map_or(0, |l| l.at.nanos()),
+        latches,
+        halts,
+        trading_gate_open: state.gate_open,
+    }
+}
+
+/// One revision of the risk limits.
+pub fn risk_limits(r: &RiskLimits) -> pb::RiskLimits {
+    pb::RiskLimits {
+        revision: r.revision,
+        changed_by: r.changed_by.clone(),
+        changed_at_ns: r.changed_at.nanos(),
+        note: r.note.clone(),
+        document_json: r.document.to_string(),
     }
 }

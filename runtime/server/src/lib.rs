@@ -1,5 +1,5 @@
-//! The gRPC control plane of wasmtrade: `wasmtrade.v1.StrategyService` and
-//! `wasmtrade.v1.TradingService` over a live runtime [`Handle`], the
+//! The gRPC control plane of wasmtrade: `wasmtrade.v1.StrategyService`,
+//! `wasmtrade.v1.TradingService` and `wasmtrade.v1.RiskService` over a live runtime [`Handle`], the
 //! standard `grpc.health.v1` health service (open, for Kubernetes probes)
 //! and server reflection (for `grpcurl`).
 //!
@@ -10,6 +10,7 @@
 
 mod auth;
 mod convert;
+mod risk;
 mod status;
 mod strategy;
 mod trading;
@@ -22,10 +23,12 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use wasmtrade_live::Handle;
+use wasmtrade_proto::v1::risk_service_server::RiskServiceServer;
 use wasmtrade_proto::v1::strategy_service_server::StrategyServiceServer;
 use wasmtrade_proto::v1::trading_service_server::TradingServiceServer;
 
 pub use auth::{ACTOR_HEADER, Auth, Principal};
+pub use risk::Risk;
 pub use status::to_status;
 pub use strategy::Strategies;
 pub use trading::Trading;
@@ -42,7 +45,11 @@ pub enum ServerError {
 }
 
 /// The names health reports on (besides the overall `""`).
-const SERVICES: [&str; 2] = ["wasmtrade.v1.StrategyService", "wasmtrade.v1.TradingService"];
+const SERVICES: [&str; 3] = [
+    "wasmtrade.v1.StrategyService",
+    "wasmtrade.v1.TradingService",
+    "wasmtrade.v1.RiskService",
+];
 
 /// The API server over one runtime.
 pub struct Server {
@@ -112,6 +119,8 @@ impl Server {
             });
         let trading =
             TradingServiceServer::with_interceptor(Trading::new(self.handle.clone()), move |r| a2.check(r));
+        let a5 = self.auth.clone();
+        let risk = RiskServiceServer::with_interceptor(Risk::new(self.handle.clone()), move |r| a5.check(r));
         tonic::transport::Server::builder()
             .add_service(tonic_health::pb::health_server::HealthServer::new(
                 tonic_health::server::HealthService::from_health_reporter(self.reporter.clone()),
@@ -120,6 +129,7 @@ impl Server {
             .add_service(reflection_v1alpha)
             .add_service(strategies)
             .add_service(trading)
+            .add_service(risk)
             // No Nagle delay: small unary answers would otherwise wait ~40 ms.
             .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
             .await

@@ -140,9 +140,28 @@ impl TradingService for Trading {
                 "kill switch on: give a reason (it goes into the audit trail)",
             ));
         }
+        let account = match pb::KillScope::try_from(r.scope) {
+            Ok(pb::KillScope::Global) => false,
+            Ok(pb::KillScope::Account) => true,
+            Ok(pb::KillScope::Strategy) => {
+                if r.strategy.trim().is_empty() {
+                    return Err(Status::invalid_argument(
+                        "kill switch scope STRATEGY: name the strategy in `strategy`",
+                    ));
+                }
+                false
+            }
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown kill switch scope {}: use GLOBAL, ACCOUNT or STRATEGY",
+                    r.scope
+                )));
+            }
+        };
+        let strategy = (r.scope == pb::KillScope::Strategy as i32).then_some(r.strategy.trim());
         let state = self
             .handle
-            .set_kill_switch(r.on, &r.reason, &who)
+            .set_kill_switch(r.on, strategy, account, &r.reason, &who)
             .await
             .map_err(to_status)?;
         Ok(Response::new(convert::kill(&state)))
@@ -152,7 +171,7 @@ impl TradingService for Trading {
         &self,
         _request: Request<pb::GetKillSwitchRequest>,
     ) -> Result<Response<pb::KillSwitchState>, Status> {
-        let state = self.handle.kill_switch().await.map_err(to_status)?;
+        let state = self.handle.risk_state().await.map_err(to_status)?;
         Ok(Response::new(convert::kill(&state)))
     }
 }

@@ -77,6 +77,7 @@
 //! | `snapshots` | `u16` id length ++ strategy id ++ `u32` version | `i64` taken-at nanos ++ raw guest state |
 //! | `risk` | `current` | JSON [`RiskRevision`] (document as JSON) |
 //! | `risk` | `log/` ++ `u64` revision | JSON [`RiskRevision`] |
+//! | `risk` | `latches` | JSON kill switches and halts (the risk crate's `KillSwitchState`), latched across restarts |
 //! | `portfolio` | `positions`, `account` | JSON [`PortfolioSnapshot`] `{as_of, journal_seq, value}` |
 //!
 //! Money, prices and quantities inside JSON are decimal strings (the model's

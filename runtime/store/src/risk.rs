@@ -15,6 +15,7 @@ use crate::codec;
 use crate::store::Shared;
 
 const CURRENT: &[u8] = b"current";
+const LATCHES: &[u8] = b"latches";
 const LOG_PREFIX: &[u8] = b"log/";
 
 /// Who changed the configuration, when and why.
@@ -113,6 +114,33 @@ impl RiskConfig {
             out.push(rev);
         }
         Ok(out)
+    }
+}
+
+impl RiskConfig {
+    /// Replaces the persisted kill switches and halts (`risk/latches`): a
+    /// latch survives restarts until a person resets it. Flushed before it
+    /// returns.
+    pub fn set_latches<T: Serialize>(&self, latches: &T) -> Result<(), StoreError> {
+        let value = codec::seal_json(latches).map_err(|e| StoreError::Encode {
+            what: "kill switches and halts".into(),
+            detail: e.to_string(),
+        })?;
+        self.tree
+            .insert(LATCHES, value)
+            .map_err(self.shared.err("storing the kill switches and halts"))?;
+        self.shared.flush("flushing the kill switches and halts")?;
+        Ok(())
+    }
+
+    /// The persisted kill switches and halts, decoded as `T`.
+    pub fn latches<T: DeserializeOwned>(&self) -> Result<Option<T>, StoreError> {
+        let raw = self
+            .tree
+            .get(LATCHES)
+            .map_err(self.shared.err("reading the kill switches and halts"))?;
+        raw.map(|raw| codec::unseal_json(&raw).map_err(|r| self.shared.corrupt(format!("risk/latches: {r}"))))
+            .transpose()
     }
 }
 

@@ -21,5 +21,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account(args) => client::account(args),
         Command::Events(args) => client::events(args),
         Command::Kill(command) => client::kill(command),
+        Command::Risk(command) => client::risk(command),
     }
 }

@@ -228,29 +228,96 @@ pub struct EventsArgs {
     pub client: ClientArgs,
 }
 
-/// `wasmtrade kill ...`: the global kill switch.
+/// Which kill switch: the global one unless `--account` or `--strategy`.
+#[derive(Debug, Clone, Args)]
+pub struct KillScopeArgs {
+    /// The account's kill switch instead of the global one.
+    #[arg(long, conflicts_with = "strategy")]
+    pub account: bool,
+    /// One strategy's kill switch instead of the global one.
+    #[arg(long)]
+    pub strategy: Option<String>,
+}
+
+/// `wasmtrade kill ...`: kill switches (global, account, strategy).
 #[derive(Debug, Subcommand)]
 pub enum KillCommand {
-    /// Block new orders (only risk-reducing orders pass).
+    /// Block new orders at once (only risk-reducing orders pass); working
+    /// orders are cancelled per the risk config's kill policy. Latched
+    /// across restarts until `kill off`.
     On {
         /// Why (recorded in the audit trail).
         #[arg(long)]
         reason: String,
+        /// Which switch.
+        #[command(flatten)]
+        scope: KillScopeArgs,
         /// Server, token and output.
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Allow new orders again.
+    /// Allow new orders again (a person's decision, audited).
     Off {
         /// Why (recorded in the audit trail).
         #[arg(long, default_value = "")]
         reason: String,
+        /// Which switch.
+        #[command(flatten)]
+        scope: KillScopeArgs,
         /// Server, token and output.
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Show whether the kill switch is on, since when and why.
+    /// Show every kill switch and halt, since when and why.
     Status {
+        /// Server, token and output.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// `wasmtrade risk ...`: the pre-trade limits of a running server.
+#[derive(Debug, Subcommand)]
+pub enum RiskCommand {
+    /// The limits in force (TOML, or JSON with --json), with their revision.
+    Show {
+        /// Server, token and output.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Change the limits: a whole TOML file (the `[risk]` section's keys at
+    /// the top level), and/or single keys, e.g.
+    /// `--limit strategies.sma-cross.max_position=500`. Refused if someone
+    /// else changed them since they were read.
+    Set {
+        /// TOML file replacing the whole configuration.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// `dotted.key=value` (value in TOML syntax; repeatable), applied to
+        /// the limits in force (or to --file).
+        #[arg(long = "limit", value_name = "KEY=VALUE")]
+        limits: Vec<String>,
+        /// Why (kept with the revision).
+        #[arg(long, default_value = "")]
+        note: String,
+        /// A second person approving a change that loosens limits.
+        #[arg(long)]
+        approved_by: Option<String>,
+        /// Server, token and output.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Every revision: who, when, why.
+    History {
+        /// Server, token and output.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Lift a halt (daily loss, drawdown, repeated executions).
+    Reenable {
+        /// The halted strategy; without it, the account.
+        #[arg(long)]
+        strategy: Option<String>,
         /// Server, token and output.
         #[command(flatten)]
         client: ClientArgs,

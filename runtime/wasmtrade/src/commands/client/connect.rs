@@ -13,6 +13,7 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
+use wasmtrade_proto::v1::risk_service_client::RiskServiceClient;
 use wasmtrade_proto::v1::strategy_service_client::StrategyServiceClient;
 use wasmtrade_proto::v1::trading_service_client::TradingServiceClient;
 use wasmtrade_proto::{AUTH_HEADER, bearer};
@@ -71,6 +72,11 @@ impl Connection {
     /// A `TradingService` client.
     pub fn trading(&self) -> TradingServiceClient<Authed> {
         TradingServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+    }
+
+    /// A `RiskService` client.
+    pub fn risk(&self) -> RiskServiceClient<Authed> {
+        RiskServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
     }
 
     /// `message` as a request with the deadline of unary calls.

@@ -127,7 +127,20 @@ pub fn account(a: &Account) -> Value {
 
 /// A [`KillSwitchState`].
 pub fn kill_switch(k: &KillSwitchState) -> Value {
-    json!({ "on": k.on, "who": k.who, "reason": k.reason, "since_ns": k.since_ns })
+    let latches: Vec<Value> = k
+        .latches
+        .iter()
+        .map(|l| json!({ "scope": l.scope, "who": l.who, "reason": l.reason, "since_ns": l.since_ns }))
+        .collect();
+    let halts: Vec<Value> = k
+        .halts
+        .iter()
+        .map(|h| json!({ "scope": h.scope, "reason": h.reason, "detail": h.detail, "since_ns": h.since_ns }))
+        .collect();
+    json!({
+        "on": k.on, "who": k.who, "reason": k.reason, "since_ns": k.since_ns,
+        "latches": latches, "halts": halts, "trading_gate_open": k.trading_gate_open,
+    })
 }
 
 /// An [`Event`]: `seq`, `ts_ns`, `kind` (its name) and the kind's fields
@@ -173,8 +186,18 @@ pub fn event(e: &Event) -> Value {
         Some(event::Kind::KillSwitch(k)) => (
             "kill_switch",
             json!({
-                "on": k.on, "who": k.who, "reason": k.reason,
+                "scope": k.scope, "on": k.on, "who": k.who, "reason": k.reason,
             }),
+        ),
+        Some(event::Kind::Halt(h)) => (
+            "halt",
+            json!({
+                "scope": h.scope, "reason": h.reason, "detail": h.detail, "lifted": h.lifted, "who": h.who,
+            }),
+        ),
+        Some(event::Kind::RiskLimits(r)) => (
+            "risk_limits",
+            json!({ "revision": r.revision, "who": r.who, "loosens": r.loosens }),
         ),
         Some(event::Kind::Bar(b)) => (
             "bar",

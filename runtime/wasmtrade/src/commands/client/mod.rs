@@ -16,6 +16,7 @@ mod args;
 mod connect;
 mod json;
 mod output;
+mod risk;
 mod strategy;
 mod trading;
 mod upload;
@@ -24,7 +25,9 @@ use std::future::Future;
 
 use anyhow::Context as _;
 
-pub use args::{AccountArgs, EventsArgs, KillCommand, OrdersArgs, PositionsArgs, StrategyCommand};
+pub use args::{
+    AccountArgs, EventsArgs, KillCommand, OrdersArgs, PositionsArgs, RiskCommand, StrategyCommand,
+};
 
 /// `wasmtrade strategy ...`.
 pub fn strategy(command: StrategyCommand) -> anyhow::Result<()> {
@@ -54,6 +57,11 @@ pub fn events(args: EventsArgs) -> anyhow::Result<()> {
 /// `wasmtrade kill ...`.
 pub fn kill(command: KillCommand) -> anyhow::Result<()> {
     block_on(trading::kill(command))
+}
+
+/// `wasmtrade risk ...`.
+pub fn risk(command: RiskCommand) -> anyhow::Result<()> {
+    block_on(risk::run(command))
 }
 
 /// Runs one client command on a current-thread runtime.

@@ -3,11 +3,13 @@
 
 use tonic::Request;
 use wasmtrade_proto::v1::{
-    Event, GetAccountRequest, GetKillSwitchRequest, KillSwitchState, ListOrdersRequest, ListPositionsRequest,
-    SetKillSwitchRequest, StreamEventsRequest, event,
+    Event, GetAccountRequest, GetKillSwitchRequest, KillScope, KillSwitchState, ListOrdersRequest,
+    ListPositionsRequest, SetKillSwitchRequest, StreamEventsRequest, event,
 };
 
-use super::args::{AccountArgs, ClientArgs, EventsArgs, KillCommand, OrdersArgs, PositionsArgs};
+use super::args::{
+    AccountArgs, ClientArgs, EventsArgs, KillCommand, KillScopeArgs, OrdersArgs, PositionsArgs,
+};
 use super::connect::Connection;
 use super::output::{duration_ns, emit_line, or_dash, side_name, table, timestamp_ns};
 use super::{json, output};
@@ -164,12 +166,20 @@ pub async fn events(args: EventsArgs) -> anyhow::Result<()> {
 /// `wasmtrade kill on|off|status`.
 pub async fn kill(command: KillCommand) -> anyhow::Result<()> {
     let (client, state) = match command {
-        KillCommand::On { reason, client } => {
-            let state = set_kill_switch(&client, true, reason).await?;
+        KillCommand::On {
+            reason,
+            scope,
+            client,
+        } => {
+            let state = set_kill_switch(&client, true, reason, scope).await?;
             (client, state)
         }
-        KillCommand::Off { reason, client } => {
-            let state = set_kill_switch(&client, false, reason).await?;
+        KillCommand::Off {
+            reason,
+            scope,
+            client,
+        } => {
+            let state = set_kill_switch(&client, false, reason, scope).await?;
             (client, state)
         }
         KillCommand::Status { client } => {
@@ -187,22 +197,78 @@ pub async fn kill(command: KillCommand) -> anyhow::Result<()> {
     if client.json {
         json::print_document(&json::kill_switch(&state))?;
     } else {
-        output::print(&two_columns(&[
-            (
-                "kill switch",
-                if state.on { "ON: new orders blocked" } else { "off" }.to_string(),
-            ),
-            ("since", timestamp_ns(state.since_ns)),
-            ("by", or_dash(&state.who).to_string()),
-            ("reason", or_dash(&state.reason).to_string()),
-        ]))?;
+        output::print(&kill_text(&state))?;
     }
     Ok(())
 }
 
-async fn set_kill_switch(client: &ClientArgs, on: bool, reason: String) -> anyhow::Result<KillSwitchState> {
+/// Every switch and halt for people.
+pub fn kill_text(state: &KillSwitchState) -> String {
+    let mut out = two_columns(&[
+        (
+            "global kill switch",
+            if state.on { "ON: new orders blocked" } else { "off" }.to_string(),
+        ),
+        ("since", timestamp_ns(state.since_ns)),
+        ("by", or_dash(&state.who).to_string()),
+        ("reason", or_dash(&state.reason).to_string()),
+        (
+            "trading gate",
+            if state.trading_gate_open {
+                "open"
+            } else {
+                "closed (reconciliation pending)"
+            }
+            .to_string(),
+        ),
+    ]);
+    let mut rows: Vec<Vec<String>> = state
+        .latches
+        .iter()
+        .map(|l| {
+            vec![
+                "kill switch".to_string(),
+                l.scope.clone(),
+                timestamp_ns(l.since_ns),
+                or_dash(&l.who).to_string(),
+                or_dash(&l.reason).to_string(),
+            ]
+        })
+        .collect();
+    rows.extend(state.halts.iter().map(|h| {
+        vec![
+            format!("halt: {}", h.reason),
+            h.scope.clone(),
+            timestamp_ns(h.since_ns),
+            "risk".to_string(),
+            h.detail.clone(),
+        ]
+    }));
+    if !rows.is_empty() {
+        out.push('\n');
+        out.push_str(&table(&["latch", "scope", "since", "by", "reason"], &rows));
+    }
+    out
+}
+
+async fn set_kill_switch(
+    client: &ClientArgs,
+    on: bool,
+    reason: String,
+    scope: KillScopeArgs,
+) -> anyhow::Result<KillSwitchState> {
     let conn = Connection::open(client).await?;
-    let request = conn.request(SetKillSwitchRequest { on, reason });
+    let (scope, strategy) = match (scope.account, scope.strategy) {
+        (_, Some(s)) => (KillScope::Strategy, s),
+        (true, None) => (KillScope::Account, String::new()),
+        (false, None) => (KillScope::Global, String::new()),
+    };
+    let request = conn.request(SetKillSwitchRequest {
+        on,
+        reason,
+        scope: scope as i32,
+        strategy,
+    });
     conn.unary(
         "TradingService/SetKillSwitch",
         conn.trading().set_kill_switch(request),
@@ -264,11 +330,25 @@ fn event_line(e: &Event) -> String {
         Some(event::Kind::KillSwitch(k)) => {
             let state = if k.on { "on" } else { "off" };
             format!(
-                "kill switch {state} by {}: {}",
+                "kill switch {} {state} by {}: {}",
+                or_dash(&k.scope),
                 or_dash(&k.who),
                 or_dash(&k.reason)
             )
         }
+        Some(event::Kind::Halt(h)) => {
+            if h.lifted {
+                format!("halt lifted {} ({}) by {}", h.scope, h.reason, or_dash(&h.who))
+            } else {
+                format!("halt {} {}: {}", h.scope, h.reason, h.detail)
+            }
+        }
+        Some(event::Kind::RiskLimits(r)) => format!(
+            "risk limits revision {} by {}{}",
+            r.revision,
+            or_dash(&r.who),
+            if r.loosens { " (loosens)" } else { "" }
+        ),
         Some(event::Kind::Bar(b)) => format!(
             "bar {} o {} h {} l {} c {} v {}",
             b.symbol, b.open, b.high, b.low, b.close, b.volume

@@ -1,0 +1,442 @@
+//! Risk control at run time: the limits in force (persisted in the store
+//! with a revision, who, when and why, and audited), kill switches at
+//! global, account and strategy scope (latched in the store across restarts
+//! until a person resets them), the halts risk imposes by itself and their
+//! re-enabling.
+//!
+//! A kill switch takes effect at once: the handle raises it on the engine's
+//! [`KillSignal`] before queueing the command, and the engine looks at the
+//! signal before every order and every strategy callback, so even a guest
+//! that spins through its whole budget cannot slip an order past it.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use wasmtrade_engine::{KillRequest, KillSignal};
+use wasmtrade_model::{StrategyId, Timestamp};
+use wasmtrade_risk::{ChangeRecord, HaltScope, KillScope, KillSwitchState, RawRiskConfig, RiskConfig};
+use wasmtrade_store::{Change, RiskRevision, Store};
+
+use crate::clock::unix_now;
+use crate::core::{Command, Core};
+use crate::error::LiveError;
+use crate::event::EventKind;
+use crate::handle::Handle;
+
+/// Who changed the limits when the configuration file seeded them.
+pub const FROM_CONFIG_FILE: &str = "config-file";
+
+/// How limit changes are approved.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RiskChangesConfig {
+    /// A change that loosens any limit (or lifts a restriction) needs a
+    /// second person, named in `approved_by`, other than the one making it.
+    /// Default `false`.
+    pub second_approver_to_loosen: bool,
+}
+
+/// One revision of the limits and where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RiskLimits {
+    /// 1, 2, … per change.
+    pub revision: u64,
+    /// Who changed it (`config-file` for the first revision).
+    pub changed_by: String,
+    /// When (wall clock).
+    pub changed_at: Timestamp,
+    /// Why.
+    pub note: String,
+    /// The whole configuration as JSON.
+    pub document: serde_json::Value,
+}
+
+impl From<RiskRevision<serde_json::Value>> for RiskLimits {
+    fn from(r: RiskRevision<serde_json::Value>) -> Self {
+        Self {
+            revision: r.revision,
+            changed_by: r.changed_by,
+            changed_at: r.changed_at,
+            note: r.note,
+            document: r.document,
+        }
+    }
+}
+
+/// What a limit change did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RiskChange {
+    /// The new revision.
+    pub revision: u64,
+    /// Whether it loosened some limit.
+    pub loosens: bool,
+}
+
+/// Kill switches, halts and the trading gate, as the event loop has them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RiskState {
+    /// Every kill switch and halt.
+    pub latches: KillSwitchState,
+    /// False until start-up reconciliation opened it.
+    pub gate_open: bool,
+}
+
+/// The limits to start with: the store's current revision, or — on the
+/// first start — the configuration file's, stored as revision 1. Later
+/// changes of the file's `[risk]` section are ignored with a warning: the
+/// limits are changed at run time (`wasmtrade risk set`), and the store
+/// keeps what is in force.
+pub(crate) fn startup_limits(store: &Store, from_file: &RawRiskConfig) -> Result<RiskConfig, LiveError> {
+    let risk = store.risk();
+    let raw = match risk.current::<RawRiskConfig>()? {
+        Some(current) => {
+            if current.document != *from_file {
+                tracing::warn!(
+                    revision = current.revision,
+                    changed_by = %current.changed_by,
+                    "the [risk] section of the configuration differs from the limits in the store; \
+                     the store's revision {} is in force (change limits with `wasmtrade risk set`)",
+                    current.revision
+                );
+            }
+            current.document
+        }
+        None => {
+            let change = Change {
+                changed_by: FROM_CONFIG_FILE,
+                changed_at: unix_now(),
+                note: "initial limits from the configuration file",
+            };
+            risk.set(from_file, &change)?;
+            from_file.clone()
+        }
+    };
+    RiskConfig::try_from(raw).map_err(|e| {
+        LiveError::InvalidArgument(format!(
+            "the risk limits in the store are invalid ({e}); they were valid when stored: \
+             restore the data dir from a backup or report this as a bug"
+        ))
+    })
+}
+
+/// The kill switches and halts latched before the last stop.
+pub(crate) fn startup_latches(store: &Store) -> Result<KillSwitchState, LiveError> {
+    Ok(store.risk().latches::<KillSwitchState>()?.unwrap_or_default())
+}
+
+fn describe_halt(scope: &HaltScope) -> String {
+    match scope {
+        HaltScope::Account => "account".to_string(),
+        HaltScope::Strategy(id) => format!("strategy {id}"),
+    }
+}
+
+fn halt_reason(reason: wasmtrade_risk::HaltReason) -> String {
+    reason.code().as_str().to_string()
+}
+
+impl Core {
+    /// Replaces the limits in force.
+    pub(crate) fn set_limits(&mut self, config: RiskConfig, who: &str) -> ChangeRecord {
+        let now = self.now();
+        self.engine.risk_mut().replace_config(config, who, now)
+    }
+
+    /// Engages or resets a kill switch, persists the latches and reports it.
+    pub(crate) fn kill(&mut self, scope: KillScope, on: bool, who: &str, reason: &str) -> RiskState {
+        if on {
+            self.engine.engage_kill_switch(&scope, who, reason);
+        } else {
+            let now = self.now();
+            self.engine.risk_mut().reset_kill_switch(&scope, who, now);
+        }
+        // Applied from the signal already: this command supersedes it.
+        drop(self.engine.take_kill_records());
+        self.bus.publish(
+            self.now(),
+            EventKind::KillSwitch {
+                scope: scope.describe(),
+                on,
+                who: who.to_string(),
+                reason: reason.to_string(),
+            },
+        );
+        self.sync_latches();
+        self.risk_state()
+    }
+
+    /// Lifts a halt.
+    pub(crate) fn reenable(&mut self, scope: HaltScope, who: &str) -> Result<RiskState, LiveError> {
+        let halted = match &scope {
+            HaltScope::Account => self.engine.risk().kill_switches().account_halt.clone(),
+            HaltScope::Strategy(id) => self.engine.risk().kill_switches().strategy_halts.get(id).cloned(),
+        };
+        let Some(halt) = halted else {
+            return Err(LiveError::FailedPrecondition(format!(
+                "{} is not halted: nothing to re-enable",
+                describe_halt(&scope)
+            )));
+        };
+        let now = self.now();
+        self.engine.risk_mut().reenable(&scope, who, now);
+        self.bus.publish(
+            now,
+            EventKind::Halt {
+                scope: describe_halt(&scope),
+                reason: halt_reason(halt.reason),
+                detail: halt.detail,
+                lifted: true,
+                who: who.to_string(),
+            },
+        );
+        self.sync_latches();
+        Ok(self.risk_state())
+    }
+
+    /// Kill switches, halts and the gate.
+    pub(crate) fn risk_state(&self) -> RiskState {
+        RiskState {
+            latches: self.engine.risk().kill_switches().clone(),
+            gate_open: self.engine.risk().trading_gate(),
+        }
+    }
+
+    /// Persists the latches when they changed (a kill switch, or a halt risk
+    /// imposed during the last event) and reports new halts as events — the
+    /// alert of a runaway strategy. Cheap when nothing changed.
+    pub(crate) fn sync_latches(&mut self) {
+        let current = self.engine.risk().kill_switches();
+        if *current == self.persisted_latches {
+            return;
+        }
+        let current = current.clone();
+        let mut new_halts = Vec::new();
+        if let Some(h) = &current.account_halt
+            && self.persisted_latches.account_halt.is_none()
+        {
+            new_halts.push(h.clone());
+        }
+        for (id, h) in &current.strategy_halts {
+            if !self.persisted_latches.strategy_halts.contains_key(id) {
+                new_halts.push(h.clone());
+            }
+        }
+        for h in new_halts {
+            tracing::warn!(scope = %describe_halt(&h.scope), reason = ?h.reason, "risk halt: {}", h.detail);
+            self.bus.publish(
+                h.at,
+                EventKind::Halt {
+                    scope: describe_halt(&h.scope),
+                    reason: halt_reason(h.reason),
+                    detail: h.detail.clone(),
+                    lifted: false,
+                    who: "risk".to_string(),
+                },
+            );
+        }
+        if let Err(e) = self.store.risk().set_latches(&current) {
+            // Trading goes on with the latch in memory; the next change retries.
+            tracing::error!("cannot persist the kill switches and halts: {e}");
+            return;
+        }
+        self.persisted_latches = current;
+    }
+}
+
+fn kill_scope(strategy: Option<&str>, account: bool) -> Result<KillScope, LiveError> {
+    match (strategy, account) {
+        (Some(_), true) => Err(LiveError::InvalidArgument(
+            "a kill switch is either for the account or for one strategy, not both".into(),
+        )),
+        (Some(s), false) => {
+            crate::registry::check_name(s)?;
+            Ok(KillScope::Strategy(StrategyId::new(s)))
+        }
+        (None, true) => Ok(KillScope::Account),
+        (None, false) => Ok(KillScope::Global),
+    }
+}
+
+impl Handle {
+    /// The limits in force.
+    pub async fn risk_limits(&self) -> Result<RiskLimits, LiveError> {
+        let store = self.inner().registry.shared_store();
+        let current = tokio::task::spawn_blocking(move || store.risk().current::<serde_json::Value>())
+            .await
+            .map_err(|e| LiveError::Internal(format!("reading the risk limits failed: {e}")))??;
+        current
+            .map(RiskLimits::from)
+            .ok_or_else(|| LiveError::Internal("no risk limits in the store".into()))
+    }
+
+    /// Every revision of the limits, oldest first.
+    pub async fn risk_history(&self) -> Result<Vec<RiskLimits>, LiveError> {
+        let store = self.inner().registry.shared_store();
+        let revisions = tokio::task::spawn_blocking(move || store.risk().history())
+            .await
+            .map_err(|e| LiveError::Internal(format!("reading the risk history failed: {e}")))??;
+        Ok(revisions.into_iter().map(RiskLimits::from).collect())
+    }
+
+    /// Replaces the limits: validated (every problem at once), refused with
+    /// `Aborted` unless `expected_revision` (when given) is current, refused
+    /// when it loosens a limit without the required second approver, then
+    /// stored (flushed), applied between two events, audited and reported.
+    pub async fn set_risk_limits(
+        &self,
+        document: serde_json::Value,
+        expected_revision: Option<u64>,
+        note: &str,
+        approved_by: Option<&str>,
+        who: &str,
+    ) -> Result<RiskChange, LiveError> {
+        let raw: RawRiskConfig = serde_json::from_value(document)
+            .map_err(|e| LiveError::InvalidArgument(format!("risk limits: {e}")))?;
+        let config = RiskConfig::try_from(raw.clone())
+            .map_err(|e| LiveError::InvalidArgument(format!("risk limits: {e}")))?;
+        let _guard = self.inner().changes.lock().await;
+        let store = self.inner().registry.shared_store();
+        let current = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || store.risk().current::<RawRiskConfig>())
+                .await
+                .map_err(|e| LiveError::Internal(format!("reading the risk limits failed: {e}")))??
+        };
+        let current_revision = current.as_ref().map_or(0, |c| c.revision);
+        if let Some(expected) = expected_revision
+            && expected != current_revision
+        {
+            return Err(LiveError::Aborted(format!(
+                "the risk limits changed meanwhile: revision {current_revision} is current, the change was made \
+                 against revision {expected}; read them again and retry"
+            )));
+        }
+        let old = match current {
+            Some(c) => RiskConfig::try_from(c.document).unwrap_or_default(),
+            None => RiskConfig::default(),
+        };
+        let loosens = wasmtrade_risk::Engine::new(old)
+            .replace_config(config.clone(), who, Timestamp::EPOCH)
+            .loosens;
+        let approver = approved_by.map(str::trim).filter(|a| !a.is_empty());
+        if loosens && self.config().risk_changes.second_approver_to_loosen {
+            match approver {
+                Some(a) if a != who => {}
+                _ => {
+                    self.record(who, "risk_refused", "", 0, "loosening without a second approver");
+                    return Err(LiveError::FailedPrecondition(
+                        "this change loosens risk limits and risk_changes.second_approver_to_loosen is on: \
+                         a second person must approve it (approved_by, not yourself)"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        let changed_by = match approver {
+            Some(a) => format!("{who} (approved by {a})"),
+            None => who.to_string(),
+        };
+        let note_owned = note.to_string();
+        let revision = tokio::task::spawn_blocking(move || {
+            let change = Change {
+                changed_by: &changed_by,
+                changed_at: unix_now(),
+                note: &note_owned,
+            };
+            store.risk().set(&raw, &change)
+        })
+        .await
+        .map_err(|e| LiveError::Internal(format!("storing the risk limits failed: {e}")))??;
+        let record = self
+            .command(|reply| Command::SetLimits {
+                config: Box::new(config),
+                who: who.to_string(),
+                reply,
+            })
+            .await?;
+        self.record(
+            who,
+            "risk_set",
+            "",
+            0,
+            &format!(
+                "revision {revision}{}{}",
+                if record.loosens { " (loosens)" } else { "" },
+                if note.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {note}")
+                }
+            ),
+        );
+        Ok(RiskChange {
+            revision,
+            loosens: record.loosens,
+        })
+    }
+
+    /// Turns a kill switch on or off: `strategy` names one strategy's,
+    /// `account` the account's, neither the global one. Engaging takes
+    /// effect before the next order even inside the event in flight; the
+    /// reply comes once the event loop applied the kill policy and the latch
+    /// is stored.
+    pub async fn set_kill_switch(
+        &self,
+        on: bool,
+        strategy: Option<&str>,
+        account: bool,
+        reason: &str,
+        who: &str,
+    ) -> Result<RiskState, LiveError> {
+        let scope = kill_scope(strategy, account)?;
+        if on {
+            self.inner().kill_signal.raise(KillRequest {
+                scope: scope.clone(),
+                who: who.to_string(),
+                reason: reason.to_string(),
+            });
+        }
+        let state = self
+            .command(|reply| Command::Kill {
+                scope: scope.clone(),
+                on,
+                who: who.to_string(),
+                reason: reason.to_string(),
+                reply,
+            })
+            .await?;
+        let action = if on { "kill_on" } else { "kill_off" };
+        self.record(who, action, "", 0, &format!("{}: {reason}", scope.describe()));
+        Ok(state)
+    }
+
+    /// Kill switches, halts and the trading gate.
+    pub async fn risk_state(&self) -> Result<RiskState, LiveError> {
+        self.command(|reply| Command::RiskState { reply }).await
+    }
+
+    /// Lifts the halt of `strategy` (or of the account): a person's decision.
+    pub async fn reenable(&self, strategy: Option<&str>, who: &str) -> Result<RiskState, LiveError> {
+        let scope = match strategy {
+            Some(s) => {
+                crate::registry::check_name(s)?;
+                HaltScope::Strategy(StrategyId::new(s))
+            }
+            None => HaltScope::Account,
+        };
+        let state = self
+            .command(|reply| Command::Reenable {
+                scope: scope.clone(),
+                who: who.to_string(),
+                reply,
+            })
+            .await??;
+        self.record(who, "reenable", "", 0, &describe_halt(&scope));
+        Ok(state)
+    }
+}
+
+/// The signal shared by the handle and the engine.
+pub(crate) fn kill_signal() -> Arc<KillSignal> {
+    Arc::new(KillSignal::new())
+}

@@ -1,0 +1,79 @@
+//! `wasmtrade.v1.RiskService`: the pre-trade limits in force, changing
+//! them, their history, and lifting halts.
+
+use tonic::{Request, Response, Status};
+use wasmtrade_live::Handle;
+use wasmtrade_proto::v1 as pb;
+use wasmtrade_proto::v1::risk_service_server::RiskService;
+
+use crate::auth::who;
+use crate::convert;
+use crate::status::to_status;
+
+/// The risk service over a runtime handle.
+pub struct Risk {
+    handle: Handle,
+}
+
+impl Risk {
+    /// The service.
+    pub fn new(handle: Handle) -> Self {
+        Self { handle }
+    }
+}
+
+#[tonic::async_trait]
+impl RiskService for Risk {
+    async fn get_limits(
+        &self,
+        _request: Request<pb::GetLimitsRequest>,
+    ) -> Result<Response<pb::RiskLimits>, Status> {
+        let limits = self.handle.risk_limits().await.map_err(to_status)?;
+        Ok(Response::new(convert::risk_limits(&limits)))
+    }
+
+    async fn set_limits(
+        &self,
+        request: Request<pb::SetLimitsRequest>,
+    ) -> Result<Response<pb::SetLimitsResponse>, Status> {
+        let who = who(&request);
+        let r = request.into_inner();
+        let document: serde_json::Value = serde_json::from_str(&r.document_json).map_err(|e| {
+            Status::invalid_argument(format!(
+                "document_json is not JSON ({e}): send the whole risk configuration"
+            ))
+        })?;
+        let expected = (r.expected_revision != 0).then_some(r.expected_revision);
+        let approved_by = (!r.approved_by.trim().is_empty()).then_some(r.approved_by.as_str());
+        let change = self
+            .handle
+            .set_risk_limits(document, expected, &r.note, approved_by, &who)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::SetLimitsResponse {
+            revision: change.revision,
+            loosens: change.loosens,
+        }))
+    }
+
+    async fn history(
+        &self,
+        _request: Request<pb::RiskHistoryRequest>,
+    ) -> Result<Response<pb::RiskHistoryResponse>, Status> {
+        let revisions = self.handle.risk_history().await.map_err(to_status)?;
+        Ok(Response::new(pb::RiskHistoryResponse {
+            revisions: revisions.iter().map(convert::risk_limits).collect(),
+        }))
+    }
+
+    async fn reenable(
+        &self,
+        request: Request<pb::ReenableRequest>,
+    ) -> Result<Response<pb::KillSwitchState>, Status> {
+        let who = who(&request);
+        let r = request.into_inner();
+        let strategy = (!r.strategy.trim().is_empty()).then_some(r.strategy.trim());
+        let state = self.handle.reenable(strategy, &who).await.map_err(to_status)?;
+        Ok(Response::new(convert::kill(&state)))
+    }
+}
