@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::client::{
-    AccountArgs, EventsArgs, KillCommand, OrdersArgs, PositionsArgs, StrategyCommand,
+    AccountArgs, EventsArgs, KillCommand, OrdersArgs, PositionsArgs, RiskCommand, StrategyCommand,
 };
 
 /// A WebAssembly-extensible trading runtime: backtest sandboxed strategies
@@ -47,9 +47,12 @@ pub enum Command {
     Account(AccountArgs),
     /// Follow everything that happens on a running server, one line per event.
     Events(EventsArgs),
-    /// The global kill switch of a running server.
+    /// Kill switches (global, account, strategy) of a running server.
     #[command(subcommand)]
     Kill(KillCommand),
+    /// Pre-trade risk limits of a running server: show, set, history, re-enable.
+    #[command(subcommand)]
+    Risk(RiskCommand),
 }
 
 /// `wasmtrade serve`. Settings come from embedded defaults, then the TOML
@@ -68,6 +71,10 @@ pub struct ServeArgs {
     /// Data directory (the store; overrides `store.data_dir`).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Address of the ops endpoints `/healthz`, `/readyz`, `/status` and
+    /// `/metrics` (overrides `server.ops_listen`; empty disables them).
+    #[arg(long)]
+    pub ops_listen: Option<String>,
 }
 
 /// When market orders fill.

@@ -28,6 +28,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs go to stderr: human-readable text, or one JSON object per line with
+/// `WASMTRADE_LOG_FORMAT=json` (for log collectors in a cluster).
+/// `WASMTRADE_LOG` is the filter (`info`, `wasmtrade_live=debug,warn`, ...).
 fn init_tracing(verbose: u8) {
     let default = match verbose {
         0 => "warn",
@@ -37,8 +40,45 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WASMTRADE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json_logs(std::env::var("WASMTRADE_LOG_FORMAT").ok().as_deref()) {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// True for `WASMTRADE_LOG_FORMAT=json`; `text` or unset is text, anything
+/// else is text with a warning.
+fn json_logs(format: Option<&str>) -> bool {
+    match format.map(|f| f.trim().to_ascii_lowercase()) {
+        Some(f) if f == "json" => true,
+        None => false,
+        Some(f) if f.is_empty() || f == "text" => false,
+        Some(f) => {
+            eprintln!("warning: WASMTRADE_LOG_FORMAT={f:?} is neither `json` nor `text`: logging text");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_logs;
+
+    #[test]
+    fn log_format_json_is_recognised_and_anything_else_is_text() {
+        assert!(json_logs(Some("json")));
+        assert!(json_logs(Some(" JSON ")));
+        assert!(!json_logs(None));
+        assert!(!json_logs(Some("")));
+        assert!(!json_logs(Some("text")));
+        assert!(!json_logs(Some("yaml")));
+    }
 }

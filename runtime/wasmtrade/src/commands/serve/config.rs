@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
+use wasmtrade_live::RiskChangesConfig;
 use wasmtrade_live::{AccountConfig, EventsConfig, GuestsConfig, LiveConfig, MarketConfig};
 use wasmtrade_risk::RawRiskConfig;
 
@@ -27,6 +28,10 @@ pub struct ServerSection {
     /// Seconds a graceful shutdown may take before the process exits anyway;
     /// keep it below the pod's `terminationGracePeriodSeconds`. Default 25.
     pub shutdown_grace_secs: u64,
+    /// Address of the ops HTTP endpoints (`/healthz`, `/readyz`, `/status`,
+    /// `/metrics`). Default `127.0.0.1:9464` (in a pod: `0.0.0.0:9464`);
+    /// empty disables them.
+    pub ops_listen: String,
 }
 
 impl Default for ServerSection {
@@ -35,6 +40,7 @@ impl Default for ServerSection {
             listen: "127.0.0.1:50051".to_string(),
             token_file: None,
             shutdown_grace_secs: 25,
+            ops_listen: "127.0.0.1:9464".to_string(),
         }
     }
 }
@@ -52,8 +58,11 @@ pub struct ServeConfig {
     pub market: MarketConfig,
     /// The account and paper broker.
     pub account: AccountConfig,
-    /// Pre-trade risk limits.
+    /// Pre-trade risk limits: seed the store on the first start; later the
+    /// store's revision is in force (`wasmtrade risk set`).
     pub risk: RawRiskConfig,
+    /// How risk limit changes are approved.
+    pub risk_changes: RiskChangesConfig,
     /// Guests and their sandbox.
     pub guests: GuestsConfig,
     /// Event stream buffers.
@@ -68,6 +77,7 @@ impl ServeConfig {
             market: self.market.clone(),
             account: self.account.clone(),
             risk: self.risk.clone(),
+            risk_changes: self.risk_changes.clone(),
             guests: self.guests.clone(),
             events: self.events.clone(),
         }
@@ -145,6 +155,9 @@ pub fn load(
     if let Some(listen) = &args.listen {
         config.server.listen = listen.clone();
     }
+    if let Some(ops) = &args.ops_listen {
+        config.server.ops_listen = ops.clone();
+    }
     if let Some(dir) = &args.data_dir {
         config.data_dir = dir.clone();
     }
@@ -156,6 +169,14 @@ pub fn load(
         problems.push(format!(
             "server.listen ({:?}) must be an address like 127.0.0.1:50051 or 0.0.0.0:50051",
             config.server.listen
+        ));
+    }
+    if !config.server.ops_listen.is_empty()
+        && config.server.ops_listen.parse::<std::net::SocketAddr>().is_err()
+    {
+        problems.push(format!(
+            "server.ops_listen ({:?}) must be an address like 127.0.0.1:9464 or 0.0.0.0:9464, or empty to disable the ops endpoints",
+            config.server.ops_listen
         ));
     }
     if config.server.shutdown_grace_secs == 0 {
@@ -184,6 +205,7 @@ mod tests {
             print_config: false,
             listen: None,
             data_dir: None,
+            ops_listen: None,
         }
     }
 

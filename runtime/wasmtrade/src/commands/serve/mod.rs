@@ -2,8 +2,10 @@
 //! SIGTERM/SIGINT, then a graceful shutdown.
 
 mod config;
+mod ops;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
@@ -50,9 +52,13 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("cannot read the listening address")?;
+    let ops = ops::start(&config).await?;
     let runtime = Runtime::start(config.live())
         .await
         .map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
+    if let Some(ops) = &ops {
+        ops.attach(Arc::new(runtime.handle()));
+    }
     let server = Server::new(runtime.handle(), &token);
     let health = server.health();
     Server::set_serving(&health, true).await;
@@ -67,7 +73,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(%addr, "ready");
     let signal = wait_for_signal().await?;
     eprintln!("wasmtrade serve: {signal}: shutting down");
-    // Readiness first, so the Service stops sending new work.
+    // Readiness first (gRPC health and /readyz together), so the Service
+    // stops sending new work.
+    if let Some(ops) = &ops {
+        ops.drain();
+    }
     Server::set_serving(&health, false).await;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     match tokio::time::timeout(grace, runtime.shutdown()).await {
@@ -98,7 +108,12 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         ),
     }
     let _ = stop_tx.send(());
-    match tokio::time::timeout(Duration::from_secs(2), api).await {
+    let api = tokio::time::timeout(Duration::from_secs(2), api).await;
+    // Last: /readyz answers 503 until the very end.
+    if let Some(ops) = ops {
+        ops.shutdown(ops::STOP_TIMEOUT).await;
+    }
+    match api {
         Ok(Ok(Err(e))) => bail!("the API server failed: {e}"),
         _ => Ok(()),
     }

@@ -1,0 +1,946 @@
+//! The Prometheus metrics: counters fed by the runtime's event bus, gauges
+//! and per-module counters read from a [`Sample`] of the runtime, rendered
+//! as OpenMetrics text by `prometheus-client`. Every name starts with
+//! `wasmtrade_`; docs/observability.md lists them all.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+use wasmtrade_live::{Event, EventKind};
+use wasmtrade_model::LogLevel;
+
+use crate::source::Sample;
+
+/// `Content-Type` of the rendered metrics.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Buckets of `wasmtrade_swap_pause_seconds`: 10 µs to 1 s (a hand-over
+/// with a precompiled module should stay well below a millisecond).
+const PAUSE_BUCKETS: [f64; 11] = [
+    0.000_01, 0.000_03, 0.000_1, 0.000_3, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0,
+];
+
+/// Event kinds, each counted even before its first event (rates start at 0).
+const EVENT_KINDS: [&str; 9] = [
+    "order",
+    "fill",
+    "rejection",
+    "swap",
+    "fault",
+    "kill_switch",
+    "halt",
+    "risk_limits",
+    "log",
+];
+/// Order statuses the runtime reports.
+const ORDER_STATUSES: [&str; 6] = [
+    "submitted",
+    "accepted",
+    "cancelled",
+    "expired",
+    "rejected",
+    "cancel_rejected",
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SwapLabels {
+    action: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModuleKindLabels {
+    module: String,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModuleLabels {
+    module: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LogLabels {
+    module: String,
+    level: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: String,
+}
+
+/// Escapes a label value as the OpenMetrics text format requires
+/// (`prometheus-client` writes label values verbatim).
+fn label(value: &str) -> String {
+    if !value.contains(['\\', '"', '\n']) {
+        return value.to_string();
+    }
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn level(l: LogLevel) -> &'static str {
+    match l {
+        LogLevel::Trace => "trace",
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    }
+}
+
+fn event_kind(kind: &EventKind) -> &'static str {
+    match kind {
+        EventKind::Order(_) => "order",
+        EventKind::Fill { .. } => "fill",
+        EventKind::Rejection(_) => "rejection",
+        EventKind::Swap(_) => "swap",
+        EventKind::Fault { .. } => "fault",
+        EventKind::KillSwitch { .. } => "kill_switch",
+        EventKind::Halt { .. } => "halt",
+        EventKind::RiskLimits { .. } => "risk_limits",
+        EventKind::Bar { .. } => "bar",
+        EventKind::Log { .. } => "log",
+    }
+}
+
+/// Every metric of the ops server.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    up: Gauge,
+    ready: Gauge,
+    events: Family<KindLabels, Counter>,
+    orders: Family<StatusLabels, Counter>,
+    fills: Counter,
+    rejections: Family<ReasonLabels, Counter>,
+    swaps: Family<SwapLabels, Counter>,
+    swap_pause: Histogram,
+    faults: Family<ModuleKindLabels, Counter>,
+    shadow_faults: Family<ModuleKindLabels, Counter>,
+    quarantines: Family<ModuleLabels, Counter>,
+    log_lines: Family<LogLabels, Counter>,
+    lagged: Counter,
+    polled: Arc<Polled>,
+}
+
+impl Metrics {
+    /// The metrics of a process of `version` started at `start_time`
+    /// (seconds since the Unix epoch).
+    pub fn new(version: &str, start_time: f64) -> Self {
+        let mut registry = Registry::with_prefix("wasmtrade");
+        let up = Gauge::default();
+        let ready = Gauge::default();
+        let events = Family::<KindLabels, Counter>::default();
+        let orders = Family::<StatusLabels, Counter>::default();
+        let fills = Counter::default();
+        let rejections = Family::<ReasonLabels, Counter>::default();
+        let swaps = Family::<SwapLabels, Counter>::default();
+        let swap_pause = Histogram::new(PAUSE_BUCKETS);
+        let faults = Family::<ModuleKindLabels, Counter>::default();
+        let shadow_faults = Family::<ModuleKindLabels, Counter>::default();
+        let quarantines = Family::<ModuleLabels, Counter>::default();
+        let log_lines = Family::<LogLabels, Counter>::default();
+        let lagged = Counter::default();
+        for kind in EVENT_KINDS {
+            let _ = events.get_or_create(&KindLabels { kind });
+        }
+        for status in ORDER_STATUSES {
+            let _ = orders.get_or_create(&StatusLabels { status });
+        }
+        registry.register(
+            "up",
+            "1 while the process and its event loop are alive (what /healthz answers), else 0",
+            up.clone(),
+        );
+        registry.register(
+            "ready",
+            "1 while the runtime takes work (what /readyz answers), else 0",
+            ready.clone(),
+        );
+        registry.register(
+            "build",
+            "Build information",
+            Info::new(VersionLabels {
+                version: label(version),
+            }),
+        );
+        registry.register_with_unit(
+            "start_time",
+            "Start time of the process since the Unix epoch",
+            Unit::Seconds,
+            ConstGauge::new(start_time),
+        );
+        registry.register(
+            "events",
+            "Runtime events seen on the event bus, by kind (bars only while a client streams them: see wasmtrade_market_bars_total)",
+            events.clone(),
+        );
+        registry.register("orders", "Order status changes, by status", orders.clone());
+        registry.register("fills", "Executions of orders", fills.clone());
+        registry.register(
+            "risk_rejections",
+            "Intents and orders refused, by reason code (host validation, pre-trade risk, kill switch; `broker` when the broker refused)",
+            rejections.clone(),
+        );
+        registry.register(
+            "swaps",
+            "Module changes (activate, rollback, promote, config, restore, restart, shadow_start, ...), by action and outcome (ok or failed)",
+            swaps.clone(),
+        );
+        registry.register_with_unit(
+            "swap_pause",
+            "How long a module change held the event loop",
+            Unit::Seconds,
+            swap_pause.clone(),
+        );
+        registry.register(
+            "guest_faults",
+            "Faults of running guests (which quarantine them), by module and fault kind",
+            faults.clone(),
+        );
+        registry.register(
+            "guest_quarantines",
+            "Guests quarantined after a fault, by module",
+            quarantines.clone(),
+        );
+        registry.register(
+            "shadow_faults",
+            "Faults of shadow runs (the active version runs on), by module and fault kind",
+            shadow_faults.clone(),
+        );
+        registry.register(
+            "guest_log_lines",
+            "Lines guests logged, by module and level",
+            log_lines.clone(),
+        );
+        registry.register(
+            "event_stream_lagged",
+            "Events the metrics subscriber missed because it fell behind the event bus (its counters undercount by this much)",
+            lagged.clone(),
+        );
+        let polled = Arc::new(Polled::default());
+        registry.register_collector(Box::new(polled.clone()));
+        Self {
+            registry,
+            up,
+            ready,
+            events,
+            orders,
+            fills,
+            rejections,
+            swaps,
+            swap_pause,
+            faults,
+            shadow_faults,
+            quarantines,
+            log_lines,
+            lagged,
+            polled,
+        }
+    }
+
+    /// Counts one event of the bus.
+    pub fn record(&self, event: &Event) {
+        self.events
+            .get_or_create(&KindLabels {
+                kind: event_kind(&event.kind),
+            })
+            .inc();
+        match &event.kind {
+            EventKind::Order(o) => {
+                self.orders
+                    .get_or_create(&StatusLabels { status: o.status })
+                    .inc();
+            }
+            EventKind::Fill { .. } => {
+                self.fills.inc();
+            }
+            EventKind::Rejection(notice) => {
+                self.rejections
+                    .get_or_create(&ReasonLabels {
+                        reason: notice.rejection.code.as_str(),
+                    })
+                    .inc();
+            }
+            EventKind::Swap(s) => {
+                let outcome = if s.error.is_none() { "ok" } else { "failed" };
+                self.swaps
+                    .get_or_create(&SwapLabels {
+                        action: s.action,
+                        outcome,
+                    })
+                    .inc();
+                self.swap_pause.observe(s.pause_ns as f64 / 1e9);
+            }
+            EventKind::Fault {
+                name, kind, shadow, ..
+            } => {
+                let labels = ModuleKindLabels {
+                    module: label(name),
+                    kind,
+                };
+                if *shadow {
+                    self.shadow_faults.get_or_create(&labels).inc();
+                } else {
+                    self.faults.get_or_create(&labels).inc();
+                    self.quarantines
+                        .get_or_create(&ModuleLabels {
+                            module: labels.module,
+                        })
+                        .inc();
+                }
+            }
+            EventKind::Log { name, line, .. } => {
+                self.log_lines
+                    .get_or_create(&LogLabels {
+                        module: label(name),
+                        level: level(line.level),
+                    })
+                    .inc();
+            }
+            EventKind::KillSwitch { .. }
+            | EventKind::Halt { .. }
+            | EventKind::RiskLimits { .. }
+            | EventKind::Bar { .. } => {}
+        }
+    }
+
+    /// The metrics subscriber missed `n` events.
+    pub fn lagged(&self, n: u64) {
+        self.lagged.inc_by(n);
+    }
+
+    /// Sets `wasmtrade_up` and `wasmtrade_ready`.
+    pub fn set_health(&self, up: bool, ready: bool) {
+        self.up.set(i64::from(up));
+        self.ready.set(i64::from(ready));
+    }
+
+    /// The latest poll of the runtime (kept until the next one succeeds).
+    pub fn set_sample(&self, sample: Sample) {
+        *self.polled.sample.lock().unwrap_or_else(PoisonError::into_inner) = Some(sample);
+    }
+
+    /// The OpenMetrics text (ends with `# EOF`).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            // Writing to a String cannot fail; a collector could.
+            tracing::error!("cannot encode the metrics: {e}");
+        }
+        out
+    }
+}
+
+/// The metrics read from the latest [`Sample`], encoded on each scrape.
+#[derive(Debug, Default)]
+struct Polled {
+    sample: Mutex<Option<Sample>>,
+}
+
+fn gauge<N: EncodeGaugeValue>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: N,
+) -> std::fmt::Result {
+    ConstGauge::new(value).encode(enc.encode_descriptor(name, help, None, MetricType::Gauge)?)
+}
+
+fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> std::fmt::Result {
+    ConstCounter::new(value).encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)
+}
+
+fn family<L: EncodeLabelSet, M: EncodeMetric>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric_type: MetricType,
+    series: &[(L, M)],
+) -> std::fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, None, metric_type)?;
+    for (labels, metric) in series {
+        metric.encode(m.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+impl Collector for Polled {
+    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
+        let guard = self.sample.lock().unwrap_or_else(PoisonError::into_inner);
+        // The paper broker is in process: always connected.
+        family(
+            &mut enc,
+            "broker_connected",
+            "1 while the broker session is connected (the paper broker always is).",
+            MetricType::Gauge,
+            &[([("broker", "paper")], ConstGauge::new(1_i64))],
+        )?;
+        let Some(s) = guard.as_ref() else {
+            return Ok(());
+        };
+        counter(
+            &mut enc,
+            "market_bars",
+            "Bars the market source has played into the event loop's queue.",
+            s.market_bars,
+        )?;
+        counter(
+            &mut enc,
+            "bars_processed",
+            "Bars the event loop has processed (market_bars minus this is the queue backlog).",
+            s.account.bars_processed,
+        )?;
+        self.encode_risk(&mut enc, s)?;
+        let a = &s.account;
+        let money = [
+            (
+                "portfolio_value",
+                "Cash plus marked positions, in account currency.",
+                a.equity,
+            ),
+            ("cash", "Cash, in account currency.", a.cash),
+            (
+                "realized_pnl",
+                "Realised P&L since the process started, in account currency.",
+                a.realized_pnl,
+            ),
+            (
+                "unrealized_pnl",
+                "Unrealised P&L of the open positions, in account currency.",
+                a.unrealized_pnl,
+            ),
+            (
+                "gross_exposure",
+                "Sum of the absolute values of the positions, in account currency.",
+                a.gross_exposure,
+            ),
+            (
+                "net_exposure",
+                "Sum of the signed values of the positions, in account currency.",
+                a.net_exposure,
+            ),
+        ];
+        for (name, help, value) in money {
+            gauge(&mut enc, name, help, value.to_f64())?;
+        }
+        self.encode_modules(&mut enc, s)
+    }
+}
+
+impl Polled {
+    fn encode_risk(&self, enc: &mut DescriptorEncoder, s: &Sample) -> std::fmt::Result {
+        let r = &s.risk;
+        let flag = |on: bool| ConstGauge::new(i64::from(on));
+        let scopes: Vec<_> = ["global", "account"]
+            .iter()
+            .map(|scope| ([("scope", *scope)], flag(r.kill_switch_engaged(scope))))
+            .collect();
+        family(
+            enc,
+            "kill_switch_engaged",
+            "1 while the kill switch of the scope (global, account) is engaged: no new orders.",
+            MetricType::Gauge,
+            &scopes,
+        )?;
+        let mut strategies: Vec<String> = s
+            .modules
+            .iter()
+            .filter(|m| m.kind == "strategy")
+            .map(|m| m.name.clone())
+            .chain(r.kill_switches.iter().filter_map(|k| k.strategy.clone()))
+            .collect();
+        strategies.sort();
+        strategies.dedup();
+        let per_strategy: Vec<_> = strategies
+            .iter()
+            .map(|name| {
+                let on = r
+                    .kill_switches
+                    .iter()
+                    .any(|k| k.strategy.as_deref() == Some(name.as_str()));
+                ([("strategy", label(name))], flag(on))
+            })
+            .collect();
+        family(
+            enc,
+            "strategy_kill_switch_engaged",
+            "1 while the strategy's own kill switch is engaged, by strategy.",
+            MetricType::Gauge,
+            &per_strategy,
+        )?;
+        let halts: Vec<_> = r
+            .halts
+            .iter()
+            .map(|h| {
+                (
+                    [
+                        ("scope", h.scope.to_string()),
+                        ("strategy", label(h.strategy.as_deref().unwrap_or(""))),
+                        ("reason", h.reason.clone()),
+                    ],
+                    ConstGauge::new(1_i64),
+                )
+            })
+            .collect();
+        family(
+            enc,
+            "risk_halted",
+            "1 per halt risk imposed by itself (max-daily-loss, max-drawdown, repeated-executions) until a person lifts it, by scope, strategy and reason.",
+            MetricType::Gauge,
+            &halts,
+        )?;
+        gauge(
+            enc,
+            "trading_gate_open",
+            "1 once start-up reconciliation opened the trading gate (no orders before), else 0.",
+            i64::from(r.trading_gate_open),
+        )
+    }
+
+    fn encode_modules(&self, enc: &mut DescriptorEncoder, s: &Sample) -> std::fmt::Result {
+        let kinds = ["strategy", "indicator"];
+        let count = |kind: &str, state: &str| {
+            s.modules
+                .iter()
+                .filter(|m| m.kind == kind && m.state == state)
+                .count() as i64
+        };
+        let active: Vec<_> = kinds
+            .iter()
+            .map(|k| ([("kind", *k)], ConstGauge::new(count(k, "running"))))
+            .collect();
+        family(
+            enc,
+            "guests_active",
+            "Guests running and taking events, by kind.",
+            MetricType::Gauge,
+            &active,
+        )?;
+        let quarantined: Vec<_> = kinds
+            .iter()
+            .map(|k| ([("kind", *k)], ConstGauge::new(count(k, "quarantined"))))
+            .collect();
+        family(
+            enc,
+            "guests_quarantined",
+            "Guests quarantined after a fault (restarting, or stopped for good until a version is activated), by kind.",
+            MetricType::Gauge,
+            &quarantined,
+        )?;
+        let running: Vec<_> = s.modules.iter().filter(|m| m.state != "stopped").collect();
+        let versions: Vec<_> = running
+            .iter()
+            .filter_map(|m| {
+                let v = m.active_version?;
+                Some((
+                    [("module", label(&m.name)), ("kind", m.kind.to_string())],
+                    ConstGauge::new(i64::from(v)),
+                ))
+            })
+            .collect();
+        family(
+            enc,
+            "guest_version",
+            "Version number of the module's running guest.",
+            MetricType::Gauge,
+            &versions,
+        )?;
+        let strategies: Vec<_> = running.iter().filter(|m| m.kind == "strategy").collect();
+        let mut callbacks = Vec::new();
+        for m in &strategies {
+            let c = m.counters;
+            for (callback, n) in [
+                ("bar", c.bars),
+                ("tick", c.ticks),
+                ("fill", c.fills),
+                ("timer", c.timers),
+                ("reject", c.rejects),
+            ] {
+                callbacks.push((
+                    [("module", label(&m.name)), ("callback", callback.to_string())],
+                    ConstCounter::new(n),
+                ));
+            }
+        }
+        family(
+            enc,
+            "guest_callbacks",
+            "Callbacks delivered to a strategy's guest, by module and callback (kept across hot swaps).",
+            MetricType::Counter,
+            &callbacks,
+        )?;
+        let intents: Vec<_> = strategies
+            .iter()
+            .map(|m| {
+                (
+                    [("module", label(&m.name))],
+                    ConstCounter::new(m.counters.intents),
+                )
+            })
+            .collect();
+        family(
+            enc,
+            "guest_intents",
+            "Order intents a strategy's guest returned, by module.",
+            MetricType::Counter,
+            &intents,
+        )?;
+        let mut shadow = Vec::new();
+        for m in &strategies {
+            if let Some(sh) = &m.shadow {
+                for (result, n) in [("matching", sh.matching), ("diverging", sh.diverging)] {
+                    shadow.push((
+                        [
+                            ("module", label(&m.name)),
+                            ("version", sh.version.to_string()),
+                            ("result", result.to_string()),
+                        ],
+                        ConstCounter::new(n),
+                    ));
+                }
+            }
+        }
+        family(
+            enc,
+            "shadow_comparisons",
+            "Callbacks of a shadow run whose intents matched or diverged from the active version's, by module, shadow version and result.",
+            MetricType::Counter,
+            &shadow,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use wasmtrade_live::{OrderUpdate, SwapRecord};
+    use wasmtrade_model::{
+        ClientOrderId, Money, OrderId, Quantity, RejectCode, RejectNotice, Rejection, Side, StrategyId,
+        Timestamp,
+    };
+
+    use super::*;
+    use crate::source::{AccountStatus, Counters, Latched, ModuleStatus, RiskStatus, ShadowStatus};
+
+    fn event(kind: EventKind) -> Event {
+        Event {
+            seq: 1,
+            ts: Timestamp::EPOCH,
+            kind,
+        }
+    }
+
+    fn order(status: &'static str) -> EventKind {
+        EventKind::Order(OrderUpdate {
+            order_id: OrderId(1),
+            strategy: StrategyId::new("sma"),
+            client_id: "c1".into(),
+            symbol: Arc::from("SYNTH"),
+            side: Side::Buy,
+            quantity: Quantity::from_int(1),
+            status,
+            reason: String::new(),
+        })
+    }
+
+    fn rejection(code: RejectCode) -> EventKind {
+        EventKind::Rejection(RejectNotice {
+            strategy: StrategyId::new("sma"),
+            client_id: ClientOrderId::new("c1"),
+            order_id: None,
+            rejection: Rejection::new(code, "too big"),
+            ts: Timestamp::EPOCH,
+        })
+    }
+
+    fn swap(action: &'static str, error: Option<&str>, pause_ns: u64) -> EventKind {
+        EventKind::Swap(SwapRecord {
+            name: "sma".into(),
+            action,
+            from: 1,
+            to: 2,
+            pause_ns,
+            error: error.map(str::to_string),
+        })
+    }
+
+    fn fault(name: &str, shadow: bool) -> EventKind {
+        EventKind::Fault {
+            name: name.into(),
+            version: 1,
+            kind: "trap",
+            message: "unreachable".into(),
+            shadow,
+            strategy: true,
+        }
+    }
+
+    /// The value of the series `name{labels}` (labels as rendered), if present.
+    fn value(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn renders_openmetrics_with_help_type_and_eof() {
+        let m = Metrics::new("0.1.0", 1_700_000_000.0);
+        m.set_health(true, true);
+        let text = m.render();
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(text.contains("# HELP wasmtrade_up "));
+        assert!(text.contains("# TYPE wasmtrade_fills counter"));
+        assert!(text.contains("# TYPE wasmtrade_swap_pause_seconds histogram"));
+        assert!(text.contains("# UNIT wasmtrade_swap_pause_seconds seconds"));
+        assert_eq!(value(&text, "wasmtrade_up"), Some(1.0));
+        assert_eq!(value(&text, "wasmtrade_ready"), Some(1.0));
+        assert_eq!(value(&text, "wasmtrade_build_info{version=\"0.1.0\"}"), Some(1.0));
+        assert_eq!(
+            value(&text, "wasmtrade_start_time_seconds"),
+            Some(1_700_000_000.0)
+        );
+        assert_eq!(value(&text, "wasmtrade_fills_total"), Some(0.0));
+        // Known label values start at zero so that rates exist from the start.
+        assert_eq!(value(&text, "wasmtrade_events_total{kind=\"fill\"}"), Some(0.0));
+        assert_eq!(
+            value(&text, "wasmtrade_orders_total{status=\"rejected\"}"),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(&text, "wasmtrade_broker_connected{broker=\"paper\"}"),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn every_name_is_prefixed_and_counters_end_in_total() {
+        let m = Metrics::new("0.1.0", 0.0);
+        m.record(&event(order("submitted")));
+        m.set_sample(Sample::default());
+        let text = m.render();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.starts_with("wasmtrade_"), "{line}");
+        }
+        let counters: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("# TYPE") && l.ends_with(" counter"))
+            .filter_map(|l| l.split(' ').nth(2))
+            .collect();
+        assert!(counters.contains(&"wasmtrade_orders"), "{text}");
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap_or_default();
+            if let Some(family) = counters.iter().find(|c| name.strip_prefix(**c).is_some()) {
+                assert_eq!(name, format!("{family}_total"), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn bus_events_move_the_labelled_counters() {
+        let m = Metrics::new("0.1.0", 0.0);
+        m.record(&event(order("submitted")));
+        m.record(&event(order("accepted")));
+        m.record(&event(order("rejected")));
+        m.record(&event(rejection(RejectCode::MaxOrderQuantity)));
+        m.record(&event(rejection(RejectCode::MaxOrderQuantity)));
+        m.record(&event(rejection(RejectCode::KillSwitch)));
+        m.record(&event(swap("activate", None, 250_000)));
+        m.record(&event(swap("activate", Some("restore failed"), 0)));
+        m.record(&event(fault("sma", false)));
+        m.record(&event(fault("sma", true)));
+        let text = m.render();
+        let v = |s: &str| value(&text, s);
+        assert_eq!(v("wasmtrade_events_total{kind=\"order\"}"), Some(3.0));
+        assert_eq!(v("wasmtrade_events_total{kind=\"rejection\"}"), Some(3.0));
+        assert_eq!(v("wasmtrade_orders_total{status=\"submitted\"}"), Some(1.0));
+        assert_eq!(v("wasmtrade_orders_total{status=\"rejected\"}"), Some(1.0));
+        assert_eq!(
+            v("wasmtrade_risk_rejections_total{reason=\"max-order-quantity\"}"),
+            Some(2.0)
+        );
+        assert_eq!(
+            v("wasmtrade_risk_rejections_total{reason=\"kill-switch\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            v("wasmtrade_swaps_total{action=\"activate\",outcome=\"ok\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            v("wasmtrade_swaps_total{action=\"activate\",outcome=\"failed\"}"),
+            Some(1.0)
+        );
+        assert_eq!(v("wasmtrade_swap_pause_seconds_count"), Some(2.0));
+        assert_eq!(v("wasmtrade_swap_pause_seconds_bucket{le=\"0.0003\"}"), Some(2.0));
+        assert_eq!(v("wasmtrade_swap_pause_seconds_bucket{le=\"0.0001\"}"), Some(1.0));
+        assert_eq!(
+            v("wasmtrade_guest_faults_total{module=\"sma\",kind=\"trap\"}"),
+            Some(1.0)
+        );
+        assert_eq!(v("wasmtrade_guest_quarantines_total{module=\"sma\"}"), Some(1.0));
+        assert_eq!(
+            v("wasmtrade_shadow_faults_total{module=\"sma\",kind=\"trap\"}"),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn a_lag_is_counted() {
+        let m = Metrics::new("0.1.0", 0.0);
+        m.lagged(3);
+        m.lagged(2);
+        assert_eq!(
+            value(&m.render(), "wasmtrade_event_stream_lagged_total"),
+            Some(5.0)
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("sma-cross.v2"), "sma-cross.v2");
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    fn sample() -> Sample {
+        let running = |name: &str, kind: &'static str, state: &'static str| ModuleStatus {
+            name: name.into(),
+            kind,
+            versions: 2,
+            active_version: Some(2),
+            state,
+            quarantine_reason: None,
+            counters: Counters::default(),
+            shadow: None,
+        };
+        let mut sma = running("sma", "strategy", "running");
+        sma.counters = Counters {
+            bars: 10,
+            fills: 2,
+            intents: 3,
+            ..Counters::default()
+        };
+        sma.shadow = Some(ShadowStatus {
+            version: 3,
+            events: 10,
+            matching: 9,
+            diverging: 1,
+            fault: None,
+        });
+        Sample {
+            market_bars: 12,
+            market_finished: false,
+            account: AccountStatus {
+                cash: Money::from_int(9_000),
+                equity: Money::from_int(10_050),
+                realized_pnl: Money::from_int(20),
+                unrealized_pnl: Money::from_int(30),
+                bars_processed: 11,
+                ..AccountStatus::default()
+            },
+            modules: vec![
+                sma,
+                running("rsi", "strategy", "quarantined"),
+                running("ema", "indicator", "running"),
+                ModuleStatus {
+                    active_version: None,
+                    ..running("old", "strategy", "stopped")
+                },
+            ],
+            risk: RiskStatus {
+                trading_gate_open: true,
+                kill_switches: vec![Latched {
+                    scope: "global",
+                    by: "ops".into(),
+                    reason: "drill".into(),
+                    ..Latched::default()
+                }],
+                halts: vec![Latched {
+                    scope: "strategy",
+                    strategy: Some("rsi".into()),
+                    by: "risk".into(),
+                    reason: "max-daily-loss".into(),
+                    ..Latched::default()
+                }],
+            },
+        }
+    }
+
+    #[test]
+    fn the_sample_becomes_gauges_and_per_module_series() {
+        let m = Metrics::new("0.1.0", 0.0);
+        let before = m.render();
+        assert!(
+            !before.contains("wasmtrade_portfolio_value"),
+            "no sample, no account gauges"
+        );
+        m.set_sample(sample());
+        let text = m.render();
+        let v = |s: &str| value(&text, s);
+        assert_eq!(v("wasmtrade_market_bars_total"), Some(12.0));
+        assert_eq!(v("wasmtrade_bars_processed_total"), Some(11.0));
+        assert_eq!(v("wasmtrade_portfolio_value"), Some(10_050.0));
+        assert_eq!(v("wasmtrade_cash"), Some(9_000.0));
+        assert_eq!(v("wasmtrade_realized_pnl"), Some(20.0));
+        assert_eq!(v("wasmtrade_unrealized_pnl"), Some(30.0));
+        assert_eq!(v("wasmtrade_kill_switch_engaged{scope=\"global\"}"), Some(1.0));
+        assert_eq!(v("wasmtrade_kill_switch_engaged{scope=\"account\"}"), Some(0.0));
+        assert_eq!(
+            v("wasmtrade_strategy_kill_switch_engaged{strategy=\"sma\"}"),
+            Some(0.0)
+        );
+        assert_eq!(
+            v("wasmtrade_risk_halted{scope=\"strategy\",strategy=\"rsi\",reason=\"max-daily-loss\"}"),
+            Some(1.0)
+        );
+        assert_eq!(v("wasmtrade_trading_gate_open"), Some(1.0));
+        assert_eq!(v("wasmtrade_guests_active{kind=\"strategy\"}"), Some(1.0));
+        assert_eq!(v("wasmtrade_guests_active{kind=\"indicator\"}"), Some(1.0));
+        assert_eq!(v("wasmtrade_guests_quarantined{kind=\"strategy\"}"), Some(1.0));
+        assert_eq!(
+            v("wasmtrade_guest_version{module=\"sma\",kind=\"strategy\"}"),
+            Some(2.0)
+        );
+        assert!(!text.contains("module=\"old\""), "a stopped module has no series");
+        assert_eq!(
+            v("wasmtrade_guest_callbacks_total{module=\"sma\",callback=\"bar\"}"),
+            Some(10.0)
+        );
+        assert_eq!(v("wasmtrade_guest_intents_total{module=\"sma\"}"), Some(3.0));
+        assert_eq!(
+            v("wasmtrade_shadow_comparisons_total{module=\"sma\",version=\"3\",result=\"diverging\"}"),
+            Some(1.0)
+        );
+        assert!(
+            !text.contains("module=\"ema\",callback"),
+            "indicators have no callback counters"
+        );
+    }
+}
