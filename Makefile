@@ -3,7 +3,8 @@
 #   make demo   build the bundled guests, backtest sma-cross on embedded synthetic data,
 #               then run `wasmtrade serve` and upload, hot-swap, shadow and promote it
 #   make test   everything CI runs: set-up, format, lints, guests, all tests
-#   make bench  throughput (wasm vs native), serve (swap pause, API, stream), sandbox (fuel/epoch, pooling)
+#   make bench  throughput (wasm vs native), serve (swap pause, API, stream), sandbox (fuel/epoch, pooling),
+#               kill (kill switch under full load)
 #   make fuzz   longer fuzz runs (AddressSanitizer) of guest loading and CSV parsing (nightly);
 #               `make test` runs a short one without a sanitizer (fuzz-smoke)
 
@@ -15,7 +16,7 @@ GUEST_DIR := target/wasm32-wasip2/guest
 PYENV := target/pyenv
 PY := $(PYENV)/bin/python
 
-.PHONY: demo test guests lint bench fuzz fuzz-smoke setup python
+.PHONY: demo test guests lint bench fuzz fuzz-smoke setup python deploy-check
 
 # Temporary files (tests' data dirs, the C++ compiler's scratch files) go
 # under target/, on the disk that holds the build, not a possibly small /tmp.
@@ -56,11 +57,18 @@ test: guests python lint
 	WASMTRADE_PYTHON=$(abspath $(PY)) cargo test --workspace --release
 	cargo bench --workspace --no-run
 	$(MAKE) fuzz-smoke
+	$(MAKE) deploy-check
+
+# Every file under deploy/ checked offline with helm, kubectl, kubernetes-validate,
+# checkov, actionlint, hadolint and podman (installed into target/deploy-tools).
+deploy-check:
+	deploy/check.sh
 
 bench: guests
 	cargo bench -p wasmtrade-e2e --bench throughput
 	cargo bench -p wasmtrade-e2e --bench serve
 	cargo bench -p wasmtrade-e2e --bench sandbox
+	cargo bench -p wasmtrade-e2e --bench kill
 
 # A short bounded fuzz run of every target, part of `make test`: built without
 # a sanitizer (~5 min cold here; the AddressSanitizer build of `make fuzz`

@@ -47,12 +47,13 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-fn run(hostile: Option<(&str, &str)>) -> Outcome {
+fn run(hostile: Option<(&str, &str)>, env: &[(&str, &str)]) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
-    let first = [
+    let mut first = vec![
         ("WASMTRADE__MARKET__SPEED", "0"),
         ("WASMTRADE__MARKET__MAX_BARS", "1"),
     ];
+    first.extend_from_slice(env);
     let mut serve = Serve::start(dir.path(), &first).unwrap();
     let sma = guest_path("sma_cross").unwrap();
     ok(serve
@@ -85,11 +86,12 @@ fn run(hostile: Option<(&str, &str)>) -> Outcome {
     assert!(serve.terminate(Duration::from_secs(30)).unwrap().success());
 
     let bars = BARS.to_string();
-    let second = [
+    let mut second = vec![
         ("WASMTRADE__MARKET__SPEED", "0"),
         ("WASMTRADE__MARKET__MAX_BARS", bars.as_str()),
         ("WASMTRADE__GUESTS__QUARANTINE__RESTART", "{ max_faults = 1 }"),
     ];
+    second.extend_from_slice(env);
     let mut serve = Serve::start(dir.path(), &second).unwrap();
     let mut seen = 0;
     for _ in 0..1200 {
@@ -147,12 +149,17 @@ fn run(hostile: Option<(&str, &str)>) -> Outcome {
 }
 
 fn check(guest: &str, config: &str, kind: Option<&str>) {
-    let baseline = run(None);
+    check_with(guest, config, kind, &[]);
+}
+
+/// `check`, with `env` (e.g. risk limits) in both runs.
+fn check_with(guest: &str, config: &str, kind: Option<&str>, env: &[(&str, &str)]) -> Value {
+    let baseline = run(None, env);
     assert!(
         baseline.orders.len() > 10,
         "sma-cross should trade in {BARS} bars"
     );
-    let with = run(Some((guest, config)));
+    let with = run(Some((guest, config)), env);
     assert_eq!(
         with.orders, baseline.orders,
         "{guest}: sma-cross's orders changed"
@@ -195,6 +202,7 @@ fn check(guest: &str, config: &str, kind: Option<&str>) {
         "{guest}: peak RSS {} KiB",
         with.rss_kib
     );
+    module
 }
 
 #[test]
@@ -224,6 +232,23 @@ fn an_order_flood_is_refused_as_too_many_intents() {
         r#"{"count": 5000}"#,
         Some("too-many-intents"),
     );
+}
+
+#[test]
+fn a_flood_of_oversized_orders_is_refused_by_risk_while_sma_cross_trades_as_alone() {
+    // 20 fat-finger orders per bar, each refused by the strategy's
+    // max_order_quantity: the guest keeps running, every order is refused
+    // by name, and sma-cross (checked by `check_with`) trades exactly as
+    // without it.
+    let module = check_with(
+        "hostile_order_flood",
+        r#"{"count": 20, "quantity": 1000000}"#,
+        None,
+        &[("WASMTRADE__RISK__STRATEGIES__EVIL__MAX_ORDER_QUANTITY", "100")],
+    );
+    let rejects = module["counters"]["rejects"].as_u64().unwrap();
+    assert!(rejects >= 20 * (BARS - 1), "{module}");
+    assert_eq!(module["counters"]["fills"], 0, "{module}");
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use wasmtrade_engine::{KillRequest, KillSignal};
-use wasmtrade_model::{StrategyId, Timestamp};
+use wasmtrade_model::{Money, StrategyId, Timestamp};
 use wasmtrade_risk::{ChangeRecord, HaltScope, KillScope, KillSwitchState, RawRiskConfig, RiskConfig};
 use wasmtrade_store::{Change, RiskRevision, Store};
 
@@ -79,6 +79,11 @@ pub struct RiskState {
     pub latches: KillSwitchState,
     /// False until start-up reconciliation opened it.
     pub gate_open: bool,
+    /// The account's P&L today, while a daily-loss or drawdown limit makes
+    /// risk track it.
+    pub day_pnl: Option<Money>,
+    /// The account's `max_daily_loss`, if set.
+    pub max_daily_loss: Option<Money>,
 }
 
 /// The limits to start with: the store's current revision, or — on the
@@ -195,9 +200,12 @@ impl Core {
 
     /// Kill switches, halts and the gate.
     pub(crate) fn risk_state(&self) -> RiskState {
+        let risk = self.engine.risk();
         RiskState {
-            latches: self.engine.risk().kill_switches().clone(),
-            gate_open: self.engine.risk().trading_gate(),
+            latches: risk.kill_switches().clone(),
+            gate_open: risk.trading_gate(),
+            day_pnl: risk.account_day_pnl(),
+            max_daily_loss: risk.config().raw().account.max_daily_loss,
         }
     }
 

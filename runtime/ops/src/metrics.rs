@@ -510,6 +510,22 @@ impl Polled {
                 )
             })
             .collect();
+        if let Some(pnl) = r.day_pnl {
+            gauge(
+                enc,
+                "daily_pnl",
+                "The account's P&L today (realised + unrealised, net of commissions), in account currency; exported while a daily-loss or drawdown limit makes risk track it.",
+                pnl.to_f64(),
+            )?;
+        }
+        if let Some(limit) = r.max_daily_loss {
+            gauge(
+                enc,
+                "daily_loss_limit",
+                "The account's max_daily_loss risk limit, in account currency.",
+                limit.to_f64(),
+            )?;
+        }
         family(
             enc,
             "risk_halted",
@@ -889,6 +905,8 @@ mod tests {
                     reason: "max-daily-loss".into(),
                     ..Latched::default()
                 }],
+                day_pnl: Some(Money::from_int(-420)),
+                max_daily_loss: Some(Money::from_int(500)),
             },
         }
     }
@@ -910,6 +928,8 @@ mod tests {
         assert_eq!(v("wasmtrade_cash"), Some(9_000.0));
         assert_eq!(v("wasmtrade_realized_pnl"), Some(20.0));
         assert_eq!(v("wasmtrade_unrealized_pnl"), Some(30.0));
+        assert_eq!(v("wasmtrade_daily_pnl"), Some(-420.0));
+        assert_eq!(v("wasmtrade_daily_loss_limit"), Some(500.0));
         assert_eq!(v("wasmtrade_kill_switch_engaged{scope=\"global\"}"), Some(1.0));
         assert_eq!(v("wasmtrade_kill_switch_engaged{scope=\"account\"}"), Some(0.0));
         assert_eq!(

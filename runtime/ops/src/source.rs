@@ -204,6 +204,13 @@ pub struct RiskStatus {
     pub kill_switches: Vec<Latched>,
     /// The halts risk imposed by itself (daily loss, drawdown, repeated executions).
     pub halts: Vec<Latched>,
+    /// The account's P&L today, while a daily-loss or drawdown limit makes
+    /// risk track it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub day_pnl: Option<Money>,
+    /// The account's daily loss limit, if set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_daily_loss: Option<Money>,
 }
 
 impl RiskStatus {
@@ -278,6 +285,8 @@ impl From<&RiskState> for RiskStatus {
             trading_gate_open: r.gate_open,
             kill_switches,
             halts,
+            day_pnl: r.day_pnl,
+            max_daily_loss: r.max_daily_loss,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! switches, halts and the trading gate. Every change returns a
 //! [`ChangeRecord`] for the caller to journal (R23).
 
-use wasmtrade_model::{StrategyId, Timestamp};
+use wasmtrade_model::{Money, StrategyId, Timestamp};
 
 use crate::audit::{self, ChangeRecord};
 use crate::config::{Limits, RiskConfig, RiskConfigError};
@@ -201,6 +201,13 @@ impl Engine {
             new: audit::json(&open),
             loosens: open && !old,
         }
+    }
+
+    /// The account's P&L today (realised + unrealised, net of commissions),
+    /// tracked while a daily-loss or drawdown limit is configured; `None`
+    /// otherwise or before the first report.
+    pub fn account_day_pnl(&self) -> Option<Money> {
+        self.pnl.account.today()
     }
 
     /// Whether the trading gate is open.

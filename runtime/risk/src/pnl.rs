@@ -33,6 +33,11 @@ impl DayPnl {
         (daily, self.peak - daily)
     }
 
+    /// Today's P&L as last reported, if any report came this day's way.
+    pub(crate) fn today(&self) -> Option<Money> {
+        self.seen.then(|| self.last - self.baseline)
+    }
+
     /// A new day starts from the last reported value.
     pub(crate) fn roll(&mut self) {
         self.baseline = self.last;

@@ -4,7 +4,10 @@
 //! per-callback limit. The host must refuse the whole batch
 //! (`GuestFault::TooManyIntents`) without passing any order on.
 //!
-//! Configuration: `{"count": 5000}` (default 5000).
+//! With a small `count` and a huge `quantity` it is the fat-finger flood
+//! that pre-trade risk must refuse order by order.
+//!
+//! Configuration: `{"count": 5000, "quantity": 1.0}` (defaults).
 
 use serde::Deserialize;
 use wasmtrade_sdk::{Bar, Context, Error, Intents, OrderIntent, Side, Strategy, export_strategy};
@@ -15,11 +18,16 @@ use wasmtrade_sdk::{Bar, Context, Error, Intents, OrderIntent, Side, Strategy, e
 pub struct Config {
     /// Intents returned per bar.
     pub count: u32,
+    /// Quantity of each market order.
+    pub quantity: f64,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { count: 5000 }
+        Self {
+            count: 5000,
+            quantity: 1.0,
+        }
     }
 }
 
@@ -27,6 +35,7 @@ impl Default for Config {
 #[derive(Debug)]
 pub struct OrderFlood {
     count: u32,
+    quantity: f64,
     sent: u64,
 }
 
@@ -38,6 +47,7 @@ impl Strategy for OrderFlood {
     fn new(config: Config, _ctx: &mut dyn Context) -> Result<Self, Error> {
         Ok(Self {
             count: config.count,
+            quantity: config.quantity,
             sent: 0,
         })
     }
@@ -47,7 +57,7 @@ impl Strategy for OrderFlood {
         for _ in 0..self.count {
             self.sent += 1;
             let id = format!("flood-{}", self.sent);
-            out.push(OrderIntent::market(id, bar.instrument, Side::Buy, 1.0));
+            out.push(OrderIntent::market(id, bar.instrument, Side::Buy, self.quantity));
         }
         Ok(out)
     }
