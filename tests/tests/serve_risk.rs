@@ -374,3 +374,27 @@ fn the_kill_switch_blocks_orders_at_once_and_cancels_working_ones_while_guests_s
     let open = serve.cli_json(["orders", "--open", "--json"]).unwrap();
     assert_eq!(open["orders"].as_array().unwrap().len(), 0, "{open}");
 }
+
+#[test]
+fn start_up_opens_the_trading_gate_and_a_config_flag_can_start_with_the_kill_switch_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("WASMTRADE__MARKET__SPEED", "0"),
+        ("WASMTRADE__RISK__REQUIRE_RECONCILIATION", "true"),
+        ("WASMTRADE__RISK_CHANGES__KILL_SWITCH_AT_START", "true"),
+    ];
+    let serve = Serve::start(dir.path(), &env).unwrap();
+    let state = serve.cli_json(["kill", "status", "--json"]).unwrap();
+    assert_eq!(state["trading_gate_open"], true, "{state}");
+    assert_eq!(state["on"], true, "{state}");
+    assert_eq!(state["who"], "config", "{state}");
+    let audit = serve.cli_json(["strategy", "audit", "--json"]).unwrap();
+    let actions: Vec<&str> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"kill_on"), "{audit}");
+    assert!(actions.contains(&"trading_gate_open"), "{audit}");
+}

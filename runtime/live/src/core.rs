@@ -132,6 +132,12 @@ pub(crate) enum Command {
         who: String,
         reply: oneshot::Sender<ChangeRecord>,
     },
+    /// Open the trading gate (after start-up reconciliation); replies
+    /// whether it was closed.
+    OpenGate {
+        who: String,
+        reply: oneshot::Sender<bool>,
+    },
     /// Lift a halt.
     Reenable {
         scope: HaltScope,
@@ -474,6 +480,9 @@ impl Core {
             }
             Command::SetLimits { config, who, reply } => {
                 let _ = reply.send(self.set_limits(*config, &who));
+            }
+            Command::OpenGate { who, reply } => {
+                let _ = reply.send(self.open_gate(&who));
             }
             Command::Reenable { scope, who, reply } => {
                 let _ = reply.send(self.reenable(scope, &who));

@@ -34,6 +34,11 @@ pub struct RiskChangesConfig {
     /// second person, named in `approved_by`, other than the one making it.
     /// Default `false`.
     pub second_approver_to_loosen: bool,
+    /// Engage the global kill switch at start (by `config`), e.g. with
+    /// `WASMTRADE__RISK_CHANGES__KILL_SWITCH_AT_START=true` in a pod's
+    /// environment: the runtime comes up but cannot trade until a person
+    /// turns the switch off. Default `false`.
+    pub kill_switch_at_start: bool,
 }
 
 /// One revision of the limits and where it came from.
@@ -441,6 +446,48 @@ impl Handle {
             .await??;
         self.record(who, "reenable", "", 0, &describe_halt(&scope));
         Ok(state)
+    }
+}
+
+impl Handle {
+    /// After the active guests are restored: engages the kill switch the
+    /// configuration asks for, and opens the trading gate (R21). The paper
+    /// broker starts empty on every start and so does the book, so the
+    /// start-up reconciliation between them has nothing to disagree on;
+    /// a real broker's reconciliation opens the gate only once it passed.
+    pub(crate) async fn after_restore(&self, config: &RiskChangesConfig) -> Result<(), LiveError> {
+        if config.kill_switch_at_start {
+            self.set_kill_switch(true, None, false, "risk_changes.kill_switch_at_start", "config")
+                .await?;
+        }
+        let opened = self
+            .command(|reply| Command::OpenGate {
+                who: "startup-reconciliation".to_string(),
+                reply,
+            })
+            .await?;
+        if opened {
+            self.record(
+                "startup-reconciliation",
+                "trading_gate_open",
+                "",
+                0,
+                "paper broker: nothing to reconcile",
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Core {
+    /// Opens the trading gate; true if it was closed.
+    pub(crate) fn open_gate(&mut self, who: &str) -> bool {
+        if self.engine.risk().trading_gate() {
+            return false;
+        }
+        let now = self.now();
+        self.engine.risk_mut().set_trading_gate(true, who, now);
+        true
     }
 }
 

@@ -144,6 +144,7 @@ impl Runtime {
             kill_signal,
         ));
         handle.restore_active().await?;
+        handle.after_restore(&config.risk_changes).await?;
         tokio::spawn(crate::supervisor::supervise(
             handle.clone(),
             config.guests.quarantine.clone(),
