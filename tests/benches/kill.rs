@@ -126,16 +126,15 @@ async fn run() -> anyhow::Result<String> {
         let mut after_switch = false;
         let until = Instant::now() + Duration::from_millis(100);
         while Instant::now() < until {
-            match tokio::time::timeout(Duration::from_millis(10), events.recv()).await {
-                Ok(Ok(e)) => match &e.kind {
+            if let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(10), events.recv()).await {
+                match &e.kind {
                     EventKind::KillSwitch { on: true, .. } => after_switch = true,
                     EventKind::Order(o) if after_switch && o.status == "submitted" => submitted_while_on += 1,
                     EventKind::Rejection(r) if after_switch && r.rejection.code.as_str() == "kill-switch" => {
                         rejected_while_on += 1;
                     }
                     _ => {}
-                },
-                Ok(Err(_)) | Err(_) => {}
+                }
             }
         }
         left_working += handle
