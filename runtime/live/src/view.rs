@@ -113,6 +113,10 @@ pub struct AccountInfo {
     pub net_exposure: Money,
     /// Event loop counters.
     pub stats: EngineStats,
+    /// Closed round-trip trades since the process started.
+    pub closed_trades: u64,
+    /// Of those, the ones with a positive net P&L.
+    pub winning_trades: u64,
 }
 
 impl AccountInfo {
@@ -138,6 +142,8 @@ impl AccountInfo {
             gross_exposure: gross,
             net_exposure: net,
             stats: engine.stats(),
+            closed_trades: engine.oms().closed_trades().len() as u64,
+            winning_trades: engine.oms().winning_trades() as u64,
         }
     }
 }

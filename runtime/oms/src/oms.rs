@@ -45,6 +45,8 @@ pub struct Oms {
     exec_ids: BTreeSet<String>,
     fills: Vec<Fill>,
     trades: Vec<ClosedTrade>,
+    /// Closed trades with a positive net P&L.
+    winning_trades: usize,
     realized: Money,
     commissions: Money,
 }
@@ -66,6 +68,7 @@ impl Oms {
             exec_ids: BTreeSet::new(),
             fills: Vec::new(),
             trades: Vec::new(),
+            winning_trades: 0,
             realized: Money::ZERO,
             commissions: Money::ZERO,
         }
@@ -324,7 +327,12 @@ impl Oms {
             commission: fill.commission,
             ts: fill.ts,
         };
+        let closed_before = self.trades.len();
         self.realized += book.apply(&strategy, fill.instrument, &book_fill, &mut self.trades);
+        self.winning_trades += self.trades[closed_before..]
+            .iter()
+            .filter(|t| t.net_pnl > Money::ZERO)
+            .count();
         self.exec_ids.insert(fill.exec_id.clone());
         let mut stored = fill.clone();
         stored.strategy = strategy;
@@ -523,6 +531,11 @@ impl Oms {
     /// Closed trades in the order they closed.
     pub fn closed_trades(&self) -> &[ClosedTrade] {
         &self.trades
+    }
+
+    /// How many closed trades made money (net of commissions).
+    pub fn winning_trades(&self) -> usize {
+        self.winning_trades
     }
 
     /// Applied fills in the order they were applied.

@@ -534,6 +534,9 @@ proptest! {
         for t in oms.closed_trades() {
             prop_assert_eq!(t.net_pnl, t.gross_pnl - t.commission);
         }
+        // The running count of winners equals a recount.
+        let winners = oms.closed_trades().iter().filter(|t| t.net_pnl > Money::ZERO).count();
+        prop_assert_eq!(oms.winning_trades(), winners);
         // Commissions attributed to trades never exceed those paid.
         let attributed: Money = oms.closed_trades().iter().map(|t| t.commission).sum();
         prop_assert!(attributed <= oms.total_commissions());

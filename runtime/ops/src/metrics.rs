@@ -418,6 +418,26 @@ impl Collector for Polled {
             "Bars the event loop has processed (market_bars minus this is the queue backlog).",
             s.account.bars_processed,
         )?;
+        counter(
+            &mut enc,
+            "trades",
+            "Closed round-trip trades since the process started.",
+            s.account.closed_trades,
+        )?;
+        counter(
+            &mut enc,
+            "winning_trades",
+            "Closed trades with a positive net P&L (after commissions) since the process started.",
+            s.account.winning_trades,
+        )?;
+        if s.account.closed_trades > 0 {
+            gauge(
+                &mut enc,
+                "win_rate",
+                "Winning trades / closed trades since the process started (exported once a trade closed).",
+                s.account.winning_trades as f64 / s.account.closed_trades as f64,
+            )?;
+        }
         self.encode_risk(&mut enc, s)?;
         let a = &s.account;
         let money = [
@@ -879,6 +899,8 @@ mod tests {
                 realized_pnl: Money::from_int(20),
                 unrealized_pnl: Money::from_int(30),
                 bars_processed: 11,
+                closed_trades: 4,
+                winning_trades: 3,
                 ..AccountStatus::default()
             },
             modules: vec![
@@ -924,6 +946,9 @@ mod tests {
         let v = |s: &str| value(&text, s);
         assert_eq!(v("wasmtrade_market_bars_total"), Some(12.0));
         assert_eq!(v("wasmtrade_bars_processed_total"), Some(11.0));
+        assert_eq!(v("wasmtrade_trades_total"), Some(4.0));
+        assert_eq!(v("wasmtrade_winning_trades_total"), Some(3.0));
+        assert_eq!(v("wasmtrade_win_rate"), Some(0.75));
         assert_eq!(v("wasmtrade_portfolio_value"), Some(10_050.0));
         assert_eq!(v("wasmtrade_cash"), Some(9_000.0));
         assert_eq!(v("wasmtrade_realized_pnl"), Some(20.0));

@@ -70,6 +70,10 @@ pub struct AccountStatus {
     pub fills: u64,
     /// Guest faults.
     pub faults: u64,
+    /// Closed round-trip trades since the process started.
+    pub closed_trades: u64,
+    /// Of those, the ones with a positive net P&L.
+    pub winning_trades: u64,
 }
 
 impl From<&AccountInfo> for AccountStatus {
@@ -86,6 +90,8 @@ impl From<&AccountInfo> for AccountStatus {
             rejected: a.stats.rejected,
             fills: a.stats.fills,
             faults: a.stats.faults,
+            closed_trades: a.closed_trades,
+            winning_trades: a.winning_trades,
         }
     }
 }
