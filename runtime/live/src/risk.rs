@@ -134,13 +134,6 @@ pub(crate) fn startup_latches(store: &Store) -> Result<KillSwitchState, LiveErro
     Ok(store.risk().latches::<KillSwitchState>()?.unwrap_or_default())
 }
 
-fn describe_halt(scope: &HaltScope) -> String {
-    match scope {
-        HaltScope::Account => "account".to_string(),
-        HaltScope::Strategy(id) => format!("strategy {id}"),
-    }
-}
-
 fn halt_reason(reason: wasmtrade_risk::HaltReason) -> String {
     reason.code().as_str().to_string()
 }
@@ -184,7 +177,7 @@ impl Core {
         let Some(halt) = halted else {
             return Err(LiveError::FailedPrecondition(format!(
                 "{} is not halted: nothing to re-enable",
-                describe_halt(&scope)
+                scope.describe()
             )));
         };
         let now = self.now();
@@ -192,7 +185,7 @@ impl Core {
         self.bus.publish(
             now,
             EventKind::Halt {
-                scope: describe_halt(&scope),
+                scope: scope.describe(),
                 reason: halt_reason(halt.reason),
                 detail: halt.detail,
                 lifted: true,
@@ -235,11 +228,11 @@ impl Core {
             }
         }
         for h in new_halts {
-            tracing::warn!(scope = %describe_halt(&h.scope), reason = ?h.reason, "risk halt: {}", h.detail);
+            tracing::warn!(scope = %h.scope.describe(), reason = ?h.reason, "risk halt: {}", h.detail);
             self.bus.publish(
                 h.at,
                 EventKind::Halt {
-                    scope: describe_halt(&h.scope),
+                    scope: h.scope.describe(),
                     reason: halt_reason(h.reason),
                     detail: h.detail.clone(),
                     lifted: false,
@@ -328,9 +321,7 @@ impl Handle {
             Some(c) => RiskConfig::try_from(c.document).unwrap_or_default(),
             None => RiskConfig::default(),
         };
-        let loosens = wasmtrade_risk::Engine::new(old)
-            .replace_config(config.clone(), who, Timestamp::EPOCH)
-            .loosens;
+        let loosens = old.loosened_by(&config);
         let approver = approved_by.map(str::trim).filter(|a| !a.is_empty());
         if loosens && self.config().risk_changes.second_approver_to_loosen {
             match approver {
@@ -444,7 +435,7 @@ impl Handle {
                 reply,
             })
             .await??;
-        self.record(who, "reenable", "", 0, &describe_halt(&scope));
+        self.record(who, "reenable", "", 0, &scope.describe());
         Ok(state)
     }
 }

@@ -255,6 +255,29 @@ impl RiskConfig {
     pub fn raw(&self) -> &RawRiskConfig {
         &self.raw
     }
+
+    /// Whether replacing this configuration with `new` loosens anything: a
+    /// limit raised or removed at any level, cash no longer enforced, more
+    /// buying power, a restriction lifted.
+    pub fn loosened_by(&self, new: &RiskConfig) -> bool {
+        let (o, n) = (&self.raw, &new.raw);
+        let strategies_loosen = o.strategies.iter().any(|(k, l)| {
+            n.strategies
+                .get(k)
+                .is_none_or(|new| crate::audit::loosens(l, new))
+        });
+        let instruments_loosen = o.instruments.iter().any(|(k, l)| {
+            n.instruments
+                .get(k)
+                .is_none_or(|new| crate::audit::loosens(l, new))
+        });
+        crate::audit::loosens(&o.account, &n.account)
+            || strategies_loosen
+            || instruments_loosen
+            || (o.enforce_cash && !n.enforce_cash)
+            || n.buying_power_multiplier > o.buying_power_multiplier
+            || !o.restricted.is_subset(&n.restricted)
+    }
     pub(crate) fn window_nanos(&self) -> i64 {
         millis_to_nanos(self.raw.window_ms)
     }

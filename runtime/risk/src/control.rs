@@ -35,21 +35,8 @@ impl Engine {
     /// Replaces the configuration; returns the audit record.
     pub fn replace_config(&mut self, config: RiskConfig, who: &str, now: Timestamp) -> ChangeRecord {
         let old = std::mem::replace(&mut self.config, config);
+        let loosens = old.loosened_by(&self.config);
         let (o, n) = (&old.raw, &self.config.raw);
-        let strategies_loosen = o
-            .strategies
-            .iter()
-            .any(|(k, l)| n.strategies.get(k).is_none_or(|new| audit::loosens(l, new)));
-        let instruments_loosen = o
-            .instruments
-            .iter()
-            .any(|(k, l)| n.instruments.get(k).is_none_or(|new| audit::loosens(l, new)));
-        let loosens = audit::loosens(&o.account, &n.account)
-            || strategies_loosen
-            || instruments_loosen
-            || (o.enforce_cash && !n.enforce_cash)
-            || n.buying_power_multiplier > o.buying_power_multiplier
-            || !o.restricted.is_subset(&n.restricted);
         ChangeRecord {
             who: who.to_string(),
             when: now,

@@ -77,6 +77,16 @@ pub enum HaltScope {
     Strategy(StrategyId),
 }
 
+impl HaltScope {
+    /// `account` or `strategy <id>`.
+    pub fn describe(&self) -> String {
+        match self {
+            HaltScope::Account => "account".into(),
+            HaltScope::Strategy(id) => format!("strategy {id}"),
+        }
+    }
+}
+
 /// A halt risk imposed: returned by the `on_*` methods so the caller can
 /// raise an alert (R24), and kept (latched) in the [`KillSwitchState`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,8 +2,8 @@
 //! so that no client rounds them; times become Unix nanoseconds.
 
 use wasmtrade_live::{
-    AccountInfo, AuditRecord, Event, EventKind, HaltScope, Installed, KillScope, ModuleInfo, ModuleKind,
-    RiskLimits, RiskState, RunState, ShadowInfo, VersionStatus,
+    AccountInfo, AuditRecord, Event, EventKind, Installed, KillScope, ModuleInfo, ModuleKind, RiskLimits,
+    RiskState, RunState, ShadowInfo, VersionStatus,
 };
 use wasmtrade_model::{Instruments, LogLevel, OrderType, Side};
 use wasmtrade_proto::v1 as pb;
@@ -326,10 +326,7 @@ pub fn kill(state: &RiskState) -> pb::KillSwitchState {
         latches.push(latch(&KillScope::Strategy(id.clone()), l));
     }
     let halt = |h: &wasmtrade_live::Halt| pb::Halt {
-        scope: match &h.scope {
-            HaltScope::Account => "account".to_string(),
-            HaltScope::Strategy(id) => format!("strategy {id}"),
-        },
+        scope: h.scope.describe(),
         reason: h.reason.code().as_str().to_string(),
         detail: h.detail.clone(),
         since_ns: h.at.nanos(),
