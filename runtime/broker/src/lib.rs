@@ -41,6 +41,11 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod paper;
+mod venue;
+
+pub use venue::{Connection, Execution, VenueOrder, VenueReport};
+
+use std::time::Duration;
 
 use wasmtrade_model::{Bar, BrokerEvent, NewOrder, OrderId, StrategyId, Tick, Timestamp};
 use wasmtrade_risk::{Amendment, RiskApproved};
@@ -127,6 +132,18 @@ pub trait Broker {
     fn on_tick(&mut self, tick: &Tick);
     /// Appends every pending event to `out`, in the order they happened.
     fn poll(&mut self, out: &mut Vec<BrokerEvent>);
+    /// The state of the connection to the venue. An in-process venue is
+    /// always [`Connection::Connected`].
+    fn connection(&self) -> Connection {
+        Connection::Connected
+    }
+    /// What the venue itself says about our orders, executions, positions
+    /// and cash, for reconciliation at start-up and after a reconnect. The
+    /// venue is the source of truth for what happened while we were away.
+    /// `known` lists the order ids (intent ids, sent as the order reference)
+    /// whose fate is unknown locally; a venue that can only be asked order by
+    /// order looks those up. Blocks for at most `timeout`.
+    fn report(&mut self, known: &[OrderId], timeout: Duration) -> Result<VenueReport, BrokerError>;
 }
 
 impl<B: Broker + ?Sized> Broker for Box<B> {
@@ -158,6 +175,12 @@ impl<B: Broker + ?Sized> Broker for Box<B> {
     }
     fn poll(&mut self, out: &mut Vec<BrokerEvent>) {
         (**self).poll(out);
+    }
+    fn connection(&self) -> Connection {
+        (**self).connection()
+    }
+    fn report(&mut self, known: &[OrderId], timeout: Duration) -> Result<VenueReport, BrokerError> {
+        (**self).report(known, timeout)
     }
 }
 

@@ -41,6 +41,7 @@
 //! - Execution ids are deterministic: `P-1`, `P-2`, …
 
 mod config;
+mod ledger;
 mod matching;
 
 use std::collections::BTreeSet;
@@ -92,6 +93,7 @@ pub struct PaperBroker {
     last_bar: Vec<Option<Bar>>,
     events: Vec<BrokerEvent>,
     next_exec: u64,
+    ledger: ledger::Ledger,
 }
 
 const SECS_PER_DAY: i64 = 86_400;
@@ -118,7 +120,15 @@ impl PaperBroker {
             last_bar: Vec::new(),
             events: Vec::new(),
             next_exec: 1,
+            ledger: ledger::Ledger::default(),
         }
+    }
+
+    /// Reports cash from `cash` on in [`Broker::report`] (without it the
+    /// report carries no cash).
+    pub fn with_starting_cash(mut self, cash: wasmtrade_model::Money) -> Self {
+        self.ledger.set_starting_cash(cash);
+        self
     }
 
     /// A paper venue for validated settings and `instruments`.
@@ -285,6 +295,7 @@ impl Broker for PaperBroker {
             return Err(BrokerError::DuplicateOrderId { id });
         }
         let order = order.get();
+        self.ledger.quantity(id, order.quantity);
         self.events.push(BrokerEvent::Accepted { order_id: id, ts });
         let working = Working {
             id,
@@ -365,6 +376,7 @@ impl Broker for PaperBroker {
         w.order.order_type = new_type;
         if let Some(q) = change.quantity {
             w.order.quantity = q;
+            self.ledger.quantity(id, q);
         }
         w.since = w.since.max(ts);
         Ok(())
@@ -416,6 +428,23 @@ impl Broker for PaperBroker {
     }
 
     fn poll(&mut self, out: &mut Vec<BrokerEvent>) {
+        for event in &self.events {
+            self.ledger.observe(event);
+        }
         out.append(&mut self.events);
+    }
+
+    fn report(
+        &mut self,
+        _known: &[OrderId],
+        _timeout: std::time::Duration,
+    ) -> Result<crate::VenueReport, BrokerError> {
+        // Include what happened but was not polled yet (booked for good by
+        // the next poll).
+        let mut ledger = self.ledger.clone();
+        for event in &self.events {
+            ledger.observe(event);
+        }
+        Ok(ledger.report())
     }
 }
