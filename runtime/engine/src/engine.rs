@@ -59,6 +59,8 @@ pub struct EngineStats {
     pub fills: u64,
     /// Guest faults.
     pub faults: u64,
+    /// Orders refused because the journal could not make them durable.
+    pub journal_refusals: u64,
 }
 
 /// The event loop over a broker `B`.
@@ -82,6 +84,12 @@ pub struct Engine<B: Broker> {
     pub(crate) kill_signal: Option<Arc<crate::kill::KillSignal>>,
     /// Kill switch changes applied from the signal, until taken.
     pub(crate) kill_records: Vec<wasmtrade_risk::ChangeRecord>,
+    /// The write-ahead order journal (live runs).
+    pub(crate) journal: Option<Box<dyn crate::journal::OrderJournal + Send>>,
+    /// Journaled orders waiting for the commit that lets them go out.
+    pub(crate) unsent: Vec<crate::journal::Unsent>,
+    /// Nesting of callbacks whose intents are being collected for one commit.
+    pub(crate) batching: u32,
 }
 
 impl<B: Broker> Engine<B> {
@@ -109,6 +117,9 @@ impl<B: Broker> Engine<B> {
             quarantined_now: Vec::new(),
             kill_signal: None,
             kill_records: Vec::new(),
+            journal: None,
+            unsent: Vec::new(),
+            batching: 0,
         }
     }
 
@@ -214,6 +225,7 @@ impl<B: Broker> Engine<B> {
         self.apply_quarantines();
         // 4. Orders a venue fills immediately (trade-on-close) report now.
         self.drain_broker();
+        self.journal_commit();
         self.take_fatal()
     }
 
@@ -242,6 +254,7 @@ impl<B: Broker> Engine<B> {
         }
         self.apply_quarantines();
         self.drain_broker();
+        self.journal_commit();
         self.take_fatal()
     }
 
@@ -255,6 +268,7 @@ impl<B: Broker> Engine<B> {
         }
         self.apply_quarantines();
         self.drain_broker();
+        self.journal_commit();
         self.take_fatal()
     }
 
@@ -374,8 +388,14 @@ impl<B: Broker> Engine<B> {
         self.drain_logs(idx);
         match result {
             Ok(intents) => {
+                // Every order of one callback shares one journal commit.
+                self.batching += 1;
                 for raw in intents {
                     self.process_intent(idx, raw, depth);
+                }
+                self.batching -= 1;
+                if self.batching == 0 {
+                    self.send_unsent(depth);
                 }
             }
             Err(fault) => self.on_fault(idx, fault),
@@ -446,7 +466,8 @@ impl<B: Broker> Engine<B> {
         // An operator's kill switch applies before any further order.
         self.poll_kill_signal();
         let strategy = self.strategies[idx].id.clone();
-        let Some(instrument) = self.instruments.get(order.instrument) else {
+        let instruments = self.instruments.clone();
+        let Some(instrument) = instruments.get(order.instrument) else {
             let r = Rejection::new(
                 RejectCode::UnknownInstrument,
                 format!("instrument {} is unknown", order.instrument),
@@ -475,7 +496,18 @@ impl<B: Broker> Engine<B> {
                 return;
             }
         };
-        let id = self.oms.next_order_id();
+        let id = match self.take_order_id() {
+            Ok(id) => id,
+            Err(e) => {
+                self.stats.journal_refusals += 1;
+                let r = Rejection::new(
+                    RejectCode::Broker,
+                    format!("not sent: no durable order id ({e}); nothing reached the broker"),
+                );
+                self.reject(idx, order.client_id, None, r, depth);
+                return;
+            }
+        };
         if let Err(e) = self.oms.register(id, strategy.clone(), order.clone(), self.now) {
             let r = Rejection::new(RejectCode::DuplicateClientId, e.to_string());
             self.reject(idx, order.client_id, None, r, depth);
@@ -488,26 +520,30 @@ impl<B: Broker> Engine<B> {
             order: order.clone(),
             ts: now,
         });
-        match self.broker.submit(id, &strategy, &approved, self.now) {
-            Ok(()) => {
-                self.stats.orders_sent += 1;
-                if let Some(instrument) = self.instruments.get(order.instrument) {
-                    self.risk.on_order_sent(&strategy, instrument, &order, &exposure);
-                }
-            }
-            Err(e) => {
-                // Never sent: the broker refused synchronously. Record it as rejected.
-                let event = BrokerEvent::Rejected {
-                    order_id: id,
-                    reason: e.to_string(),
-                    ts: self.now,
-                };
-                self.apply_broker_event(event, depth);
-            }
+        let unsent = crate::journal::Unsent {
+            id,
+            strategy,
+            approved,
+            exposure,
+        };
+        if self.journal.is_none() {
+            self.send(unsent, depth);
+            return;
+        }
+        if !self.journal_intent(id, depth) {
+            return;
+        }
+        // Counted now, so later intents of the same batch see it.
+        self.risk
+            .on_order_sent(&unsent.strategy, instrument, &order, &unsent.exposure);
+        self.unsent.push(unsent);
+        if self.batching == 0 {
+            self.send_unsent(depth);
         }
     }
 
     fn cancel(&mut self, idx: usize, client_id: ClientOrderId, depth: u32) {
+        self.send_unsent(depth);
         let strategy = self.strategies[idx].id.clone();
         let Some(order_id) = self
             .oms
@@ -544,6 +580,7 @@ impl<B: Broker> Engine<B> {
         limit_price: Option<wasmtrade_model::Price>,
         depth: u32,
     ) {
+        self.send_unsent(depth);
         let strategy = self.strategies[idx].id.clone();
         let Some(order) = self.oms.working_order_by_client(&strategy, &client_id).cloned() else {
             let r = Rejection::new(
@@ -638,7 +675,7 @@ impl<B: Broker> Engine<B> {
         }
     }
 
-    fn apply_broker_event(&mut self, event: BrokerEvent, depth: u32) {
+    pub(crate) fn apply_broker_event(&mut self, event: BrokerEvent, depth: u32) {
         match self.oms.apply(&event) {
             Ok(applied) => {
                 if !applied {
@@ -650,6 +687,7 @@ impl<B: Broker> Engine<B> {
                 return;
             }
         }
+        self.journal_event(&event);
         self.emit(|| EngineEvent::Broker(event.clone()));
         match event {
             BrokerEvent::Filled(fill) => {

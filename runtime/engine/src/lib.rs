@@ -26,6 +26,7 @@ mod clock;
 mod engine;
 mod error;
 mod exposure;
+mod journal;
 mod kill;
 mod observe;
 mod quarantine;
@@ -38,6 +39,7 @@ pub use backtest::{Backtest, BacktestConfig, BacktestResult, PROGRESS_EVERY, Str
 pub use clock::{Clock, SimulatedClock, WallClock};
 pub use engine::{Engine, EngineConfig, EngineStats, FaultPolicy};
 pub use error::EngineError;
+pub use journal::{JournalError, OrderJournal};
 pub use kill::{KillRequest, KillSignal};
 pub use observe::{EngineEvent, Observer, Recorder};
 pub use report::{EquityPoint, Report, ReportInputs, TradeOutcome, infer_periods_per_year};

@@ -1,0 +1,178 @@
+//! The write-ahead order journal as the engine sees it.
+//!
+//! With a journal attached ([`Engine::set_journal`]) every order takes this
+//! path: a durable, monotonic id from the journal → registered in the OMS →
+//! the intent is recorded → **one commit (flush) for every intent of the
+//! callback** (group commit) → only then sent to the broker. An intent that
+//! cannot be made durable is never sent: it is rejected with the reason,
+//! and the strategy decides whether to try again. Every broker event the
+//! OMS applies (status change or fill) is recorded as it arrives and
+//! committed at the end of the event that brought it.
+//!
+//! Backtests run without a journal: orders go straight to the broker.
+
+use wasmtrade_broker::Broker;
+use wasmtrade_model::{BrokerEvent, NewOrder, Order, OrderId, StrategyId};
+use wasmtrade_risk::RiskApproved;
+
+use crate::engine::Engine;
+use wasmtrade_risk::Exposure;
+
+/// Why the journal could not record or flush.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("order journal: {0}")]
+pub struct JournalError(pub String);
+
+/// Where the engine makes order intents durable before they reach a broker
+/// (the live runtime implements it on the store).
+pub trait OrderJournal {
+    /// A fresh order id, monotonic across restarts and never reused.
+    fn next_order_id(&mut self) -> Result<OrderId, JournalError>;
+    /// Records an intent about to be sent (not yet durable).
+    fn intent(&mut self, order: &Order) -> Result<(), JournalError>;
+    /// Records a status change or fill the OMS applied (not yet durable).
+    fn event(&mut self, event: &BrokerEvent) -> Result<(), JournalError>;
+    /// Makes everything recorded so far durable.
+    fn commit(&mut self) -> Result<(), JournalError>;
+}
+
+/// An approved order recorded in the journal, waiting for the commit.
+pub(crate) struct Unsent {
+    pub(crate) id: OrderId,
+    pub(crate) strategy: StrategyId,
+    pub(crate) approved: RiskApproved<NewOrder>,
+    pub(crate) exposure: Exposure,
+}
+
+impl<B: Broker> Engine<B> {
+    /// Journals every order before it is sent (see the module docs).
+    pub fn set_journal(&mut self, journal: Box<dyn OrderJournal + Send>) {
+        self.journal = Some(journal);
+    }
+
+    /// Applies an event learned outside the broker's stream (start-up or
+    /// reconnect reconciliation): to the OMS, the journal (committed) and the
+    /// owning strategy, like any broker event.
+    pub fn apply_reconciled(&mut self, event: BrokerEvent) {
+        self.apply_broker_event(event, 0);
+        self.send_unsent(0);
+        self.journal_commit();
+    }
+
+    /// Mutable access to the OMS, to rebuild it from the journal before the
+    /// first event. Do not use it while running.
+    pub fn oms_mut(&mut self) -> &mut wasmtrade_oms::Oms {
+        &mut self.oms
+    }
+
+    /// True when a journal is attached.
+    pub fn has_journal(&self) -> bool {
+        self.journal.is_some()
+    }
+
+    /// The id of the next order: the journal's when there is one.
+    pub(crate) fn take_order_id(&mut self) -> Result<OrderId, JournalError> {
+        match &mut self.journal {
+            Some(j) => j.next_order_id(),
+            None => Ok(self.oms.next_order_id()),
+        }
+    }
+
+    /// Records a registered order's intent; false (and the order rejected)
+    /// if the journal refused it.
+    pub(crate) fn journal_intent(&mut self, id: OrderId, depth: u32) -> bool {
+        let Some(journal) = &mut self.journal else {
+            return true;
+        };
+        let Some(order) = self.oms.order(id) else {
+            return false;
+        };
+        match journal.intent(order) {
+            Ok(()) => true,
+            Err(e) => {
+                self.refuse_unsent(id, &e, depth);
+                false
+            }
+        }
+    }
+
+    /// Records an applied broker event (failures are logged: the venue
+    /// keeps the truth and start-up reconciliation restores it).
+    pub(crate) fn journal_event(&mut self, event: &BrokerEvent) {
+        if let Some(journal) = &mut self.journal
+            && let Err(e) = journal.event(event)
+        {
+            tracing::error!(order = %event.order_id(), "cannot journal a broker event: {e}");
+        }
+    }
+
+    /// Commits what the current event journaled (status changes and fills).
+    pub(crate) fn journal_commit(&mut self) {
+        if let Some(journal) = &mut self.journal
+            && let Err(e) = journal.commit()
+        {
+            tracing::error!("cannot flush the order journal: {e}");
+        }
+    }
+
+    /// Sends every queued order after one commit makes all their intents
+    /// durable; if the commit fails none is sent and each is rejected.
+    pub(crate) fn send_unsent(&mut self, depth: u32) {
+        if self.unsent.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.unsent);
+        let committed = match &mut self.journal {
+            Some(journal) => journal.commit(),
+            None => Ok(()),
+        };
+        for unsent in batch {
+            match &committed {
+                Ok(()) => self.send(unsent, depth),
+                Err(e) => self.refuse_unsent(unsent.id, e, depth),
+            }
+        }
+    }
+
+    /// Rejects order `id`, which was never sent because of `error`.
+    fn refuse_unsent(&mut self, id: OrderId, error: &JournalError, depth: u32) {
+        self.stats.journal_refusals += 1;
+        let event = BrokerEvent::Rejected {
+            order_id: id,
+            reason: format!("not sent: the intent could not be made durable ({error}); nothing reached the broker"),
+            ts: self.now,
+        };
+        self.apply_broker_event(event, depth);
+    }
+
+    /// Hands one approved order to the broker.
+    pub(crate) fn send(&mut self, unsent: Unsent, depth: u32) {
+        let Unsent {
+            id,
+            strategy,
+            approved,
+            exposure,
+        } = unsent;
+        match self.broker.submit(id, &strategy, &approved, self.now) {
+            Ok(()) => {
+                self.stats.orders_sent += 1;
+                // With a journal, risk counted the order when it was queued.
+                if self.journal.is_none()
+                    && let Some(instrument) = self.instruments.get(approved.get().instrument)
+                {
+                    self.risk
+                        .on_order_sent(&strategy, instrument, approved.get(), &exposure);
+                }
+            }
+            Err(e) => {
+                // Never sent: the broker refused synchronously. Record it as rejected.
+                let event = BrokerEvent::Rejected {
+                    order_id: id,
+                    reason: e.to_string(),
+                    ts: self.now,
+                };
+                self.apply_broker_event(event, depth);
+            }
+        }
+    }
+}
