@@ -79,10 +79,53 @@ pub struct VenueReport {
     /// Executions of those orders (at least of every order in `orders`).
     pub executions: Vec<Execution>,
     /// Net position per instrument for the account (long positive).
+    /// (Serialized as `[[instrument, quantity], …]`: JSON object keys are
+    /// strings.)
+    #[serde(with = "pairs")]
     pub positions: BTreeMap<InstrumentId, Quantity>,
     /// Cash balance, if the venue reports one.
     pub cash: Option<Money>,
     /// False when the venue could not answer for every id in `known`
     /// (then nothing may be concluded from an id's absence).
     pub complete: bool,
+}
+
+/// A map as a list of pairs (JSON object keys must be strings).
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use wasmtrade_model::{InstrumentId, Quantity};
+
+    pub(super) fn serialize<S: Serializer>(
+        map: &BTreeMap<InstrumentId, Quantity>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        map.iter().collect::<Vec<_>>().serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<InstrumentId, Quantity>, D::Error> {
+        Ok(Vec::<(InstrumentId, Quantity)>::deserialize(d)?
+            .into_iter()
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_round_trips_through_json() {
+        let mut report = VenueReport {
+            cash: Some(Money::from_int(5)),
+            complete: true,
+            ..VenueReport::default()
+        };
+        report.positions.insert(InstrumentId(3), Quantity::from_int(-7));
+        let text = serde_json::to_string(&report).unwrap();
+        assert_eq!(serde_json::from_str::<VenueReport>(&text).unwrap(), report);
+    }
 }

@@ -42,7 +42,7 @@ impl Ledger {
                     Side::Sell => self.cash_change = self.cash_change + notional - fill.commission,
                 }
                 let position = self.positions.entry(fill.instrument).or_default();
-                *position = *position + fill.side.signed(fill.quantity);
+                *position += fill.side.signed(fill.quantity);
                 self.executions.push(Execution {
                     order_id: fill.order_id,
                     exec_id: fill.exec_id.clone(),
@@ -55,7 +55,7 @@ impl Ledger {
                 });
                 let quantity = self.quantities.get(&fill.order_id).copied();
                 let order = self.order(fill.order_id);
-                order.filled = order.filled + fill.quantity;
+                order.filled += fill.quantity;
                 order.status = if quantity.is_some_and(|q| order.filled >= q) {
                     OrderStatus::Filled
                 } else {
