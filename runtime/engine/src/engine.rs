@@ -170,6 +170,11 @@ impl<B: Broker> Engine<B> {
         &self.broker
     }
 
+    /// The broker, mutably (reconciliation asks it for its report).
+    pub fn broker_mut(&mut self) -> &mut B {
+        &mut self.broker
+    }
+
     /// Run counters.
     pub fn stats(&self) -> EngineStats {
         self.stats
@@ -712,7 +717,7 @@ impl<B: Broker> Engine<B> {
         }
     }
 
-    fn deliver_fill(&mut self, fill: Fill, depth: u32) {
+    pub(crate) fn deliver_fill(&mut self, fill: Fill, depth: u32) {
         self.stats.fills += 1;
         let Some(idx) = self.slot_of(&fill.strategy) else {
             return;

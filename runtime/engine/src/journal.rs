@@ -59,6 +59,31 @@ impl<B: Broker> Engine<B> {
         self.journal_commit();
     }
 
+    /// Hands strategy `strategy` the fills of its orders later than `since`
+    /// (engine time) again: a guest restored from a snapshot taken at
+    /// `since` has not seen them (the OMS, rebuilt from the journal, has).
+    /// Returns how many. Orders its callbacks return go through risk as
+    /// usual (before start-up reconciliation the trading gate refuses them).
+    pub fn redeliver_fills_since(
+        &mut self,
+        strategy: &StrategyId,
+        since: wasmtrade_model::Timestamp,
+    ) -> usize {
+        let fills: Vec<wasmtrade_model::Fill> = self
+            .oms
+            .fills()
+            .iter()
+            .filter(|f| &f.strategy == strategy && f.ts > since)
+            .cloned()
+            .collect();
+        let n = fills.len();
+        for fill in fills {
+            self.deliver_fill(fill, 0);
+        }
+        self.send_unsent(0);
+        n
+    }
+
     /// Mutable access to the OMS, to rebuild it from the journal before the
     /// first event. Do not use it while running.
     pub fn oms_mut(&mut self) -> &mut wasmtrade_oms::Oms {
@@ -139,7 +164,9 @@ impl<B: Broker> Engine<B> {
         self.stats.journal_refusals += 1;
         let event = BrokerEvent::Rejected {
             order_id: id,
-            reason: format!("not sent: the intent could not be made durable ({error}); nothing reached the broker"),
+            reason: format!(
+                "not sent: the intent could not be made durable ({error}); nothing reached the broker"
+            ),
             ts: self.now,
         };
         self.apply_broker_event(event, depth);

@@ -101,7 +101,10 @@ impl OrderJournal for FakeJournal {
             BrokerEvent::Rejected { .. } => "rejected",
             _ => "other",
         };
-        self.log.lock().unwrap().push(format!("{kind} {}", event.order_id().0));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{kind} {}", event.order_id().0));
         Ok(())
     }
     fn commit(&mut self) -> Result<(), JournalError> {
@@ -133,7 +136,12 @@ impl Broker for Logged {
     fn cancel(&mut self, id: OrderId, ts: Timestamp) -> Result<(), BrokerError> {
         self.inner.cancel(id, ts)
     }
-    fn amend(&mut self, id: OrderId, change: &RiskApproved<Amendment>, ts: Timestamp) -> Result<(), BrokerError> {
+    fn amend(
+        &mut self,
+        id: OrderId,
+        change: &RiskApproved<Amendment>,
+        ts: Timestamp,
+    ) -> Result<(), BrokerError> {
         self.inner.amend(id, change, ts)
     }
     fn on_bar(&mut self, bar: &Bar) {
@@ -201,7 +209,9 @@ fn rig(per_bar: u64) -> Rig {
         per_bar,
         rejects: Arc::clone(&rejects),
     };
-    engine.add_strategy(StrategyId::new("s"), Box::new(guest)).unwrap();
+    engine
+        .add_strategy(StrategyId::new("s"), Box::new(guest))
+        .unwrap();
     Rig {
         engine,
         log,
@@ -221,7 +231,10 @@ fn every_intent_of_a_callback_is_journaled_and_committed_once_before_the_broker_
         ["intent 1001", "intent 1002", "intent 1003", "commit"],
         "three intents, one group commit, then the sends: {log:?}"
     );
-    assert_eq!(log[first_submit..first_submit + 3], ["submit 1001", "submit 1002", "submit 1003"]);
+    assert_eq!(
+        log[first_submit..first_submit + 3],
+        ["submit 1001", "submit 1002", "submit 1003"]
+    );
     // The journal's ids are the orders' ids.
     let ids: Vec<u64> = rig.engine.oms().orders().iter().map(|o| o.id.0).collect();
     assert_eq!(ids, [1001, 1002, 1003]);
@@ -233,10 +246,19 @@ fn broker_events_are_journaled_as_they_arrive_and_committed_with_the_event() {
     rig.engine.on_bar(&bar(1)).unwrap();
     rig.engine.on_bar(&bar(2)).unwrap();
     let log = rig.log.lock().unwrap().clone();
-    let fill = log.iter().position(|l| l == "fill 1001").expect("the fill is journaled");
+    let fill = log
+        .iter()
+        .position(|l| l == "fill 1001")
+        .expect("the fill is journaled");
     assert!(log[..fill].contains(&"accepted 1001".to_string()), "{log:?}");
-    assert!(log[fill..].contains(&"commit".to_string()), "the fill is committed in its event: {log:?}");
-    assert_eq!(rig.engine.oms().order(OrderId(1001)).unwrap().status, OrderStatus::Filled);
+    assert!(
+        log[fill..].contains(&"commit".to_string()),
+        "the fill is committed in its event: {log:?}"
+    );
+    assert_eq!(
+        rig.engine.oms().order(OrderId(1001)).unwrap().status,
+        OrderStatus::Filled
+    );
 }
 
 #[test]
@@ -245,10 +267,16 @@ fn an_intent_that_cannot_be_made_durable_is_rejected_and_never_reaches_the_broke
     *rig.fail_commit.lock().unwrap() = true;
     rig.engine.on_bar(&bar(1)).unwrap();
     let log = rig.log.lock().unwrap().clone();
-    assert!(!log.iter().any(|l| l.starts_with("submit")), "nothing was sent: {log:?}");
+    assert!(
+        !log.iter().any(|l| l.starts_with("submit")),
+        "nothing was sent: {log:?}"
+    );
     let orders = rig.engine.oms().orders();
     assert_eq!(orders.len(), 2);
-    assert!(orders.iter().all(|o| o.status == OrderStatus::Rejected), "{orders:?}");
+    assert!(
+        orders.iter().all(|o| o.status == OrderStatus::Rejected),
+        "{orders:?}"
+    );
     let rejects = rig.rejects.lock().unwrap().clone();
     assert_eq!(rejects.len(), 2, "{rejects:?}");
     assert!(

@@ -150,6 +150,45 @@ impl Default for EventsConfig {
     }
 }
 
+/// Which venue the runtime trades with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BrokerKind {
+    /// The in-process paper broker on the paper market (`[market]`).
+    #[default]
+    Paper,
+    /// A `wasmtrade paper-venue` process at `broker.venue_address`: orders
+    /// and market data both come from it, and it keeps trading while the
+    /// runtime is down (start-up reconciliation asks it what happened).
+    Venue,
+}
+
+/// The `[broker]` section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// `paper` (default) or `venue`.
+    pub kind: BrokerKind,
+    /// Address of the paper venue (`kind = "venue"`). Default `127.0.0.1:7700`.
+    pub venue_address: String,
+    /// How long connecting to the venue may take. Default 5000 ms.
+    pub connect_timeout_ms: u64,
+    /// How long the start-up reconciliation may wait for the venue's
+    /// report. Default 10000 ms.
+    pub reconcile_timeout_ms: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            kind: BrokerKind::Paper,
+            venue_address: "127.0.0.1:7700".to_string(),
+            connect_timeout_ms: 5000,
+            reconcile_timeout_ms: 10_000,
+        }
+    }
+}
+
 /// Everything the live runtime needs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -171,6 +210,8 @@ pub struct LiveConfig {
     pub guests: GuestsConfig,
     /// The event stream.
     pub events: EventsConfig,
+    /// The venue: the in-process paper broker or a paper venue process.
+    pub broker: BrokerConfig,
 }
 
 impl LiveConfig {
@@ -236,6 +277,19 @@ impl LiveConfig {
         }
         if let Err(e) = self.guests.sandbox.validate() {
             out.push(format!("guests.sandbox: {e}"));
+        }
+        if self.broker.kind == BrokerKind::Venue
+            && self.broker.venue_address.parse::<std::net::SocketAddr>().is_err()
+        {
+            out.push(format!(
+                "broker.venue_address ({:?}) must be an address such as 127.0.0.1:7700",
+                self.broker.venue_address
+            ));
+        }
+        if self.broker.connect_timeout_ms == 0 || self.broker.reconcile_timeout_ms == 0 {
+            out.push(
+                "broker.connect_timeout_ms and broker.reconcile_timeout_ms must be at least 1".to_string(),
+            );
         }
         if let Err(e) = wasmtrade_risk::RiskConfig::try_from(self.risk.clone()) {
             out.push(format!("risk: {e}"));

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
-use wasmtrade_broker::paper::PaperBroker;
+use wasmtrade_broker::Broker;
 use wasmtrade_engine::{Engine, EngineConfig, FaultPolicy, KillSignal, SlotState, SwapError};
 use wasmtrade_model::{Bar, IndicatorGuest, Instruments, StrategyGuest, StrategyId, Timestamp};
 use wasmtrade_oms::Oms;
@@ -56,6 +56,8 @@ pub(crate) enum Control {
 pub(crate) struct GuestState {
     pub(crate) name: String,
     pub(crate) version: u32,
+    /// Engine time of the snapshot.
+    pub(crate) taken_at: Timestamp,
     pub(crate) state: Result<Vec<u8>, String>,
 }
 
@@ -144,6 +146,17 @@ pub(crate) enum Command {
         who: String,
         reply: Reply<RiskState>,
     },
+    /// Give restored strategies the fills after their snapshot (start-up).
+    Redeliver {
+        since: Vec<(String, Timestamp)>,
+        reply: oneshot::Sender<usize>,
+    },
+    /// Reconcile with the venue (start-up).
+    Reconcile {
+        memory: crate::reconcile::VenueMemory,
+        timeout: std::time::Duration,
+        reply: oneshot::Sender<crate::reconcile::ReconcileOutcome>,
+    },
 }
 
 struct Running {
@@ -154,7 +167,7 @@ struct Running {
 
 /// The event loop's state.
 pub(crate) struct Core {
-    pub(crate) engine: Engine<PaperBroker>,
+    pub(crate) engine: Engine<Box<dyn Broker + Send>>,
     symbols: Symbols,
     pub(crate) bus: Arc<Bus>,
     pub(crate) store: Arc<Store>,
@@ -167,6 +180,8 @@ pub(crate) struct Core {
     last_good: BTreeMap<String, Vec<u8>>,
     snapshot_every: u64,
     bars_since_snapshot: u64,
+    /// Why start-up reconciliation left the trading gate closed.
+    pub(crate) reconcile_block: Option<String>,
 }
 
 /// What the event loop is built from.
@@ -179,6 +194,8 @@ pub(crate) struct CoreConfig {
     /// Kill switches and halts latched before the last stop.
     pub(crate) latches: KillSwitchState,
     pub(crate) kill_signal: Arc<KillSignal>,
+    /// The journal, read at start-up: the OMS is rebuilt from it.
+    pub(crate) journal: Vec<wasmtrade_store::JournalEntry>,
 }
 
 /// Builds the engine on the calling thread and runs the loop until `Stop`
@@ -186,7 +203,7 @@ pub(crate) struct CoreConfig {
 pub(crate) fn run(
     instruments: Arc<Instruments>,
     config: CoreConfig,
-    broker: PaperBroker,
+    broker: Box<dyn Broker + Send>,
     bus: Arc<Bus>,
     mut rx: mpsc::Receiver<Input>,
     mut control: mpsc::UnboundedReceiver<Control>,
@@ -203,7 +220,22 @@ pub(crate) fn run(
         },
     );
     engine.risk_mut().restore_kill_switches(config.latches.clone());
+    // Live, nothing trades before start-up reconciliation has passed,
+    // whatever `risk.require_reconciliation` says (that setting is for runs
+    // without a venue to reconcile with).
+    engine
+        .risk_mut()
+        .set_trading_gate(false, "startup", wasmtrade_model::Timestamp::EPOCH);
     engine.set_kill_signal(config.kill_signal);
+    let rebuilt = crate::journal::rebuild(engine.oms_mut(), &config.journal);
+    tracing::info!(
+        orders = rebuilt.orders,
+        fills = rebuilt.fills,
+        open = rebuilt.unresolved,
+        refused = rebuilt.refused,
+        "order book rebuilt from the journal"
+    );
+    engine.set_journal(Box::new(crate::journal::StoreJournal::new(config.store.clone())));
     let symbols = Symbols::of(&instruments);
     engine.set_observer(Box::new(BusObserver::new(
         bus.clone(),
@@ -221,6 +253,7 @@ pub(crate) fn run(
         last_good: BTreeMap::new(),
         snapshot_every: config.snapshot_every_bars.max(1),
         bars_since_snapshot: 0,
+        reconcile_block: None,
     };
     loop {
         loop {
@@ -279,6 +312,18 @@ impl Core {
             }
             match slot.guest.snapshot() {
                 Ok(state) => {
+                    // Also on the store (flushed in the background), so a
+                    // crash resumes from here rather than from the start.
+                    if let Some(version) = self.running.get(&name).map(|r| r.version) {
+                        let now = self.engine.now();
+                        if let Err(e) =
+                            self.store
+                                .snapshots()
+                                .put(&StrategyId::new(&name), version, now, &state)
+                        {
+                            tracing::warn!(module = %name, "cannot store the periodic snapshot: {e}");
+                        }
+                    }
                     self.last_good.insert(name, state);
                 }
                 // Guests without snapshot support restart from scratch.
@@ -486,6 +531,35 @@ impl Core {
             }
             Command::Reenable { scope, who, reply } => {
                 let _ = reply.send(self.reenable(scope, &who));
+            }
+            Command::Redeliver { since, reply } => {
+                let mut n = 0;
+                for (name, ts) in since {
+                    n += self.engine.redeliver_fills_since(&StrategyId::new(&name), ts);
+                }
+                let _ = reply.send(n);
+            }
+            Command::Reconcile {
+                memory,
+                timeout,
+                reply,
+            } => {
+                let outcome = self.reconcile(memory, timeout);
+                if !outcome.agreed {
+                    let detail = outcome.differences.join("; ");
+                    self.bus.publish(
+                        self.now(),
+                        EventKind::Halt {
+                            scope: "account".into(),
+                            reason: "reconciliation-mismatch".into(),
+                            detail: detail.clone(),
+                            lifted: false,
+                            who: "startup-reconciliation".into(),
+                        },
+                    );
+                    self.reconcile_block = Some(detail);
+                }
+                let _ = reply.send(outcome);
             }
         }
     }
@@ -724,7 +798,13 @@ impl Core {
                 } else {
                     Err("quarantined".to_string())
                 };
-                out.push(GuestState { name, version, state });
+                let taken_at = self.engine.now();
+                out.push(GuestState {
+                    name,
+                    version,
+                    taken_at,
+                    state,
+                });
             }
         }
         out

@@ -122,6 +122,11 @@ pub enum EventKind {
         /// Whether some limit was loosened.
         loosens: bool,
     },
+    /// Start-up reconciliation found a difference with the venue.
+    Reconciliation {
+        /// What differed and what was done.
+        detail: String,
+    },
     /// A market bar.
     Bar {
         /// The bar.

@@ -33,6 +33,10 @@ pub(crate) struct Inner {
     pub(crate) changes: Mutex<()>,
     /// Kill switches engaged here take effect inside the event in flight.
     pub(crate) kill_signal: Arc<wasmtrade_engine::KillSignal>,
+    /// Extra readiness conditions (broker connection, Lease fences).
+    readiness: Vec<crate::gate::ReadinessCheck>,
+    /// The outcome of start-up reconciliation.
+    pub(crate) reconciliation: std::sync::Mutex<Option<crate::reconcile::ReconcileOutcome>>,
 }
 
 impl Inner {
@@ -46,6 +50,7 @@ impl Inner {
         config: LiveConfig,
         feed: Arc<FeedStats>,
         kill_signal: Arc<wasmtrade_engine::KillSignal>,
+        readiness: Vec<crate::gate::ReadinessCheck>,
     ) -> Self {
         Self {
             tx,
@@ -58,6 +63,8 @@ impl Inner {
             ready: AtomicBool::new(false),
             changes: Mutex::new(()),
             kill_signal,
+            readiness,
+            reconciliation: std::sync::Mutex::new(None),
         }
     }
 }
@@ -102,7 +109,13 @@ impl Handle {
 
     /// True once start-up finished and until shutdown begins.
     pub fn is_ready(&self) -> bool {
-        self.inner.ready.load(Ordering::Relaxed)
+        self.inner.ready.load(Ordering::Relaxed) && self.not_ready_reasons().is_empty()
+    }
+
+    /// Why the runtime is not ready although started: the broker connection
+    /// is down, a Lease fence is closed (empty when all is well).
+    pub fn not_ready_reasons(&self) -> Vec<String> {
+        self.inner.readiness.iter().filter_map(|check| check()).collect()
     }
 
     /// The instruments of the market.
@@ -503,11 +516,13 @@ impl Handle {
     pub(crate) async fn restore_active(&self) -> Result<(), LiveError> {
         let registry = self.inner.registry.clone();
         let modules = blocking(move || Ok(registry.store().modules().list()?)).await?;
+        let mut since = Vec::new();
         for module in modules {
             let Some(version) = module.active else { continue };
             let registry = self.inner.registry.clone();
             let id = StrategyId::new(&module.name);
             let snapshot = blocking(move || Ok(registry.store().snapshots().latest(&id)?)).await?;
+            let taken_at = snapshot.as_ref().map(|s| s.taken_at);
             let state = snapshot.map(|s| s.state);
             let config = module.config.clone();
             match self
@@ -515,12 +530,27 @@ impl Handle {
                 .await
             {
                 Ok(done) => {
-                    tracing::info!(module = %module.name, version, state_bytes = done.state_bytes, "restored")
+                    tracing::info!(module = %module.name, version, state_bytes = done.state_bytes, "restored");
+                    if let Some(ts) = taken_at
+                        && done.state_bytes > 0
+                    {
+                        since.push((module.name.clone(), ts));
+                    }
                 }
                 Err(e) => {
                     tracing::error!(module = %module.name, version, "cannot restore the active version: {e}")
                 }
             }
+        }
+        // What happened after each snapshot is in the rebuilt book; the guests
+        // get those fills now (before reconciliation adds the ones the venue
+        // alone knows).
+        let n = self.command(|reply| Command::Redeliver { since, reply }).await?;
+        if n > 0 {
+            tracing::info!(
+                fills = n,
+                "fills after the last snapshots handed to the restored strategies"
+            );
         }
         Ok(())
     }

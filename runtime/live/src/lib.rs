@@ -28,8 +28,11 @@ mod core;
 mod error;
 mod event;
 mod feed;
+mod gate;
 mod handle;
+mod journal;
 mod observer;
+mod reconcile;
 mod registry;
 mod risk;
 mod runtime;
@@ -38,11 +41,16 @@ mod view;
 
 pub use bus::{BarInterest, Bus};
 pub use clock::{Stopwatch, unix_now};
-pub use config::{AccountConfig, EventsConfig, GuestsConfig, LiveConfig, MarketConfig, SourceKind};
+pub use config::{
+    AccountConfig, BrokerConfig, BrokerKind, EventsConfig, GuestsConfig, LiveConfig, MarketConfig, SourceKind,
+};
 pub use error::LiveError;
 pub use event::{Event, EventKind, OrderUpdate, SwapRecord};
 pub use feed::FeedStats;
+pub use gate::{OrderGate, ReadinessCheck, StartOptions};
 pub use handle::{Handle, ModuleInfo};
+pub use journal::StoreJournal;
+pub use reconcile::ReconcileOutcome;
 pub use registry::{UploadMeta, Uploaded, check_config, check_name};
 pub use risk::{FROM_CONFIG_FILE, RiskChange, RiskChangesConfig, RiskLimits, RiskState};
 pub use runtime::{Runtime, STORE_DIR, ShutdownReport};

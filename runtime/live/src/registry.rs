@@ -252,7 +252,11 @@ impl Registry {
             None => None,
         };
         let compiled = match from_artifact {
-            Some(c) => c,
+            Some(c) => {
+                let stats = self.store.artifacts().stats();
+                tracing::info!(module = %hash, hits = stats.hits, misses = stats.misses, "loaded the precompiled artifact: no compile");
+                c
+            }
             None => {
                 tracing::info!(module = %hash, "no usable precompiled artifact: compiling from the stored wasm");
                 let bytes = self.store.modules().bytes(hash)?.ok_or_else(|| {

@@ -174,6 +174,25 @@ impl Core {
             HaltScope::Account => self.engine.risk().kill_switches().account_halt.clone(),
             HaltScope::Strategy(id) => self.engine.risk().kill_switches().strategy_halts.get(id).cloned(),
         };
+        if halted.is_none()
+            && scope == HaltScope::Account
+            && let Some(why) = self.reconcile_block.take()
+        {
+            // The operator resolved the reconciliation mismatch.
+            let now = self.now();
+            self.engine.risk_mut().set_trading_gate(true, who, now);
+            self.bus.publish(
+                now,
+                EventKind::Halt {
+                    scope: scope.describe(),
+                    reason: "reconciliation-mismatch".into(),
+                    detail: why,
+                    lifted: true,
+                    who: who.to_string(),
+                },
+            );
+            return Ok(self.risk_state());
+        }
         let Some(halt) = halted else {
             return Err(LiveError::FailedPrecondition(format!(
                 "{} is not halted: nothing to re-enable",
@@ -446,10 +465,64 @@ impl Handle {
     /// broker starts empty on every start and so does the book, so the
     /// start-up reconciliation between them has nothing to disagree on;
     /// a real broker's reconciliation opens the gate only once it passed.
-    pub(crate) async fn after_restore(&self, config: &RiskChangesConfig) -> Result<(), LiveError> {
+    /// At start-up, after the guests are back: asks the venue what happened
+    /// while the runtime was down (see [`crate::reconcile`]).
+    pub(crate) async fn reconcile(
+        &self,
+        memory: crate::reconcile::VenueMemory,
+        timeout: std::time::Duration,
+    ) -> Result<crate::reconcile::ReconcileOutcome, LiveError> {
+        let outcome = self
+            .command(|reply| Command::Reconcile {
+                memory,
+                timeout,
+                reply,
+            })
+            .await?;
+        tracing::info!(
+            looked_up = outcome.looked_up,
+            adopted = outcome.adopted,
+            missed_fills = outcome.missed_fills,
+            never_sent = outcome.never_sent,
+            differences = outcome.differences.len(),
+            agreed = outcome.agreed,
+            "start-up reconciliation done"
+        );
+        *self
+            .inner()
+            .reconciliation
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outcome.clone());
+        Ok(outcome)
+    }
+
+    /// The last start-up reconciliation's outcome.
+    pub fn reconciliation(&self) -> Option<crate::reconcile::ReconcileOutcome> {
+        self.inner()
+            .reconciliation
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Applies `kill_switch_at_start` and opens the trading gate if start-up
+    /// reconciliation agreed with the venue; otherwise the gate stays closed
+    /// (the account is halted until `wasmtrade risk reenable`).
+    pub(crate) async fn after_restore(
+        &self,
+        config: &RiskChangesConfig,
+        outcome: &crate::reconcile::ReconcileOutcome,
+    ) -> Result<(), LiveError> {
         if config.kill_switch_at_start {
             self.set_kill_switch(true, None, false, "risk_changes.kill_switch_at_start", "config")
                 .await?;
+        }
+        if !outcome.agreed {
+            tracing::error!(
+                differences = ?outcome.differences,
+                "start-up reconciliation found a mismatch: trading stays off until `wasmtrade risk reenable`"
+            );
+            return Ok(());
         }
         let opened = self
             .command(|reply| Command::OpenGate {
@@ -458,13 +531,15 @@ impl Handle {
             })
             .await?;
         if opened {
-            self.record(
-                "startup-reconciliation",
-                "trading_gate_open",
-                "",
-                0,
-                "paper broker: nothing to reconcile",
+            let detail = format!(
+                "{} open orders looked up, {} adopted, {} missed fills, {} never sent, {} differences",
+                outcome.looked_up,
+                outcome.adopted,
+                outcome.missed_fills,
+                outcome.never_sent,
+                outcome.differences.len()
             );
+            self.record("startup-reconciliation", "trading_gate_open", "", 0, &detail);
         }
         Ok(())
     }

@@ -4,19 +4,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+
+use wasmtrade_broker::Broker;
 use wasmtrade_broker::paper::PaperBroker;
 use wasmtrade_host::GuestEngine;
 use wasmtrade_model::{Instruments, StrategyId};
 use wasmtrade_store::{Store, StoreOptions};
+use wasmtrade_venue::VenueBroker;
 
 use crate::bus::Bus;
-use crate::clock::unix_now;
-use crate::config::LiveConfig;
+use crate::config::{BrokerConfig, BrokerKind, LiveConfig};
 use crate::core::{self, Control, Input};
 use crate::error::LiveError;
 use crate::feed::{self, FeedStats};
+use crate::gate::{GatedBroker, ReadinessCheck, StartOptions};
 use crate::handle::{Handle, Inner};
+use crate::reconcile::VenueMemory;
 use crate::registry::Registry;
 
 /// The store's directory inside the data dir.
@@ -54,6 +59,12 @@ impl Runtime {
     /// (from precompiled artifacts and their last snapshots) and starts the
     /// paper market. Every configuration problem is reported at once.
     pub async fn start(config: LiveConfig) -> Result<Runtime, LiveError> {
+        Self::start_with(config, StartOptions::default()).await
+    }
+
+    /// [`start`](Self::start) with an order gate and readiness conditions
+    /// (the Kubernetes Lease fences, in a pod).
+    pub async fn start_with(config: LiveConfig, options: StartOptions) -> Result<Runtime, LiveError> {
         let problems = config.problems();
         if !problems.is_empty() {
             return Err(LiveError::InvalidArgument(format!(
@@ -62,14 +73,30 @@ impl Runtime {
             )));
         }
         let mut instruments = Instruments::new();
-        let market = config.market.clone();
-        let plan = tokio::task::spawn_blocking(move || {
-            let plan = feed::plan(&market, &mut instruments);
-            plan.map(|p| (p, instruments))
-        })
-        .await
-        .map_err(|e| LiveError::Internal(format!("market set-up panicked: {e}")))??;
-        let (plan, instruments) = plan;
+        // The venue process, when there is one: its symbols are the market.
+        let venue = match config.broker.kind {
+            BrokerKind::Paper => None,
+            BrokerKind::Venue => Some(connect_venue(&config.broker).await?),
+        };
+        let plan = match &venue {
+            Some(v) => {
+                for symbol in &v.hello().symbols {
+                    instruments.intern(symbol);
+                }
+                None
+            }
+            None => {
+                let market = config.market.clone();
+                let planned = tokio::task::spawn_blocking(move || {
+                    let plan = feed::plan(&market, &mut instruments);
+                    plan.map(|p| (p, instruments))
+                })
+                .await
+                .map_err(|e| LiveError::Internal(format!("market set-up panicked: {e}")))??;
+                instruments = planned.1;
+                Some(planned.0)
+            }
+        };
         let instruments = Arc::new(instruments);
         let data_dir = if config.data_dir.as_os_str().is_empty() {
             LiveConfig::default_data_dir()
@@ -77,12 +104,14 @@ impl Runtime {
             config.data_dir.clone()
         };
         let sandbox = config.guests.sandbox.clone();
-        let (store, host) = tokio::task::spawn_blocking(move || {
+        let (store, host, journal) = tokio::task::spawn_blocking(move || {
             // The store owns its own directory: the data dir (a PVC root)
             // may also hold `lost+found`, the API token and models.
             let store = Store::open(data_dir.join(STORE_DIR), &StoreOptions::default())?;
+            // A journal that cannot be read refuses the start (never an empty book).
+            let journal = store.journal().replay().collect::<Result<Vec<_>, _>>()?;
             let host = GuestEngine::new(sandbox)?;
-            Ok::<_, LiveError>((store, host))
+            Ok::<_, LiveError>((store, host, journal))
         })
         .await
         .map_err(|e| LiveError::Internal(format!("store set-up panicked: {e}")))??;
@@ -105,8 +134,38 @@ impl Runtime {
             );
         }
         let kill_signal = crate::risk::kill_signal();
-        let broker = PaperBroker::try_new(config.account.paper, &instruments)
-            .map_err(|e| LiveError::InvalidArgument(format!("account.paper: {e}")))?;
+        let mut starting_cash = config.account.starting_cash;
+        let mut connection_probe: ReadinessCheck = Arc::new(|| None);
+        let (broker, starter, memory): (Box<dyn Broker + Send>, _, _) = match venue {
+            Some(v) => {
+                if v.hello().starting_cash != starting_cash {
+                    tracing::info!(
+                        venue = %v.hello().starting_cash,
+                        config = %starting_cash,
+                        "the account's starting cash is the venue's"
+                    );
+                    starting_cash = v.hello().starting_cash;
+                }
+                let starter = v.stream_starter();
+                let probe = v.connection_probe();
+                connection_probe = Arc::new(move || match probe() {
+                    wasmtrade_broker::Connection::Connected => None,
+                    other => Some(format!("the paper venue is not connected: {other:?}")),
+                });
+                (Box::new(v), Some(starter), VenueMemory::Kept)
+            }
+            None => {
+                let paper = PaperBroker::try_new(config.account.paper, &instruments)
+                    .map_err(|e| LiveError::InvalidArgument(format!("account.paper: {e}")))?;
+                (Box::new(paper), None, VenueMemory::None)
+            }
+        };
+        let broker: Box<dyn Broker + Send> = match options.order_gate.clone() {
+            Some(gate) => Box::new(GatedBroker { inner: broker, gate }),
+            None => broker,
+        };
+        let mut readiness = options.readiness.clone();
+        readiness.push(connection_probe);
         let bus = Arc::new(Bus::new(config.events.buffer, config.guests.log_lines_kept));
         let (tx, rx) = mpsc::channel::<Input>(config.events.queue);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
@@ -114,13 +173,14 @@ impl Runtime {
             let (instruments, bus) = (instruments.clone(), bus.clone());
             let core_config = core::CoreConfig {
                 risk,
-                starting_cash: config.account.starting_cash,
+                starting_cash,
                 flatten_on_fault: config.guests.quarantine.positions
                     == wasmtrade_host::PositionAction::Flatten,
                 snapshot_every_bars: config.guests.snapshot_every_bars,
                 store: store.clone(),
                 latches,
                 kill_signal: kill_signal.clone(),
+                journal,
             };
             spawn("event-loop", move || {
                 core::run(instruments, core_config, broker, bus, rx, control_rx)
@@ -142,23 +202,44 @@ impl Runtime {
             config.clone(),
             stats.clone(),
             kill_signal,
+            readiness,
         ));
         handle.restore_active().await?;
-        handle.after_restore(&config.risk_changes).await?;
+        let timeout = Duration::from_millis(config.broker.reconcile_timeout_ms);
+        let outcome = handle.reconcile(memory, timeout).await?;
+        handle.after_restore(&config.risk_changes, &outcome).await?;
         tokio::spawn(crate::supervisor::supervise(
             handle.clone(),
             config.guests.quarantine.clone(),
         ));
         let stop_feed = Arc::new(AtomicBool::new(false));
-        let feed = {
-            let (market, stop) = (config.market.clone(), stop_feed.clone());
-            spawn("paper-market", move || feed::play(plan, &market, tx, stop, stats))?
+        let feed = match (plan, starter) {
+            (Some(plan), _) => {
+                let (market, stop) = (config.market.clone(), stop_feed.clone());
+                Some(spawn("paper-market", move || {
+                    feed::play(plan, &market, tx, stop, stats)
+                })?)
+            }
+            (None, Some(starter)) => {
+                let stop = stop_feed.clone();
+                starter
+                    .start(move |bar| {
+                        if stop.load(Ordering::Relaxed) || tx.blocking_send(Input::Bar(bar)).is_err() {
+                            return false;
+                        }
+                        stats.bars.fetch_add(1, Ordering::Relaxed);
+                        true
+                    })
+                    .map_err(|e| LiveError::Unavailable(e.to_string()))?;
+                None
+            }
+            (None, None) => None,
         };
         handle.set_ready(true);
         Ok(Runtime {
             handle,
             core: Some(core),
-            feed: Some(feed),
+            feed,
             stop_feed,
         })
     }
@@ -182,12 +263,17 @@ impl Runtime {
             let registry = self.handle.inner().registry.clone();
             let (snapshots, failed) = tokio::task::spawn_blocking(move || {
                 let (mut ok, mut failed) = (0, Vec::new());
-                let now = unix_now();
                 for s in states {
                     match s.state {
                         Ok(bytes) => {
                             let id = StrategyId::new(&s.name);
-                            match registry.store().snapshots().put(&id, s.version, now, &bytes) {
+                            // Engine time: what the guest has seen (start-up
+                            // hands it the fills after this).
+                            match registry
+                                .store()
+                                .snapshots()
+                                .put(&id, s.version, s.taken_at, &bytes)
+                            {
                                 Ok(()) => ok += 1,
                                 Err(e) => failed.push((s.name, e.to_string())),
                             }
@@ -211,4 +297,20 @@ impl Runtime {
         report.bars = self.handle.market_bars();
         Ok(report)
     }
+}
+
+/// Connects to the paper venue process.
+async fn connect_venue(config: &BrokerConfig) -> Result<VenueBroker, LiveError> {
+    let addr: std::net::SocketAddr = config.venue_address.parse().map_err(|e| {
+        LiveError::InvalidArgument(format!("broker.venue_address ({:?}): {e}", config.venue_address))
+    })?;
+    let timeout = Duration::from_millis(config.connect_timeout_ms);
+    tokio::task::spawn_blocking(move || VenueBroker::connect(addr, timeout))
+        .await
+        .map_err(|e| LiveError::Internal(format!("venue connect panicked: {e}")))?
+        .map_err(|e| {
+            LiveError::Unavailable(format!(
+                "{e}: start it with `wasmtrade paper-venue --listen {addr}`"
+            ))
+        })
 }

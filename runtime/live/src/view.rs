@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use wasmtrade_broker::paper::PaperBroker;
+use wasmtrade_broker::Broker;
 use wasmtrade_engine::{Engine, EngineStats, ShadowSlot, ShadowStats, SlotCounters};
 use wasmtrade_model::Money;
 
@@ -120,7 +120,7 @@ pub struct AccountInfo {
 }
 
 impl AccountInfo {
-    pub(crate) fn of(engine: &Engine<PaperBroker>) -> Self {
+    pub(crate) fn of(engine: &Engine<Box<dyn Broker + Send>>) -> Self {
         let t = engine.account_totals();
         let (mut gross, mut net) = (Money::ZERO, Money::ZERO);
         for (_, p) in engine.oms().positions() {

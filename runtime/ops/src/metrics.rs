@@ -125,6 +125,7 @@ fn event_kind(kind: &EventKind) -> &'static str {
         EventKind::KillSwitch { .. } => "kill_switch",
         EventKind::Halt { .. } => "halt",
         EventKind::RiskLimits { .. } => "risk_limits",
+        EventKind::Reconciliation { .. } => "reconciliation",
         EventKind::Bar { .. } => "bar",
         EventKind::Log { .. } => "log",
     }
@@ -328,6 +329,7 @@ impl Metrics {
             EventKind::KillSwitch { .. }
             | EventKind::Halt { .. }
             | EventKind::RiskLimits { .. }
+            | EventKind::Reconciliation { .. }
             | EventKind::Bar { .. } => {}
         }
     }

@@ -229,6 +229,9 @@ pub fn event(e: &Event) -> Option<pb::Event> {
             who: who.clone(),
             loosens: *loosens,
         }),
+        EventKind::Reconciliation { detail } => Kind::Reconciliation(pb::ReconciliationEvent {
+            detail: detail.clone(),
+        }),
         EventKind::Bar { bar, symbol } => Kind::Bar(pb::BarEvent {
             symbol: symbol.to_string(),
             open: bar.open.to_string(),

@@ -199,6 +199,7 @@ pub fn event(e: &Event) -> Value {
             "risk_limits",
             json!({ "revision": r.revision, "who": r.who, "loosens": r.loosens }),
         ),
+        Some(event::Kind::Reconciliation(r)) => ("reconciliation", json!({ "detail": r.detail })),
         Some(event::Kind::Bar(b)) => (
             "bar",
             json!({

@@ -349,6 +349,7 @@ fn event_line(e: &Event) -> String {
             or_dash(&r.who),
             if r.loosens { " (loosens)" } else { "" }
         ),
+        Some(event::Kind::Reconciliation(r)) => format!("reconciliation: {}", r.detail),
         Some(event::Kind::Bar(b)) => format!(
             "bar {} o {} h {} l {} c {} v {}",
             b.symbol, b.open, b.high, b.low, b.close, b.volume

@@ -1,0 +1,140 @@
+//! Hooks the composition root plugs into the runtime: an order gate checked
+//! before every broker request (the Kubernetes Lease fence of the broker
+//! account) and extra readiness conditions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtrade_broker::{Broker, BrokerError, Connection, VenueReport};
+use wasmtrade_model::{Bar, BrokerEvent, NewOrder, OrderId, StrategyId, Tick, Timestamp};
+use wasmtrade_risk::{Amendment, RiskApproved};
+
+/// Checked before every order, amendment and cancel goes to the broker:
+/// `Err(reason)` and the request is not sent.
+pub type OrderGate = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// A readiness condition: `Some(reason)` while the runtime must not be
+/// reported ready.
+pub type ReadinessCheck = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+/// What the composition root adds to a [`Runtime`](crate::Runtime).
+#[derive(Clone, Default)]
+pub struct StartOptions {
+    /// The order gate (none: every request may go).
+    pub order_gate: Option<OrderGate>,
+    /// Extra readiness conditions.
+    pub readiness: Vec<ReadinessCheck>,
+}
+
+/// A broker whose every request first passes the order gate.
+pub(crate) struct GatedBroker {
+    pub(crate) inner: Box<dyn Broker + Send>,
+    pub(crate) gate: OrderGate,
+}
+
+impl GatedBroker {
+    fn pass(&self, id: OrderId) -> Result<(), BrokerError> {
+        (self.gate)().map_err(|reason| BrokerError::Refused {
+            id,
+            reason: format!("not sent: {reason}"),
+        })
+    }
+}
+
+impl Broker for GatedBroker {
+    fn submit(
+        &mut self,
+        id: OrderId,
+        strategy: &StrategyId,
+        order: &RiskApproved<NewOrder>,
+        ts: Timestamp,
+    ) -> Result<(), BrokerError> {
+        self.pass(id)?;
+        self.inner.submit(id, strategy, order, ts)
+    }
+    fn cancel(&mut self, id: OrderId, ts: Timestamp) -> Result<(), BrokerError> {
+        self.pass(id)?;
+        self.inner.cancel(id, ts)
+    }
+    fn amend(
+        &mut self,
+        id: OrderId,
+        change: &RiskApproved<Amendment>,
+        ts: Timestamp,
+    ) -> Result<(), BrokerError> {
+        self.pass(id)?;
+        self.inner.amend(id, change, ts)
+    }
+    fn on_bar(&mut self, bar: &Bar) {
+        self.inner.on_bar(bar);
+    }
+    fn on_tick(&mut self, tick: &Tick) {
+        self.inner.on_tick(tick);
+    }
+    fn poll(&mut self, out: &mut Vec<BrokerEvent>) {
+        self.inner.poll(out);
+    }
+    fn connection(&self) -> Connection {
+        self.inner.connection()
+    }
+    fn report(&mut self, known: &[OrderId], timeout: Duration) -> Result<VenueReport, BrokerError> {
+        self.inner.report(known, timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtrade_broker::paper::{PaperBroker, PaperConfig};
+    use wasmtrade_model::{ClientOrderId, InstrumentId, Instruments, OrderType, Quantity, Side, TimeInForce};
+    use wasmtrade_risk::{Engine, Exposure, RiskConfig};
+
+    #[test]
+    fn a_closed_gate_refuses_every_request_before_the_broker_sees_it() {
+        let mut instruments = Instruments::new();
+        let aapl = instruments.intern("AAPL");
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = open.clone();
+        let mut broker = GatedBroker {
+            inner: Box::new(PaperBroker::new(PaperConfig::default())),
+            gate: Arc::new(move || {
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    Ok(())
+                } else {
+                    Err("the Lease fence of account DU1 is closed".into())
+                }
+            }),
+        };
+        let order = NewOrder {
+            client_id: ClientOrderId::new("b1"),
+            instrument: InstrumentId(aapl.0),
+            side: Side::Buy,
+            quantity: Quantity::from_int(1),
+            order_type: OrderType::Market,
+            tif: TimeInForce::Gtc,
+        };
+        let approved = Engine::new(RiskConfig::permissive())
+            .check_new(
+                &StrategyId::new("s"),
+                instruments.get(aapl).unwrap(),
+                &order,
+                &Exposure::default(),
+            )
+            .unwrap();
+        let err = broker
+            .submit(OrderId(1), &StrategyId::new("s"), &approved, Timestamp::EPOCH)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("fence of account DU1 is closed"),
+            "{err}"
+        );
+        assert!(broker.cancel(OrderId(1), Timestamp::EPOCH).is_err());
+        let mut events = Vec::new();
+        broker.poll(&mut events);
+        assert!(events.is_empty(), "nothing reached the broker: {events:?}");
+        open.store(true, std::sync::atomic::Ordering::Relaxed);
+        broker
+            .submit(OrderId(1), &StrategyId::new("s"), &approved, Timestamp::EPOCH)
+            .unwrap();
+    }
+}
