@@ -53,6 +53,32 @@ pub enum Command {
     /// Pre-trade risk limits of a running server: show, set, history, re-enable.
     #[command(subcommand)]
     Risk(RiskCommand),
+    /// Run the paper broker and its market as a separate process (a venue
+    /// that keeps trading while the runtime restarts; `[broker] kind = "venue"`).
+    PaperVenue(PaperVenueArgs),
+}
+
+/// `wasmtrade paper-venue`.
+#[derive(Debug, Args)]
+pub struct PaperVenueArgs {
+    /// Address to listen on. Default `127.0.0.1:7700` (port 0 picks a free one).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Symbols, comma-separated. Default `SYNTH`.
+    #[arg(long)]
+    pub symbols: Option<String>,
+    /// Seed of the random walks. Default 42.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Bars per bar interval of wall time (0 = as fast as possible). Default 1.
+    #[arg(long)]
+    pub speed: Option<f64>,
+    /// Seconds of market time between bars. Default 1.
+    #[arg(long)]
+    pub bar_interval_secs: Option<u64>,
+    /// The account's starting cash. Default 100000.
+    #[arg(long)]
+    pub cash: Option<String>,
 }
 
 /// `wasmtrade serve`. Settings come from embedded defaults, then the TOML

@@ -110,6 +110,10 @@ app.kubernetes.io/component: test
 {{- if not (hasKey $server "shutdown_grace_secs") }}{{ $_ := set $server "shutdown_grace_secs" 25 }}{{ end -}}
 {{- $_ := set $cfg "server" $server -}}
 {{- $_ := set $cfg "data_dir" .Values.persistence.data.mountPath -}}
+{{- $cluster := dict -}}
+{{- if kindIs "map" $cfg.cluster }}{{ $cluster = $cfg.cluster }}{{ end -}}
+{{- if not .Values.cluster.enabled }}{{ $_ := set $cluster "mode" "off" }}{{ end -}}
+{{- if $cluster }}{{ $_ := set $cfg "cluster" $cluster }}{{ end -}}
 {{- toJson $cfg -}}
 {{- end -}}
 

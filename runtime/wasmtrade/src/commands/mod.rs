@@ -5,6 +5,7 @@ pub(crate) mod client;
 mod data;
 mod guest;
 mod serve;
+mod venue;
 
 use crate::cli::{Cli, Command, DataCommand, GuestCommand};
 
@@ -22,5 +23,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(args) => client::events(args),
         Command::Kill(command) => client::kill(command),
         Command::Risk(command) => client::risk(command),
+        Command::PaperVenue(args) => venue::run(args),
     }
 }

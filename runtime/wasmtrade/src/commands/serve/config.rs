@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use wasmtrade_live::RiskChangesConfig;
-use wasmtrade_live::{AccountConfig, EventsConfig, GuestsConfig, LiveConfig, MarketConfig};
+use wasmtrade_live::{AccountConfig, BrokerConfig, EventsConfig, GuestsConfig, LiveConfig, MarketConfig};
 use wasmtrade_risk::RawRiskConfig;
 
 use crate::cli::ServeArgs;
@@ -67,6 +67,12 @@ pub struct ServeConfig {
     pub guests: GuestsConfig,
     /// Event stream buffers.
     pub events: EventsConfig,
+    /// The venue: the in-process paper broker (default) or a
+    /// `wasmtrade paper-venue` process.
+    pub broker: BrokerConfig,
+    /// The Kubernetes integration (active in a pod): which broker accounts
+    /// each StatefulSet ordinal owns, their Lease timing, Events.
+    pub cluster: wasmtrade_cluster::RawClusterConfig,
 }
 
 impl ServeConfig {
@@ -80,6 +86,7 @@ impl ServeConfig {
             risk_changes: self.risk_changes.clone(),
             guests: self.guests.clone(),
             events: self.events.clone(),
+            broker: self.broker.clone(),
         }
     }
 }

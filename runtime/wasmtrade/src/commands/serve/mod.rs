@@ -1,6 +1,7 @@
 //! `wasmtrade serve`: the long-running runtime with its gRPC API, until
 //! SIGTERM/SIGINT, then a graceful shutdown.
 
+mod cluster;
 mod config;
 mod ops;
 
@@ -53,9 +54,14 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .local_addr()
         .context("cannot read the listening address")?;
     let ops = ops::start(&config).await?;
-    let runtime = Runtime::start(config.live())
+    let cluster = cluster::start(&config).await?;
+    let options = cluster.as_ref().map(cluster::Active::options).unwrap_or_default();
+    let runtime = Runtime::start_with(config.live(), options)
         .await
         .map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
+    if let Some(cluster) = &cluster {
+        cluster.forward_events(&runtime.handle());
+    }
     if let Some(ops) = &ops {
         ops.attach(Arc::new(runtime.handle()));
     }
@@ -106,6 +112,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             "wasmtrade serve: shutdown took longer than server.shutdown_grace_secs ({}s): exiting anyway",
             grace.as_secs()
         ),
+    }
+    // After the last order: release the Leases so a successor takes over at once.
+    if let Some(cluster) = &cluster {
+        cluster.cluster.shutdown().await;
     }
     let _ = stop_tx.send(());
     let api = tokio::time::timeout(Duration::from_secs(2), api).await;
