@@ -4,7 +4,7 @@
 #               then run `wasmtrade serve` and upload, hot-swap, shadow and promote it
 #   make test   everything CI runs: set-up, format, lints, guests, all tests
 #   make bench  throughput (wasm vs native), serve (swap pause, API, stream), sandbox (fuel/epoch, pooling),
-#               kill (kill switch under full load)
+#               kill (kill switch under full load), durability (journal, restart to ready)
 #   make fuzz   longer fuzz runs (AddressSanitizer) of guest loading and CSV parsing (nightly);
 #               `make test` runs a short one without a sanitizer (fuzz-smoke)
 
@@ -69,6 +69,7 @@ bench: guests
 	cargo bench -p wasmtrade-e2e --bench serve
 	cargo bench -p wasmtrade-e2e --bench sandbox
 	cargo bench -p wasmtrade-e2e --bench kill
+	cargo bench -p wasmtrade-e2e --bench durability
 
 # A short bounded fuzz run of every target, part of `make test`: built without
 # a sanitizer (~5 min cold here; the AddressSanitizer build of `make fuzz`

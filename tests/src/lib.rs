@@ -10,6 +10,8 @@ use std::process::{Command, Output};
 
 use anyhow::{Context, bail};
 
+pub mod venue;
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -233,6 +235,14 @@ impl Serve {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Kills the process with SIGKILL (a crash: no shutdown code runs) and
+    /// reaps it.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill().context("cannot SIGKILL the server")?;
+        self.child.wait().context("cannot reap the server")?;
+        Ok(())
     }
 
     /// Sends SIGTERM and waits (up to `timeout`) for the exit status.

@@ -1,0 +1,109 @@
+//! `wasmtrade serve` refuses to start on a data dir it must not touch — one
+//! held by another running server, or a store whose files were truncated —
+//! with a message naming the problem, and it changes nothing there (the
+//! store-level cases, including a newer schema and checksum failures, are
+//! in `runtime/store/tests/open.rs`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test waits in real time for a process"
+)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use wasmtrade_e2e::{Serve, guest_path, wasmtrade_bin};
+
+/// Runs `serve` on `dir`, expecting it to exit by itself; returns its stderr.
+fn refused(dir: &Path) -> String {
+    let mut child = Command::new(wasmtrade_bin().unwrap())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--ops-listen",
+            "",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env_remove("WASMTRADE_LOG")
+        .env("WASMTRADE_TOKEN", "t")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(
+                !status.success(),
+                "serve started on a dir it must refuse:\n{stderr}"
+            );
+            return stderr;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve neither started nor refused within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_data_dir_held_by_a_running_server_is_refused_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Serve::start(dir.path(), &[]).unwrap();
+    let stderr = refused(dir.path());
+    assert!(
+        stderr.contains("locked") && stderr.contains(&first.pid().to_string()),
+        "the refusal names the lock and the holder's pid {}:\n{stderr}",
+        first.pid()
+    );
+    // The first server is unharmed.
+    assert!(first.cli(["account", "--json"]).unwrap().status.success());
+}
+
+#[test]
+fn a_truncated_store_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = Serve::start(dir.path(), &[]).unwrap();
+    let path = guest_path("sma_cross").unwrap();
+    let out = serve
+        .cli([
+            "strategy",
+            "upload",
+            path.to_str().unwrap(),
+            "--name",
+            "sma",
+            "--config",
+            "fast=5,slow=20",
+            "--activate",
+        ])
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(serve.terminate(Duration::from_secs(30)).unwrap().success());
+    let db = dir.path().join("store/sled/db");
+    let len = std::fs::metadata(&db).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_len(len / 3)
+        .unwrap();
+    let stderr = refused(dir.path());
+    assert!(
+        stderr.contains("corrupt") || stderr.contains("truncated"),
+        "the refusal says the store is damaged:\n{stderr}"
+    );
+    assert_eq!(
+        std::fs::metadata(&db).unwrap().len(),
+        len / 3,
+        "nothing was rewritten"
+    );
+    // Refused again: it did not start empty the first time.
+    refused(dir.path());
+}
