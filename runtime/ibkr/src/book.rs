@@ -6,7 +6,7 @@
 //!
 //! Pure state: no I/O, the caller passes the time.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use wasmtrade_broker::{Execution, VenueOrder};
@@ -53,10 +53,10 @@ pub(crate) struct Book {
     prefix: String,
     commission_wait: Duration,
     orders: BTreeMap<OrderId, Tracked>,
-    by_ib: HashMap<i32, OrderId>,
-    seen_exec: HashSet<String>,
+    by_ib: BTreeMap<i32, OrderId>,
+    seen_exec: BTreeSet<String>,
     pending: Vec<Pending>,
-    early_commission: HashMap<String, Money>,
+    early_commission: BTreeMap<String, Money>,
     /// Executions of our orders seen this session (for reports).
     executions: BTreeMap<String, Execution>,
     /// Events waiting for `Broker::poll`.
@@ -71,10 +71,10 @@ impl Book {
             prefix,
             commission_wait,
             orders: BTreeMap::new(),
-            by_ib: HashMap::new(),
-            seen_exec: HashSet::new(),
+            by_ib: BTreeMap::new(),
+            seen_exec: BTreeSet::new(),
             pending: Vec::new(),
-            early_commission: HashMap::new(),
+            early_commission: BTreeMap::new(),
             executions: BTreeMap::new(),
             events: VecDeque::new(),
             duplicate_executions: 0,
@@ -148,20 +148,33 @@ impl Book {
 
     /// An `orderStatus` (or the status inside an `openOrder`).
     pub fn on_status(&mut self, ib_id: i32, order_ref: &str, text: &str, filled: f64, ts: Timestamp) {
-        let Some(id) = self.resolve(ib_id, order_ref) else { return };
+        let Some(id) = self.resolve(ib_id, order_ref) else {
+            return;
+        };
         let filled = mapping::quantity(filled).unwrap_or(Quantity::ZERO);
-        let Some(next) = mapping::status(text, filled) else { return };
+        let Some(next) = mapping::status(text, filled) else {
+            return;
+        };
         // Fills come from executions; a status only acknowledges or ends.
         let next = match next {
             OrderStatus::Filled | OrderStatus::PartiallyFilled => {
-                if self.orders.get(&id).is_some_and(|t| t.status == OrderStatus::PendingNew) {
+                if self
+                    .orders
+                    .get(&id)
+                    .is_some_and(|t| t.status == OrderStatus::PendingNew)
+                {
                     OrderStatus::Accepted
                 } else {
                     return;
                 }
             }
             OrderStatus::Rejected => {
-                self.transition(id, OrderStatus::Rejected, Some(format!("IB order status {text}")), ts);
+                self.transition(
+                    id,
+                    OrderStatus::Rejected,
+                    Some(format!("IB order status {text}")),
+                    ts,
+                );
                 return;
             }
             // A pending cancel is the host's state, not a venue event.
@@ -172,13 +185,27 @@ impl Book {
     }
 
     /// An error IB addressed to one of our orders (the request id is the IB order id).
-    pub fn on_order_error(&mut self, ib_id: i32, code: i32, message: &str, cancel_request: bool, ts: Timestamp) {
+    pub fn on_order_error(
+        &mut self,
+        ib_id: i32,
+        code: i32,
+        message: &str,
+        cancel_request: bool,
+        ts: Timestamp,
+    ) {
         let Some(&id) = self.by_ib.get(&ib_id) else { return };
         let reason = format!("IB error {code}: {message}");
         if cancel_request && mapping::is_cancel_rejection(code) {
-            self.events.push_back(BrokerEvent::CancelRejected { order_id: id, reason, ts });
+            self.events.push_back(BrokerEvent::CancelRejected {
+                order_id: id,
+                reason,
+                ts,
+            });
         } else if mapping::is_order_rejection(code) {
-            let working = self.orders.get(&id).is_some_and(|t| t.status != OrderStatus::PendingNew);
+            let working = self
+                .orders
+                .get(&id)
+                .is_some_and(|t| t.status != OrderStatus::PendingNew);
             if working {
                 // A refused modification leaves the order working as it was.
                 tracing::warn!(order = %id, code, message, "IB refused a change to a working order");
@@ -198,15 +225,25 @@ impl Book {
     }
 
     /// An execution. Returns false for a duplicate or foreign execution.
-    pub fn on_execution(&mut self, e: ExecReport, instruments: &Instruments, now: Instant, ts: Timestamp) -> bool {
-        let Some(id) = self.resolve(e.ib_id, &e.order_ref) else { return false };
+    pub fn on_execution(
+        &mut self,
+        e: ExecReport,
+        instruments: &Instruments,
+        now: Instant,
+        ts: Timestamp,
+    ) -> bool {
+        let Some(id) = self.resolve(e.ib_id, &e.order_ref) else {
+            return false;
+        };
         if !self.seen_exec.insert(e.exec_id.clone()) {
             self.duplicate_executions += 1;
             return false;
         }
-        let (Some(side), Some(quantity), Some(price)) =
-            (mapping::exec_side(&e.side), mapping::quantity(e.shares), mapping::price(e.price))
-        else {
+        let (Some(side), Some(quantity), Some(price)) = (
+            mapping::exec_side(&e.side),
+            mapping::quantity(e.shares),
+            mapping::price(e.price),
+        ) else {
             tracing::error!(exec = %e.exec_id, side = %e.side, shares = e.shares, price = e.price, "unreadable IB execution ignored");
             return false;
         };
@@ -232,7 +269,9 @@ impl Book {
                 ts,
             },
         );
-        let Some(t) = self.orders.get_mut(&id) else { return true };
+        let Some(t) = self.orders.get_mut(&id) else {
+            return true;
+        };
         t.filled += quantity;
         let fill = Fill {
             order_id: id,
@@ -260,7 +299,10 @@ impl Book {
             t.status = next;
         }
         match self.early_commission.remove(&e.exec_id) {
-            Some(c) => self.events.push_back(BrokerEvent::Filled(Fill { commission: c, ..fill })),
+            Some(c) => self.events.push_back(BrokerEvent::Filled(Fill {
+                commission: c,
+                ..fill
+            })),
             None => self.pending.push(Pending {
                 fill,
                 deadline: now + self.commission_wait,
@@ -277,7 +319,10 @@ impl Book {
         }
         if let Some(pos) = self.pending.iter().position(|p| p.fill.exec_id == exec_id) {
             let p = self.pending.remove(pos);
-            self.events.push_back(BrokerEvent::Filled(Fill { commission: c, ..p.fill }));
+            self.events.push_back(BrokerEvent::Filled(Fill {
+                commission: c,
+                ..p.fill
+            }));
         } else if !self.seen_exec.contains(exec_id) {
             if self.early_commission.len() > 10_000 {
                 self.early_commission.clear();
@@ -321,6 +366,7 @@ impl Book {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods, reason = "tests pass real instants to the book")]
 mod tests {
     use super::*;
     use wasmtrade_model::{InstrumentId, OrderType, Side, TimeInForce};
@@ -369,7 +415,13 @@ mod tests {
         b.on_status(100, "", "PreSubmitted", 0.0, T);
         b.on_status(100, "", "Submitted", 0.0, T);
         assert_eq!(b.events.len(), 1);
-        assert!(matches!(b.events[0], BrokerEvent::Accepted { order_id: OrderId(1), .. }));
+        assert!(matches!(
+            b.events[0],
+            BrokerEvent::Accepted {
+                order_id: OrderId(1),
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -379,8 +431,13 @@ mod tests {
         assert!(b.on_execution(exec("E1", 40.0), &ins, now, T));
         assert_eq!(b.events.len(), 1, "only the implicit acknowledgement");
         b.on_commission("E1", 1.25);
-        let BrokerEvent::Filled(f) = &b.events[1] else { panic!("{:?}", b.events) };
-        assert_eq!((f.quantity, f.commission), (Quantity::from_int(40), Money::from_f64(1.25).unwrap()));
+        let BrokerEvent::Filled(f) = &b.events[1] else {
+            panic!("{:?}", b.events)
+        };
+        assert_eq!(
+            (f.quantity, f.commission),
+            (Quantity::from_int(40), Money::from_f64(1.25).unwrap())
+        );
     }
 
     #[test]
@@ -398,7 +455,9 @@ mod tests {
         let (mut b, ins) = book();
         b.on_commission("E9", 2.0);
         b.on_execution(exec("E9", 100.0), &ins, Instant::now(), T);
-        let BrokerEvent::Filled(f) = b.events.back().unwrap() else { panic!() };
+        let BrokerEvent::Filled(f) = b.events.back().unwrap() else {
+            panic!()
+        };
         assert_eq!(f.commission, Money::from_f64(2.0).unwrap());
         assert_eq!(b.get(OrderId(1)).unwrap().status, OrderStatus::Filled);
     }
@@ -429,7 +488,13 @@ mod tests {
     fn refused_cancel_becomes_cancel_rejected() {
         let (mut b, _) = book();
         b.on_status(100, "", "Submitted", 0.0, T);
-        b.on_order_error(100, 161, "Cancel attempted when order is not in a cancellable state", true, T);
+        b.on_order_error(
+            100,
+            161,
+            "Cancel attempted when order is not in a cancellable state",
+            true,
+            T,
+        );
         assert!(matches!(b.events[1], BrokerEvent::CancelRejected { .. }));
     }
 

@@ -20,7 +20,7 @@ use crate::book::Tracked;
 use crate::health::{IbkrHealth, LinkState, PacingSnapshot};
 use crate::market::{IbkrMarket, market_loop};
 use crate::pacing::Priority;
-use crate::session::{self, Outbound, Shared, ThreadSet, drain, lock, now_ts};
+use crate::session::{self, Outbound, Shared, ThreadSet, drain, lock, now, now_ts};
 use crate::{IbkrConfig, IbkrError, mapping};
 
 const VENUE: &str = "ibkr";
@@ -35,7 +35,9 @@ pub struct IbkrBroker {
 
 impl std::fmt::Debug for IbkrBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IbkrBroker").field("address", &self.shared.cfg.address()).finish()
+        f.debug_struct("IbkrBroker")
+            .field("address", &self.shared.cfg.address())
+            .finish()
     }
 }
 
@@ -181,7 +183,10 @@ impl Broker for IbkrBroker {
                 },
             );
             let reference = mapping::order_ref(st.book.prefix(), id);
-            (ib_id, mapping::ib_order(order, reference, &self.shared.cfg.account))
+            (
+                ib_id,
+                mapping::ib_order(order, reference, &self.shared.cfg.account),
+            )
         };
         self.shared.enqueue(
             Priority::Order,
@@ -209,11 +214,17 @@ impl Broker for IbkrBroker {
             }
             t.ib_id
         };
-        self.shared.enqueue(Priority::Cancel, Outbound::Cancel { id, ib_id });
+        self.shared
+            .enqueue(Priority::Cancel, Outbound::Cancel { id, ib_id });
         Ok(())
     }
 
-    fn amend(&mut self, id: OrderId, change: &RiskApproved<Amendment>, _ts: Timestamp) -> Result<(), BrokerError> {
+    fn amend(
+        &mut self,
+        id: OrderId,
+        change: &RiskApproved<Amendment>,
+        _ts: Timestamp,
+    ) -> Result<(), BrokerError> {
         self.require_up()?;
         let change = change.get();
         let (ib_id, new_order) = {
@@ -274,7 +285,9 @@ impl Broker for IbkrBroker {
                 last_error: last_error.clone(),
             },
             LinkState::Degraded { code } => Connection::Disconnected {
-                reason: format!("IB Gateway lost its connection to IB (code {code}): new orders refused, cancels sent"),
+                reason: format!(
+                    "IB Gateway lost its connection to IB (code {code}): new orders refused, cancels sent"
+                ),
             },
             LinkState::Reconciling => Connection::Connecting {
                 attempt: 0,
@@ -287,7 +300,7 @@ impl Broker for IbkrBroker {
     }
 
     fn report(&mut self, known: &[OrderId], timeout: Duration) -> Result<VenueReport, BrokerError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = now() + timeout;
         let disconnected = |_| BrokerError::Disconnected { venue: VENUE.into() };
         let mut report = VenueReport {
             complete: true,
@@ -360,17 +373,23 @@ fn collect(
     let mut statuses = Vec::new();
 
     let client = shared.permit("reqAllOpenOrders", deadline)?;
-    let sub = client.all_open_orders().map_err(|e| fail("reqAllOpenOrders", e))?;
+    let sub = client
+        .all_open_orders()
+        .map_err(|e| fail("reqAllOpenOrders", e))?;
     let (items, done) = drain(|d| sub.next_timeout(d), deadline, |_: &Orders| false);
     drop(sub);
     let client = shared.permit("reqCompletedOrders", deadline)?;
-    let sub = client.completed_orders(true).map_err(|e| fail("reqCompletedOrders", e))?;
+    let sub = client
+        .completed_orders(true)
+        .map_err(|e| fail("reqCompletedOrders", e))?;
     let (completed, done2) = drain(|d| sub.next_timeout(d), deadline, |_: &Orders| false);
     drop(sub);
     for item in items.into_iter().chain(completed) {
         match item {
             Orders::OrderData(d) => {
-                let Some(id) = mapping::parse_order_ref(prefix, &d.order.order_ref) else { continue };
+                let Some(id) = mapping::parse_order_ref(prefix, &d.order.order_ref) else {
+                    continue;
+                };
                 ib_to_ours.insert(d.order_id, id);
                 let filled = mapping::quantity(d.order.filled_quantity).unwrap_or(Quantity::ZERO);
                 if let Some(status) = status_of(&d.order_state.status, filled) {
@@ -380,7 +399,8 @@ fn collect(
                             id,
                             status,
                             filled,
-                            reason: (!d.order_state.warning_text.is_empty()).then(|| d.order_state.warning_text.clone()),
+                            reason: (!d.order_state.warning_text.is_empty())
+                                .then(|| d.order_state.warning_text.clone()),
                         },
                     );
                 }
@@ -415,7 +435,8 @@ fn collect(
         match item {
             Executions::ExecutionData(e) => {
                 let r = session::exec_report(&e);
-                let Some(id) = mapping::parse_order_ref(prefix, &r.order_ref).or_else(|| ib_to_ours.get(&r.ib_id).copied())
+                let Some(id) = mapping::parse_order_ref(prefix, &r.order_ref)
+                    .or_else(|| ib_to_ours.get(&r.ib_id).copied())
                 else {
                     continue;
                 };
@@ -442,7 +463,10 @@ fn collect(
                 );
             }
             Executions::CommissionReport(c) => {
-                commissions.insert(c.execution_id, Money::from_f64(c.commission).unwrap_or(Money::ZERO));
+                commissions.insert(
+                    c.execution_id,
+                    Money::from_f64(c.commission).unwrap_or(Money::ZERO),
+                );
             }
             Executions::Notice(_) => {}
         }
@@ -470,7 +494,9 @@ fn collect(
             if !account.is_empty() && p.account != account {
                 continue;
             }
-            let Some(i) = shared.instruments.by_symbol(&p.contract.symbol.to_string()) else { continue };
+            let Some(i) = shared.instruments.by_symbol(&p.contract.symbol.to_string()) else {
+                continue;
+            };
             if let Some(q) = mapping::quantity(p.position) {
                 *report.positions.entry(i.id).or_insert(Quantity::ZERO) += q;
             }

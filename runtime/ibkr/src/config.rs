@@ -177,18 +177,27 @@ impl TryFrom<RawIbkrConfig> for IbkrConfig {
             return Err(config_err("port", "must be 1..=65535"));
         }
         if raw.client_id < 0 {
-            return Err(config_err("client_id", format!("{} is negative; use 0 or more", raw.client_id)));
+            return Err(config_err(
+                "client_id",
+                format!("{} is negative; use 0 or more", raw.client_id),
+            ));
         }
         if raw.bar_seconds == 0 || !raw.bar_seconds.is_multiple_of(5) {
             return Err(config_err(
                 "bar_seconds",
-                format!("{} is not a positive multiple of 5 (IB real-time bars are 5 s)", raw.bar_seconds),
+                format!(
+                    "{} is not a positive multiple of 5 (IB real-time bars are 5 s)",
+                    raw.bar_seconds
+                ),
             ));
         }
         if raw.max_messages_per_sec == 0 || raw.max_messages_per_sec > 50 {
             return Err(config_err(
                 "max_messages_per_sec",
-                format!("{} is outside 1..=50 (IB disconnects above 50/s)", raw.max_messages_per_sec),
+                format!(
+                    "{} is outside 1..=50 (IB disconnects above 50/s)",
+                    raw.max_messages_per_sec
+                ),
             ));
         }
         if raw.reconnect_initial_ms == 0 || raw.reconnect_max_ms < raw.reconnect_initial_ms {
@@ -198,7 +207,10 @@ impl TryFrom<RawIbkrConfig> for IbkrConfig {
             ));
         }
         if raw.heartbeat_ms == 0 || raw.request_timeout_ms == 0 {
-            return Err(config_err("heartbeat_ms", "heartbeat_ms and request_timeout_ms must be positive"));
+            return Err(config_err(
+                "heartbeat_ms",
+                "heartbeat_ms and request_timeout_ms must be positive",
+            ));
         }
         if raw.order_ref_prefix.is_empty() || raw.order_ref_prefix.contains('\0') {
             return Err(config_err("order_ref_prefix", "must be non-empty text"));
@@ -247,7 +259,10 @@ mod tests {
     #[test]
     fn defaults_are_a_paper_gateway_on_4002() {
         let c = IbkrConfig::paper();
-        assert_eq!((c.address().as_str(), c.client_id, c.mode), ("127.0.0.1:4002", 17, Mode::Paper));
+        assert_eq!(
+            (c.address().as_str(), c.client_id, c.mode),
+            ("127.0.0.1:4002", 17, Mode::Paper)
+        );
     }
 
     #[test]
@@ -261,7 +276,10 @@ mod tests {
 
     #[test]
     fn live_port_in_paper_mode_needs_the_opt_in_too() {
-        assert!(matches!(parse("port = 4001"), Err(IbkrError::LiveNotAllowed { .. })));
+        assert!(matches!(
+            parse("port = 4001"),
+            Err(IbkrError::LiveNotAllowed { .. })
+        ));
         assert!(parse("port = 4001\nallow_live = true").is_ok());
     }
 

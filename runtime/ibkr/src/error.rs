@@ -36,7 +36,9 @@ pub enum IbkrError {
         tried: u32,
     },
     /// The gateway could not be reached or the handshake failed.
-    #[error("cannot connect to IB Gateway at {address} with client id {client_id}: {reason}; check that the gateway runs, is logged in and allows API connections from this host")]
+    #[error(
+        "cannot connect to IB Gateway at {address} with client id {client_id}: {reason}; check that the gateway runs, is logged in and allows API connections from this host"
+    )]
     Connect {
         /// Gateway address.
         address: String,
@@ -49,13 +51,17 @@ pub enum IbkrError {
     #[error("not connected to IB Gateway: retry after it reconnects")]
     Disconnected,
     /// IB does not know the symbol.
-    #[error("IB has no stock contract for symbol {symbol:?} (SMART/USD): check the ticker or configure it out of the universe")]
+    #[error(
+        "IB has no stock contract for symbol {symbol:?} (SMART/USD): check the ticker or configure it out of the universe"
+    )]
     UnknownSymbol {
         /// The symbol.
         symbol: String,
     },
     /// The symbol is not one of the run's instruments.
-    #[error("symbol {symbol:?} is not an instrument of this run: add it to the instruments before subscribing")]
+    #[error(
+        "symbol {symbol:?} is not an instrument of this run: add it to the instruments before subscribing"
+    )]
     NotAnInstrument {
         /// The symbol.
         symbol: String,

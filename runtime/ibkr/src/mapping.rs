@@ -2,9 +2,7 @@
 //! order status strings, the order reference and fixed-point numbers.
 
 use ibapi::orders::{Action, Order, TimeInForce as IbTif};
-use wasmtrade_model::{
-    NewOrder, OrderId, OrderStatus, OrderType, Price, Quantity, Side, TimeInForce,
-};
+use wasmtrade_model::{NewOrder, OrderId, OrderStatus, OrderType, Price, Quantity, Side, TimeInForce};
 
 /// The order reference carrying our order id: `{prefix}{id}`.
 pub fn order_ref(prefix: &str, id: OrderId) -> String {
@@ -99,11 +97,73 @@ pub fn quantity(v: f64) -> Option<Quantity> {
 pub fn is_order_rejection(code: i32) -> bool {
     matches!(
         code,
-        103 | 104 | 105 | 106 | 107 | 109 | 110 | 111 | 113 | 116 | 117 | 118 | 119 | 120 | 121 | 122
-            | 123 | 124 | 125 | 126 | 129 | 131 | 132 | 133 | 134 | 135 | 136 | 137 | 140 | 141 | 142
-            | 143 | 144 | 152 | 153 | 154 | 155 | 156 | 157 | 158 | 163 | 200 | 201 | 203 | 312 | 313
-            | 314 | 315 | 325 | 327 | 328 | 329 | 355 | 382 | 383 | 387 | 388 | 392 | 399 | 434 | 435
-            | 436 | 437 | 10147 | 10148 | 10149 | 10289 | 10290
+        103 | 104
+            | 105
+            | 106
+            | 107
+            | 109
+            | 110
+            | 111
+            | 113
+            | 116
+            | 117
+            | 118
+            | 119
+            | 120
+            | 121
+            | 122
+            | 123
+            | 124
+            | 125
+            | 126
+            | 129
+            | 131
+            | 132
+            | 133
+            | 134
+            | 135
+            | 136
+            | 137
+            | 140
+            | 141
+            | 142
+            | 143
+            | 144
+            | 152
+            | 153
+            | 154
+            | 155
+            | 156
+            | 157
+            | 158
+            | 163
+            | 200
+            | 201
+            | 203
+            | 312
+            | 313
+            | 314
+            | 315
+            | 325
+            | 327
+            | 328
+            | 329
+            | 355
+            | 382
+            | 383
+            | 387
+            | 388
+            | 392
+            | 399
+            | 434
+            | 435
+            | 436
+            | 437
+            | 10147
+            | 10148
+            | 10149
+            | 10289
+            | 10290
     )
 }
 
@@ -147,12 +207,26 @@ mod tests {
             (OrderType::Market, "MKT", None, None),
             (OrderType::Limit { limit: p("10.5") }, "LMT", Some(10.5), None),
             (OrderType::Stop { stop: p("9") }, "STP", None, Some(9.0)),
-            (OrderType::StopLimit { stop: p("9"), limit: p("8.75") }, "STP LMT", Some(8.75), Some(9.0)),
+            (
+                OrderType::StopLimit {
+                    stop: p("9"),
+                    limit: p("8.75"),
+                },
+                "STP LMT",
+                Some(8.75),
+                Some(9.0),
+            ),
         ];
         for (t, name, lmt, aux) in cases {
             let o = ib_order(&order(t, TimeInForce::Day), "wt-1".into(), "DU1");
-            assert_eq!((o.order_type.as_str(), o.limit_price, o.aux_price), (name, lmt, aux));
-            assert_eq!((o.action, o.total_quantity, o.order_ref.as_str()), (Action::Sell, 7.0, "wt-1"));
+            assert_eq!(
+                (o.order_type.as_str(), o.limit_price, o.aux_price),
+                (name, lmt, aux)
+            );
+            assert_eq!(
+                (o.action, o.total_quantity, o.order_ref.as_str()),
+                (Action::Sell, 7.0, "wt-1")
+            );
         }
     }
 
@@ -168,7 +242,10 @@ mod tests {
     fn maps_ib_status_strings() {
         let z = Quantity::ZERO;
         assert_eq!(status("Submitted", z), Some(OrderStatus::Accepted));
-        assert_eq!(status("Submitted", Quantity::ONE), Some(OrderStatus::PartiallyFilled));
+        assert_eq!(
+            status("Submitted", Quantity::ONE),
+            Some(OrderStatus::PartiallyFilled)
+        );
         assert_eq!(status("Filled", z), Some(OrderStatus::Filled));
         assert_eq!(status("ApiCancelled", z), Some(OrderStatus::Cancelled));
         assert_eq!(status("Inactive", z), Some(OrderStatus::Rejected));

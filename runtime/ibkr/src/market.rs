@@ -3,21 +3,21 @@
 //! after every reconnect and after IB code 1101), historical bars for
 //! warm-up, contract resolution and option chains with greeks.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ibapi::contracts::{Contract, Currency, Exchange, SecurityType, Symbol};
 use ibapi::market_data::TradingHours;
 use ibapi::market_data::historical::{self, BarSize as HistBarSize};
 use ibapi::market_data::realtime::{BarSize, TickTypes, WhatToShow};
 use tokio::sync::mpsc;
-use wasmtrade_model::{Bar, InstrumentId, Quantity, Timestamp};
 #[cfg(test)]
 use wasmtrade_model::Price;
+use wasmtrade_model::{Bar, InstrumentId, Quantity, Timestamp};
 
 use crate::health::LinkState;
-use crate::session::{Shared, drain, lock};
+use crate::session::{Shared, drain, lock, now};
 use crate::{IbkrError, mapping};
 
 /// A US stock on SMART routing in USD.
@@ -138,12 +138,14 @@ impl IbkrMarket {
 
     /// Resolves `symbol` to IB's stock contract (SMART, USD).
     pub fn resolve(&self, symbol: &str) -> Result<ContractInfo, IbkrError> {
-        let deadline = Instant::now() + self.shared.cfg.request_timeout;
+        let deadline = now() + self.shared.cfg.request_timeout;
         let client = self.shared.permit("reqContractDetails", deadline)?;
         let details = client.contract_details(&stock(symbol)).map_err(|e| {
             let text = e.to_string();
             if text.contains("200") {
-                IbkrError::UnknownSymbol { symbol: symbol.into() }
+                IbkrError::UnknownSymbol {
+                    symbol: symbol.into(),
+                }
             } else {
                 IbkrError::Request {
                     request: "reqContractDetails",
@@ -151,7 +153,12 @@ impl IbkrMarket {
                 }
             }
         })?;
-        let d = details.into_iter().next().ok_or_else(|| IbkrError::UnknownSymbol { symbol: symbol.into() })?;
+        let d = details
+            .into_iter()
+            .next()
+            .ok_or_else(|| IbkrError::UnknownSymbol {
+                symbol: symbol.into(),
+            })?;
         Ok(ContractInfo {
             symbol: symbol.into(),
             contract_id: d.contract.contract_id,
@@ -169,7 +176,9 @@ impl IbkrMarket {
             .shared
             .instruments
             .by_symbol(symbol)
-            .ok_or_else(|| IbkrError::NotAnInstrument { symbol: symbol.into() })?
+            .ok_or_else(|| IbkrError::NotAnInstrument {
+                symbol: symbol.into(),
+            })?
             .id;
         let secs = self.shared.cfg.bar_seconds;
         let bar_size = hist_bar_size(secs)?;
@@ -181,14 +190,16 @@ impl IbkrMarket {
             historical::Duration::days((total.div_ceil(23_400) + 2).min(365) as i32)
         };
         let key = format!("{symbol}|{duration}|{bar_size}|TRADES");
-        if let Err(wait) = lock(&self.shared.historical).try_request(symbol, &key, self.shared.origin.elapsed()) {
+        if let Err(wait) =
+            lock(&self.shared.historical).try_request(symbol, &key, self.shared.origin.elapsed())
+        {
             lock(&self.shared.outbox).stats.historical_paced += 1;
             return Err(IbkrError::HistoricalPaced {
                 symbol: symbol.into(),
                 retry_after_ms: wait.as_millis() as u64,
             });
         }
-        let deadline = Instant::now() + self.shared.cfg.request_timeout;
+        let deadline = now() + self.shared.cfg.request_timeout;
         let client = self.shared.permit("reqHistoricalData", deadline)?;
         let data = client
             .historical_data(
@@ -232,7 +243,7 @@ impl IbkrMarket {
     ) -> Result<OptionChain, IbkrError> {
         let info = self.resolve(symbol)?;
         let timeout = self.shared.cfg.request_timeout;
-        let deadline = Instant::now() + timeout;
+        let deadline = now() + timeout;
         let client = self.shared.permit("reqSecDefOptParams", deadline)?;
         let sub = client
             .option_chain(symbol, "", SecurityType::Stock, info.contract_id)
@@ -300,7 +311,7 @@ impl IbkrMarket {
         strike: f64,
         right: OptionRight,
     ) -> Result<OptionQuote, IbkrError> {
-        let deadline = Instant::now() + self.shared.cfg.request_timeout;
+        let deadline = now() + self.shared.cfg.request_timeout;
         let client = self.shared.permit("reqMktData", deadline)?;
         let sub = client
             .market_data(contract)
@@ -368,7 +379,9 @@ fn hist_bar_size(secs: u32) -> Result<HistBarSize, IbkrError> {
         _ => {
             return Err(IbkrError::Config {
                 field: "bar_seconds",
-                reason: format!("{secs} s has no IB historical bar size (use 5, 10, 15, 30, 60, 120, 180, 300, 900, 1800 or 3600)"),
+                reason: format!(
+                    "{secs} s has no IB historical bar size (use 5, 10, 15, 30, 60, 120, 180, 300, 900, 1800 or 3600)"
+                ),
             });
         }
     })
@@ -393,14 +406,14 @@ fn to_bar(instrument: InstrumentId, ts: i64, ohlc: [f64; 4], volume: f64) -> Opt
 #[derive(Debug)]
 pub(crate) struct Aggregator {
     secs: i64,
-    open: HashMap<InstrumentId, Bar>,
+    open: BTreeMap<InstrumentId, Bar>,
 }
 
 impl Aggregator {
     pub fn new(secs: u32) -> Self {
         Self {
             secs: i64::from(secs.max(5)),
-            open: HashMap::new(),
+            open: BTreeMap::new(),
         }
     }
 
@@ -444,14 +457,22 @@ impl Aggregator {
 /// changes, and forwards aggregated bars.
 pub(crate) fn market_loop(shared: &Shared, tx: mpsc::Sender<Bar>) {
     let mut agg = Aggregator::new(shared.cfg.bar_seconds);
-    let mut subs: BTreeMap<String, (InstrumentId, ibapi::client::blocking::Subscription<ibapi::market_data::realtime::Bar>)> =
-        BTreeMap::new();
-    let mut failed: HashSet<String> = HashSet::new();
+    let mut subs: BTreeMap<
+        String,
+        (
+            InstrumentId,
+            ibapi::client::blocking::Subscription<ibapi::market_data::realtime::Bar>,
+        ),
+    > = BTreeMap::new();
+    let mut failed: BTreeSet<String> = BTreeSet::new();
     let mut seen_gen = 0u64;
     while !shared.is_shutdown() && !tx.is_closed() {
         let (generation, ready) = {
             let st = lock(&shared.state);
-            (st.session_gen, matches!(st.link, LinkState::Up | LinkState::Reconciling))
+            (
+                st.session_gen,
+                matches!(st.link, LinkState::Up | LinkState::Reconciling),
+            )
         };
         if ready {
             let replay = generation != seen_gen && seen_gen != 0;
@@ -465,10 +486,19 @@ pub(crate) fn market_loop(shared: &Shared, tx: mpsc::Sender<Bar>) {
                 if subs.contains_key(&symbol) || failed.contains(&symbol) {
                     continue;
                 }
-                let Some(instrument) = shared.instruments.by_symbol(&symbol).map(|i| i.id) else { continue };
-                let deadline = Instant::now() + shared.cfg.request_timeout;
-                let Ok(client) = shared.permit("reqRealTimeBars", deadline) else { break };
-                match client.realtime_bars(&stock(&symbol), BarSize::Sec5, WhatToShow::Trades, TradingHours::Regular) {
+                let Some(instrument) = shared.instruments.by_symbol(&symbol).map(|i| i.id) else {
+                    continue;
+                };
+                let deadline = now() + shared.cfg.request_timeout;
+                let Ok(client) = shared.permit("reqRealTimeBars", deadline) else {
+                    break;
+                };
+                match client.realtime_bars(
+                    &stock(&symbol),
+                    BarSize::Sec5,
+                    WhatToShow::Trades,
+                    TradingHours::Regular,
+                ) {
                     Ok(s) => {
                         tracing::info!(instrument = %symbol, replay, "subscribed to IB real-time bars");
                         if replay {
@@ -488,8 +518,12 @@ pub(crate) fn market_loop(shared: &Shared, tx: mpsc::Sender<Bar>) {
         for (symbol, (instrument, s)) in &subs {
             while let Some(b) = s.try_next() {
                 any = true;
-                let Some(five) = to_bar(*instrument, b.date.unix_timestamp(), [b.open, b.high, b.low, b.close], b.volume)
-                else {
+                let Some(five) = to_bar(
+                    *instrument,
+                    b.date.unix_timestamp(),
+                    [b.open, b.high, b.low, b.close],
+                    b.volume,
+                ) else {
                     continue;
                 };
                 for bar in agg.push(five) {
@@ -544,7 +578,15 @@ mod tests {
         assert_eq!(out.len(), 1);
         let b = out[0];
         assert_eq!(b.ts, Timestamp::from_secs(60));
-        assert_eq!((b.open, b.high, b.low, b.close), (Price::from_int(10), Price::from_int(31), Price::from_int(5), Price::from_int(22)));
+        assert_eq!(
+            (b.open, b.high, b.low, b.close),
+            (
+                Price::from_int(10),
+                Price::from_int(31),
+                Price::from_int(5),
+                Price::from_int(22)
+            )
+        );
         assert_eq!(b.volume, Quantity::from_int(120));
     }
 

@@ -149,7 +149,8 @@ impl HistoricalPacer {
         if wait > Duration::ZERO {
             return Err(wait);
         }
-        self.recent.push_back((now, contract.to_string(), key.to_string()));
+        self.recent
+            .push_back((now, contract.to_string(), key.to_string()));
         Ok(())
     }
 }
@@ -266,7 +267,10 @@ mod tests {
             let c = format!("S{i}");
             assert!(p.try_request(&c, &c, Duration::from_secs(i * 3)).is_ok());
         }
-        assert_eq!(p.try_request("X", "X", Duration::from_secs(180)), Err(Duration::from_secs(420)));
+        assert_eq!(
+            p.try_request("X", "X", Duration::from_secs(180)),
+            Err(Duration::from_secs(420))
+        );
         assert!(p.try_request("X", "X", Duration::from_secs(600)).is_ok());
     }
 
@@ -276,6 +280,9 @@ mod tests {
         s.record(Duration::ZERO);
         s.record(MS(3));
         s.record(MS(1));
-        assert_eq!((s.sent, s.delayed, s.total_delay_us, s.max_delay_us), (3, 2, 4_000, 3_000));
+        assert_eq!(
+            (s.sent, s.delayed, s.total_delay_us, s.max_delay_us),
+            (3, 2, 4_000, 3_000)
+        );
     }
 }

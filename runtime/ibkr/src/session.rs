@@ -103,7 +103,21 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Monotonic time for deadlines, backoff and pacing: the adapter talks to a
+/// real gateway in real time (the engine's Clock is for strategy time).
+#[allow(
+    clippy::disallowed_methods,
+    reason = "network deadlines and pacing run on real time"
+)]
+pub(crate) fn now() -> Instant {
+    Instant::now()
+}
+
 /// Wall-clock time as our timestamp (the adapter stamps events on receipt).
+#[allow(
+    clippy::disallowed_methods,
+    reason = "venue events are stamped when they arrive"
+)]
 pub(crate) fn now_ts() -> Timestamp {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -114,7 +128,7 @@ pub(crate) fn now_ts() -> Timestamp {
 
 impl Shared {
     pub fn new(cfg: IbkrConfig, instruments: Arc<Instruments>) -> Self {
-        let origin = Instant::now();
+        let origin = now();
         let rate = cfg.max_messages_per_sec;
         let book = Book::new(cfg.order_ref_prefix.clone(), cfg.commission_wait);
         let registry = cfg.symbols.clone();
@@ -167,7 +181,7 @@ impl Shared {
     pub fn permit(&self, request: &'static str, deadline: Instant) -> Result<Arc<Client>, IbkrError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.enqueue(Priority::Data, Outbound::Permit(tx));
-        let wait = deadline.saturating_duration_since(Instant::now());
+        let wait = deadline.saturating_duration_since(now());
         rx.recv_timeout(wait).map_err(|_| IbkrError::Timeout {
             request,
             timeout_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
@@ -177,9 +191,9 @@ impl Shared {
 
     /// Sleeps up to `d`, waking early on shutdown.
     fn sleep(&self, d: Duration) {
-        let end = Instant::now() + d;
+        let end = now() + d;
         while !self.is_shutdown() {
-            let left = end.saturating_duration_since(Instant::now());
+            let left = end.saturating_duration_since(now());
             if left.is_zero() {
                 return;
             }
@@ -221,7 +235,11 @@ pub(crate) fn writer_loop(shared: &Shared) {
         }
         lock(&shared.outbox).stats.record(waited);
         if waited > Duration::ZERO {
-            tracing::debug!(?priority, waited_us = waited.as_micros() as u64, "IB request paced");
+            tracing::debug!(
+                ?priority,
+                waited_us = waited.as_micros() as u64,
+                "IB request paced"
+            );
         }
         send(shared, item);
     }
@@ -242,7 +260,10 @@ fn send(shared: &Shared, item: Outbound) {
             let client = {
                 let mut st = lock(&shared.state);
                 if st.link != LinkState::Up || st.client.is_none() {
-                    let reason = format!("not sent: IB Gateway link is {:?} (the order was queued when it dropped)", st.link);
+                    let reason = format!(
+                        "not sent: IB Gateway link is {:?} (the order was queued when it dropped)",
+                        st.link
+                    );
                     if modify {
                         tracing::warn!(order = %id, %reason, "modification dropped");
                     } else {
@@ -273,11 +294,16 @@ fn send(shared: &Shared, item: Outbound) {
             };
             match result {
                 Ok(sub) => lock(&shared.order_subs).push((ib_id, OrderSub::Cancel(sub))),
-                Err(reason) => lock(&shared.state).book.events.push_back(wasmtrade_model::BrokerEvent::CancelRejected {
-                    order_id: id,
-                    reason: format!("cancel not sent: {reason}"),
-                    ts: now_ts(),
-                }),
+                Err(reason) => {
+                    lock(&shared.state)
+                        .book
+                        .events
+                        .push_back(wasmtrade_model::BrokerEvent::CancelRejected {
+                            order_id: id,
+                            reason: format!("cancel not sent: {reason}"),
+                            ts: now_ts(),
+                        })
+                }
             }
         }
     }
@@ -297,24 +323,34 @@ pub(crate) fn reader_loop(shared: &Shared, stream: Subscription<OrderUpdate>, ge
             }
         }
         poll_order_subs(shared);
-        lock(&shared.state).book.flush_expired(Instant::now());
+        lock(&shared.state).book.flush_expired(now());
     }
 }
 
 pub(crate) fn handle_update(shared: &Shared, u: OrderUpdate) {
     let ts = now_ts();
     match u {
-        OrderUpdate::OrderStatus(s) => lock(&shared.state).book.on_status(s.order_id, "", &s.status, s.filled, ts),
+        OrderUpdate::OrderStatus(s) => lock(&shared.state)
+            .book
+            .on_status(s.order_id, "", &s.status, s.filled, ts),
         OrderUpdate::OpenOrder(d) => {
-            lock(&shared.state)
-                .book
-                .on_status(d.order_id, &d.order.order_ref, &d.order_state.status, 0.0, ts);
+            lock(&shared.state).book.on_status(
+                d.order_id,
+                &d.order.order_ref,
+                &d.order_state.status,
+                0.0,
+                ts,
+            );
         }
         OrderUpdate::ExecutionData(e) => {
             let report = exec_report(&e);
-            lock(&shared.state).book.on_execution(report, &shared.instruments, Instant::now(), ts);
+            lock(&shared.state)
+                .book
+                .on_execution(report, &shared.instruments, now(), ts);
         }
-        OrderUpdate::CommissionReport(c) => lock(&shared.state).book.on_commission(&c.execution_id, c.commission),
+        OrderUpdate::CommissionReport(c) => lock(&shared.state)
+            .book
+            .on_commission(&c.execution_id, c.commission),
         OrderUpdate::Message(n) => on_notice(shared, n.code, &n.message),
     }
 }
@@ -338,29 +374,47 @@ pub(crate) fn on_notice(shared: &Shared, code: i32, message: &str) {
         1100 => {
             st.counters.n1100 += 1;
             st.link = LinkState::Degraded { code };
-            tracing::error!(code, message, "IB Gateway lost its connection to IB: new orders frozen, cancels still sent");
+            tracing::error!(
+                code,
+                message,
+                "IB Gateway lost its connection to IB: new orders frozen, cancels still sent"
+            );
         }
         1101 => {
             st.counters.n1101 += 1;
             st.link = LinkState::Reconciling;
             st.session_gen += 1;
             st.reconcile_requested = true;
-            tracing::warn!(code, message, "IB connectivity restored, market data lost: resubscribing and reconciling");
+            tracing::warn!(
+                code,
+                message,
+                "IB connectivity restored, market data lost: resubscribing and reconciling"
+            );
         }
         1102 => {
             st.counters.n1102 += 1;
             st.link = LinkState::Reconciling;
             st.reconcile_requested = true;
-            tracing::warn!(code, message, "IB connectivity restored, data kept: reconciling orders");
+            tracing::warn!(
+                code,
+                message,
+                "IB connectivity restored, data kept: reconciling orders"
+            );
         }
         326 => {
             st.counters.client_id_conflicts += 1;
             tracing::error!(code, message, "IB reports the client id in use");
         }
         100 => tracing::error!(code, message, "IB pacing violation: messages sent too fast"),
-        1300 => tracing::warn!(code, message, "IB socket port reset: the gateway will drop this socket"),
+        1300 => tracing::warn!(
+            code,
+            message,
+            "IB socket port reset: the gateway will drop this socket"
+        ),
         2103 | 2105 | 2157 | 2110 => tracing::warn!(code, message, "IB data farm or server link broken"),
-        2104 | 2106 | 2107 | 2108 | 2119 | 2158 | 2100..=2200 => tracing::debug!(code, message, "IB farm status"),
+        2100..=2200 => {
+            tracing::debug!(code, message, "IB farm status")
+        }
         c if crate::mapping::is_order_rejection(c) || crate::mapping::is_cancel_rejection(c) || c == 202 => {
             // Order-addressed; handled from the order's own subscription.
         }
@@ -475,7 +529,12 @@ pub(crate) fn connect_with_fallbacks(shared: &Shared) -> Result<(Client, i32), I
 }
 
 /// Makes `client` the current one: starts its reader, then reconciles.
-pub(crate) fn install(shared: &Arc<Shared>, client: Client, client_id: i32, threads: &ThreadSet) -> Result<(), IbkrError> {
+pub(crate) fn install(
+    shared: &Arc<Shared>,
+    client: Client,
+    client_id: i32,
+    threads: &ThreadSet,
+) -> Result<(), IbkrError> {
     let stream = client.order_update_stream().map_err(|e| IbkrError::Request {
         request: "order update stream",
         reason: e.to_string(),
@@ -505,7 +564,7 @@ pub(crate) fn install(shared: &Arc<Shared>, client: Client, client_id: i32, thre
 /// (open, completed, executions) through the book, so events missed while
 /// away are emitted once. Opens the link for orders when it succeeds.
 pub(crate) fn reconcile(shared: &Shared, client: &Client) {
-    let deadline = Instant::now() + shared.cfg.request_timeout;
+    let deadline = now() + shared.cfg.request_timeout;
     let ok = reconcile_steps(shared, client, deadline);
     let mut st = lock(&shared.state);
     st.counters.reconciliations += 1;
@@ -541,7 +600,10 @@ fn reconcile_steps(shared: &Shared, client: &Client, deadline: Instant) -> Resul
     for item in items {
         let mut st = lock(&shared.state);
         match item {
-            Orders::OrderData(d) => st.book.on_status(d.order_id, &d.order.order_ref, &d.order_state.status, 0.0, ts),
+            Orders::OrderData(d) => {
+                st.book
+                    .on_status(d.order_id, &d.order.order_ref, &d.order_state.status, 0.0, ts)
+            }
             Orders::OrderStatus(s) => st.book.on_status(s.order_id, "", &s.status, s.filled, ts),
             Orders::Notice(_) => {}
         }
@@ -561,7 +623,8 @@ fn reconcile_steps(shared: &Shared, client: &Client, deadline: Instant) -> Resul
         let mut st = lock(&shared.state);
         match item {
             Executions::ExecutionData(e) => {
-                st.book.on_execution(exec_report(&e), &shared.instruments, Instant::now(), ts);
+                st.book
+                    .on_execution(exec_report(&e), &shared.instruments, now(), ts);
             }
             Executions::CommissionReport(c) => st.book.on_commission(&c.execution_id, c.commission),
             Executions::Notice(_) => {}
@@ -586,14 +649,14 @@ pub(crate) fn drain<T>(
 ) -> (Vec<T>, bool) {
     let mut out = Vec::new();
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.saturating_duration_since(now());
         if left.is_zero() {
             return (out, false);
         }
         match next(left) {
             Some(x) if is_end(&x) => return (out, true),
             Some(x) => out.push(x),
-            None => return (out, Instant::now() < deadline),
+            None => return (out, now() < deadline),
         }
     }
 }
@@ -632,17 +695,100 @@ fn check_alert(shared: &Shared, st: &mut State) {
     }
 }
 
+/// A reqCurrentTime round trip on its own thread (the library call blocks
+/// until an answer or a connection reset).
+struct Probe {
+    started: Instant,
+    result: mpsc::Receiver<bool>,
+}
+
+fn start_probe(client: &Arc<Client>) -> Probe {
+    let (tx, rx) = mpsc::channel();
+    let c = Arc::clone(client);
+    let spawned = std::thread::Builder::new()
+        .name("ibkr-probe".into())
+        .spawn(move || {
+            let _ = tx.send(c.server_time().is_ok());
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start IB probe thread");
+    }
+    Probe {
+        started: now(),
+        result: rx,
+    }
+}
+
+/// How the supervisor tells whether the link is usable.
+///
+/// The library's flag is trusted until it first drops: then the link is
+/// down at once, and a reqCurrentTime round trip decides when it is back.
+/// ibapi 2.12 leaves its flag at false after its own successful reconnect
+/// (its reset runs after it sets the flag), so from then on this client's
+/// flag is stale and periodic probes watch the link instead.
+#[derive(Default)]
+struct Watch {
+    flag_stale: bool,
+    probe: Option<Probe>,
+    last_probe: Option<Instant>,
+}
+
+impl Watch {
+    /// `Some(up)` when known, `None` while a probe is still out.
+    fn link_up(&mut self, shared: &Shared, client: &Arc<Client>, down: bool) -> Option<bool> {
+        if !self.flag_stale {
+            if client.is_connected() {
+                self.probe = None;
+                return Some(true);
+            }
+            if !down {
+                return Some(false);
+            }
+        } else if self.probe.is_none() {
+            let every = shared.cfg.heartbeat.max(Duration::from_secs(1));
+            let due = self.last_probe.is_none_or(|t| t.elapsed() >= every);
+            if !due && !down {
+                return Some(true);
+            }
+        }
+        let answer = match self.probe.as_ref().map(|p| p.result.try_recv()) {
+            None => {
+                self.probe = Some(start_probe(client));
+                self.last_probe = Some(now());
+                return None;
+            }
+            Some(Ok(ok)) => Some(ok),
+            Some(Err(mpsc::TryRecvError::Disconnected)) => Some(false),
+            Some(Err(mpsc::TryRecvError::Empty)) => {
+                // A probe that hangs means down; a new one starts once it returns.
+                let stale = self
+                    .probe
+                    .as_ref()
+                    .is_some_and(|p| p.started.elapsed() >= shared.cfg.request_timeout);
+                return if stale { Some(false) } else { None };
+            }
+        };
+        self.probe = None;
+        if answer == Some(true) && !client.is_connected() {
+            self.flag_stale = true;
+        }
+        answer
+    }
+}
+
 pub(crate) fn supervisor_loop(shared: &Arc<Shared>, threads: &Arc<ThreadSet>) {
     let cfg = &shared.cfg;
     let mut backoff = cfg.reconnect_initial;
     let mut attempt = 0u32;
+    let mut watch = Watch::default();
     while !shared.is_shutdown() {
         let client = lock(&shared.state).client.clone();
         let Some(client) = client else {
             attempt += 1;
+            watch = Watch::default();
             {
                 let mut st = lock(&shared.state);
-                st.down_since.get_or_insert_with(Instant::now);
+                st.down_since.get_or_insert_with(now);
                 let last_error = match &st.link {
                     LinkState::Connecting { last_error, .. } => last_error.clone(),
                     _ => None,
@@ -674,14 +820,20 @@ pub(crate) fn supervisor_loop(shared: &Arc<Shared>, threads: &Arc<ThreadSet>) {
             continue;
         };
         shared.sleep(cfg.heartbeat);
-        let up = client.is_connected();
+        let down = lock(&shared.state).down_since.is_some();
+        let Some(up) = watch.link_up(shared, &client, down) else {
+            continue;
+        };
         let mut st = lock(&shared.state);
         if !up {
             if st.down_since.is_none() {
-                st.down_since = Some(Instant::now());
+                st.down_since = Some(now());
                 st.link = LinkState::Connecting {
                     attempt: 1,
-                    last_error: Some("socket to IB Gateway lost; reconnecting with the same client id".into()),
+                    last_error: Some(
+                        "socket to IB Gateway lost; the client library reconnects with the same client id"
+                            .into(),
+                    ),
                 };
                 tracing::warn!(address = %cfg.address(), "IB Gateway socket lost: orders refused until reconnected and reconciled");
             }
