@@ -114,9 +114,9 @@ impl IbkrBroker {
             st.client.take()
         };
         if let Some(c) = client {
-            c.disconnect();
+            session::retire(c);
         }
-        self.threads.join_all();
+        self.threads.join_all(Duration::from_secs(2));
     }
 
     fn contract_for(&self, order: &NewOrder) -> Result<Contract, BrokerError> {

@@ -674,11 +674,37 @@ impl ThreadSet {
             Err(e) => tracing::error!(thread = name, error = %e, "cannot start IB adapter thread"),
         }
     }
-    pub fn join_all(&self) {
+    /// Joins the threads, waiting at most `limit`; threads still running
+    /// then are left to finish on their own (a client library stuck in its
+    /// reconnect loop can hold one for minutes).
+    pub fn join_all(&self, limit: Duration) {
         let handles = std::mem::take(&mut *lock(&self.handles));
+        let deadline = now() + limit;
         for h in handles {
-            let _ = h.join();
+            while !h.is_finished() && now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            } else {
+                tracing::warn!(thread = ?h.thread().name(), "IB adapter thread still busy at shutdown: left to finish");
+            }
         }
+    }
+}
+
+/// Disconnects and drops a client on a detached thread: ibapi joins its
+/// dispatcher on drop, and a dispatcher inside its own reconnect loop
+/// (up to 20 attempts, ~7 minutes) would block the caller that long.
+pub(crate) fn retire(client: Arc<Client>) {
+    let spawned = std::thread::Builder::new()
+        .name("ibkr-retire".into())
+        .spawn(move || {
+            client.disconnect();
+            drop(client);
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the IB client retirement thread");
     }
 }
 
@@ -776,16 +802,55 @@ impl Watch {
     }
 }
 
+/// A long-lived request whose only job is to hear ibapi's reset: after its
+/// own successful reconnect ibapi fails every open request with
+/// `ConnectionReset`, which is the one reliable sign that the session was
+/// re-established (and that market data and orders must be re-checked).
+type Sentinel = Subscription<ibapi::accounts::AccountSummaryResult>;
+
+fn open_sentinel(shared: &Shared) -> Option<Sentinel> {
+    let client = shared
+        .permit("reqAccountSummary", now() + shared.cfg.request_timeout)
+        .ok()?;
+    client
+        .account_summary(
+            &ibapi::accounts::types::AccountGroup("All".into()),
+            &["TotalCashValue"],
+        )
+        .map_err(|e| tracing::debug!(error = %e, "IB sentinel request failed"))
+        .ok()
+}
+
+/// Drains the sentinel; true if ibapi reset the session since the last look.
+fn sentinel_reset(sentinel: &mut Option<Sentinel>) -> bool {
+    let Some(s) = sentinel.as_ref() else { return false };
+    while s.try_next().is_some() {}
+    match s.error() {
+        Some(ibapi::Error::ConnectionReset) => {
+            *sentinel = None;
+            true
+        }
+        Some(e) => {
+            tracing::debug!(error = %e, "IB sentinel ended");
+            *sentinel = None;
+            false
+        }
+        None => false,
+    }
+}
+
 pub(crate) fn supervisor_loop(shared: &Arc<Shared>, threads: &Arc<ThreadSet>) {
     let cfg = &shared.cfg;
     let mut backoff = cfg.reconnect_initial;
     let mut attempt = 0u32;
     let mut watch = Watch::default();
+    let mut sentinel: Option<Sentinel> = None;
     while !shared.is_shutdown() {
         let client = lock(&shared.state).client.clone();
         let Some(client) = client else {
             attempt += 1;
             watch = Watch::default();
+            sentinel = None;
             {
                 let mut st = lock(&shared.state);
                 st.down_since.get_or_insert_with(now);
@@ -820,8 +885,23 @@ pub(crate) fn supervisor_loop(shared: &Arc<Shared>, threads: &Arc<ThreadSet>) {
             continue;
         };
         shared.sleep(cfg.heartbeat);
+        if sentinel.is_none() && lock(&shared.state).down_since.is_none() {
+            sentinel = open_sentinel(shared);
+        }
+        let reset = sentinel_reset(&mut sentinel);
+        if reset {
+            // ibapi's flag reads false from now on; probes watch the link.
+            watch.flag_stale = true;
+            watch.probe = None;
+            watch.last_probe = Some(now());
+        }
         let down = lock(&shared.state).down_since.is_some();
-        let Some(up) = watch.link_up(shared, &client, down) else {
+        let up = if reset {
+            Some(true)
+        } else {
+            watch.link_up(shared, &client, down)
+        };
+        let Some(up) = up else {
             continue;
         };
         let mut st = lock(&shared.state);
@@ -843,9 +923,9 @@ pub(crate) fn supervisor_loop(shared: &Arc<Shared>, threads: &Arc<ThreadSet>) {
                 st.client = None;
                 st.client_gen += 1;
                 drop(st);
-                client.disconnect();
+                retire(client);
             }
-        } else if st.down_since.take().is_some() {
+        } else if st.down_since.take().is_some() || reset {
             st.counters.reconnects += 1;
             st.alert = false;
             st.session_gen += 1;

@@ -681,3 +681,104 @@ fn a_burst_is_paced_and_cancels_overtake_queued_orders() {
     let h = broker.health();
     assert!(h.pacing.delayed >= 4, "{:?}", h.pacing);
 }
+
+#[test]
+fn a_second_socket_loss_after_a_reconnect_is_seen_too() {
+    // After ibapi's own reconnect its connected flag stays false; the probe
+    // must still see the next loss and the next return.
+    let peer = quiet_peer();
+    let (broker, _m) = connect(&peer, "");
+    for round in 1..=2 {
+        let before = peer.connections();
+        peer.push(vec![Action::Close]);
+        until(&format!("the loss in round {round}"), || {
+            broker.connection() != Connection::Connected
+        });
+        until("the reconnect", || peer.connections() > before);
+        until("trading to resume", || {
+            broker.connection() == Connection::Connected
+        });
+        assert!(broker.health().reconnects >= round, "{:?}", broker.health());
+    }
+    // Each return ran a reconciliation (plus the one at connect).
+    assert!(broker.health().reconciliations >= 3);
+}
+
+#[test]
+fn a_gateway_that_stays_away_raises_an_alert_and_keeps_orders_refused() {
+    let peer = quiet_peer();
+    let (mut broker, _m) = connect(&peer, "alert_after_secs = 1");
+    assert!(!broker.health().alert);
+    drop(peer); // the gateway goes away: socket closed, port refused
+    until("the alert", || broker.health().alert);
+    let h = broker.health();
+    assert_eq!(h.alerts_raised, 1);
+    assert!(matches!(h.link, LinkState::Connecting { .. }), "{h:?}");
+    assert!(matches!(
+        submit(
+            &mut broker,
+            1,
+            &approved(Side::Buy, 1, OrderType::Market, TimeInForce::Day)
+        ),
+        Err(BrokerError::Disconnected { .. })
+    ));
+}
+
+#[test]
+fn amend_re_places_the_same_ib_order_with_the_new_limit_and_quantity() {
+    let peer = Peer::start(|_, f| {
+        if let Some(r) = default_reply(f) {
+            return r;
+        }
+        if f[0] == "3" {
+            let (id, r) = placed(f, "wt-");
+            return vec![
+                Action::Send(open_order(id, "AAPL", "BUY", "10", "LMT", "100", &r, "Submitted")),
+                Action::Send(order_status(id, "Submitted", "0", "10", "0")),
+            ];
+        }
+        vec![]
+    });
+    let (mut broker, _m) = connect(&peer, "");
+    let order = approved(Side::Buy, 10, limit("100"), TimeInForce::Day);
+    submit(&mut broker, 1, &order).unwrap();
+    events_until(&mut broker, "the ack", |e| !e.is_empty());
+    let ins = instruments();
+    let current = wasmtrade_model::Order {
+        id: OrderId(1),
+        strategy: StrategyId::new("s"),
+        request: order.get().clone(),
+        status: OrderStatus::Accepted,
+        filled: Quantity::ZERO,
+        filled_notional: Money::ZERO,
+        created: Timestamp::from_secs(0),
+        updated: Timestamp::from_secs(0),
+    };
+    let change = wasmtrade_risk::Amendment {
+        quantity: Some(Quantity::from_int(12)),
+        limit_price: Some("101.25".parse().unwrap()),
+    };
+    let approved_change = Engine::new(RiskConfig::permissive())
+        .check_amend(
+            &StrategyId::new("s"),
+            ins.get(AAPL).unwrap(),
+            &current,
+            &change,
+            &Exposure::default(),
+        )
+        .unwrap();
+    broker
+        .amend(OrderId(1), &approved_change, Timestamp::from_secs(1))
+        .unwrap();
+    let log = peer.wait_for("the modification", |l| count(l, "3") == 2);
+    let places: Vec<&Received> = log.iter().filter(|r| r.kind() == "3").collect();
+    assert_eq!(
+        places[0].fields[1], places[1].fields[1],
+        "a modification reuses the IB order id"
+    );
+    assert!(
+        places[1].has("101.25") && places[1].has("12") && places[1].has("wt-1"),
+        "{:?}",
+        places[1].fields
+    );
+}
