@@ -182,10 +182,23 @@ impl Shared {
         let (tx, rx) = mpsc::sync_channel(1);
         self.enqueue(Priority::Data, Outbound::Permit(tx));
         let wait = deadline.saturating_duration_since(now());
-        rx.recv_timeout(wait).map_err(|_| IbkrError::Timeout {
-            request,
-            timeout_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-        })?;
+        loop {
+            if self.is_shutdown() {
+                return Err(IbkrError::Disconnected);
+            }
+            let left = deadline.saturating_duration_since(now());
+            if left.is_zero() {
+                return Err(IbkrError::Timeout {
+                    request,
+                    timeout_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+            match rx.recv_timeout(left.min(Duration::from_millis(50))) {
+                Ok(()) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(IbkrError::Disconnected),
+            }
+        }
         lock(&self.state).client.clone().ok_or(IbkrError::Disconnected)
     }
 

@@ -782,3 +782,70 @@ fn amend_re_places_the_same_ib_order_with_the_new_limit_and_quantity() {
         places[1].fields
     );
 }
+
+#[test]
+fn warm_up_returns_the_last_historical_bars_and_respects_ib_pacing() {
+    let peer = Peer::start(|_, f| {
+        if let Some(r) = default_reply(f) {
+            return r;
+        }
+        if f[0] == "20" {
+            // reqHistoricalData: [20, reqId, ...]; three 1-minute bars, dates as epoch seconds.
+            return vec![Action::Send(format!(
+                "17|{}|20260102  09:30:00|20260102  09:33:00|3|\
+                 1767364200|187.00|187.50|186.90|187.20|1000|187.1|10|\
+                 1767364260|187.20|187.80|187.10|187.70|1100|187.5|11|\
+                 1767364320|187.70|188.00|187.60|187.90|900|187.8|9|",
+                f[1]
+            ))];
+        }
+        vec![]
+    });
+    let (_broker, market) = connect(&peer, "");
+    let bars = market.history("AAPL", 2).unwrap();
+    assert_eq!(bars.len(), 2);
+    assert_eq!(bars[0].ts, Timestamp::from_secs(1_767_364_260));
+    assert_eq!(
+        (bars[1].close, bars[1].volume),
+        ("187.9".parse().unwrap(), Quantity::from_int(900))
+    );
+    let req = peer.log().into_iter().find(|r| r.kind() == "20").unwrap();
+    assert!(
+        req.has("AAPL") && req.has("1 min") && req.has("TRADES"),
+        "{:?}",
+        req.fields
+    );
+    // The identical request within 15 s is refused locally, not sent to IB.
+    let err = market.history("AAPL", 2).unwrap_err();
+    assert!(matches!(err, IbkrError::HistoricalPaced { .. }), "{err}");
+    assert_eq!(count(&peer.log(), "20"), 1);
+    assert!(matches!(
+        market.history("ZZZZ", 2),
+        Err(IbkrError::NotAnInstrument { .. })
+    ));
+}
+
+#[test]
+fn resolving_a_symbol_ib_does_not_know_says_so() {
+    let peer = Peer::start(|_, f| {
+        if let Some(r) = default_reply(f) {
+            return r;
+        }
+        if f[0] == "9" {
+            // reqContractData: [9, version, reqId, ...]
+            let id: i32 = f[2].parse().unwrap();
+            return vec![Action::Send(error(
+                id,
+                200,
+                "No security definition has been found for the request",
+            ))];
+        }
+        vec![]
+    });
+    let (_broker, market) = connect(&peer, "");
+    let err = market.resolve("AAPL").unwrap_err();
+    assert!(
+        matches!(err, IbkrError::UnknownSymbol { ref symbol } if symbol == "AAPL"),
+        "{err}"
+    );
+}
