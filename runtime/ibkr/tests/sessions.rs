@@ -849,3 +849,16 @@ fn resolving_a_symbol_ib_does_not_know_says_so() {
         "{err}"
     );
 }
+
+#[test]
+fn the_broker_is_a_send_static_box_dyn_broker_and_health_serialises() {
+    fn assert_send_static<T: Send + 'static>(_: &T) {}
+    let peer = quiet_peer();
+    let (broker, market) = connect(&peer, "");
+    assert_send_static(&market);
+    let health = serde_json::to_value(broker.health()).unwrap();
+    assert_eq!(health["link"]["state"], "up");
+    let boxed: Box<dyn Broker + Send> = Box::new(broker);
+    assert_send_static(&boxed);
+    assert!(boxed.connection().is_connected());
+}
