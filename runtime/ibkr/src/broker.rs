@@ -59,16 +59,18 @@ impl IbkrBroker {
         let shared = Arc::new(Shared::new(config, instruments));
         let threads = Arc::new(ThreadSet::default());
         let s = Arc::clone(&shared);
-        threads.spawn("ibkr-writer", move || session::writer_loop(&s));
+        threads.spawn("ibkr-writer", move || crate::writer::writer_loop(&s));
         let broker = IbkrBroker {
             shared: Arc::clone(&shared),
             threads: Arc::clone(&threads),
         };
         // On error the broker drops here and stops the writer.
-        let (client, id) = session::connect_with_fallbacks(&shared)?;
-        session::install(&shared, client, id, &threads)?;
+        let (client, id) = crate::supervisor::connect_with_fallbacks(&shared)?;
+        crate::supervisor::install(&shared, client, id, &threads)?;
         let (s, t) = (Arc::clone(&shared), Arc::clone(&threads));
-        threads.spawn("ibkr-supervisor", move || session::supervisor_loop(&s, &t));
+        threads.spawn("ibkr-supervisor", move || {
+            crate::supervisor::supervisor_loop(&s, &t)
+        });
         let (tx, rx) = mpsc::channel::<Bar>(4096);
         let s = Arc::clone(&shared);
         threads.spawn("ibkr-market", move || market_loop(&s, tx));
@@ -434,7 +436,7 @@ fn collect(
     for item in items {
         match item {
             Executions::ExecutionData(e) => {
-                let r = session::exec_report(&e);
+                let r = crate::reader::exec_report(&e);
                 let Some(id) = mapping::parse_order_ref(prefix, &r.order_ref)
                     .or_else(|| ib_to_ours.get(&r.ib_id).copied())
                 else {

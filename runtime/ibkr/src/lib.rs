@@ -44,7 +44,10 @@ mod health;
 mod mapping;
 mod market;
 mod pacing;
+mod reader;
 mod session;
+mod supervisor;
+mod writer;
 
 pub use broker::IbkrBroker;
 pub use config::{IbkrConfig, Mode, RawIbkrConfig};
