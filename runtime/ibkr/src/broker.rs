@@ -99,6 +99,7 @@ impl IbkrBroker {
             subscriptions_replayed: st.counters.subscriptions_replayed,
             reconciliations: st.counters.reconciliations,
             duplicate_executions: st.book.duplicate_executions,
+            silent_hangs: st.counters.silent_hangs,
             bars_dropped: st.counters.bars_dropped,
             pacing: PacingSnapshot::from_stats(&pacing, queued),
         }

@@ -49,6 +49,10 @@ pub struct RawIbkrConfig {
     pub reconnect_max_ms: u64,
     /// Connection check period in ms. Default 500.
     pub heartbeat_ms: u64,
+    /// Probe a healthy-looking link with reqCurrentTime this often (s); an
+    /// answer missing after `request_timeout_ms` restarts the session (a
+    /// silent gateway). 0 disables. Default 30.
+    pub watchdog_secs: u64,
     /// Raise an alert when the gateway stays away longer than this (s). Default 300.
     pub alert_after_secs: u64,
     /// After this long without the client library's own reconnect succeeding,
@@ -79,6 +83,7 @@ impl Default for RawIbkrConfig {
             reconnect_initial_ms: 1_000,
             reconnect_max_ms: 60_000,
             heartbeat_ms: 500,
+            watchdog_secs: 30,
             alert_after_secs: 300,
             takeover_after_secs: 600,
             request_timeout_ms: 10_000,
@@ -116,6 +121,8 @@ pub struct IbkrConfig {
     pub reconnect_max: Duration,
     /// Connection check period.
     pub heartbeat: Duration,
+    /// Watchdog probe period on a healthy link (`None`: off).
+    pub watchdog: Option<Duration>,
     /// Alert threshold for an absent gateway.
     pub alert_after: Duration,
     /// When to give up on the client library's own reconnect.
@@ -238,6 +245,7 @@ impl TryFrom<RawIbkrConfig> for IbkrConfig {
             reconnect_initial: Duration::from_millis(raw.reconnect_initial_ms),
             reconnect_max: Duration::from_millis(raw.reconnect_max_ms),
             heartbeat: Duration::from_millis(raw.heartbeat_ms),
+            watchdog: (raw.watchdog_secs > 0).then(|| Duration::from_secs(raw.watchdog_secs)),
             alert_after: Duration::from_secs(raw.alert_after_secs),
             takeover_after: Duration::from_secs(raw.takeover_after_secs),
             request_timeout: Duration::from_millis(raw.request_timeout_ms),

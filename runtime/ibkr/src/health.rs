@@ -60,6 +60,8 @@ pub struct IbkrHealth {
     pub reconciliations: u64,
     /// Executions dropped as duplicates (IB re-sends after restarts).
     pub duplicate_executions: u64,
+    /// Sessions restarted because the gateway kept the socket open but stopped answering (IB9).
+    pub silent_hangs: u64,
     /// Bars dropped because the consumer was not reading.
     pub bars_dropped: u64,
     /// Outbound pacing.

@@ -56,6 +56,7 @@ pub(crate) struct Counters {
     pub subscriptions_replayed: u64,
     pub reconciliations: u64,
     pub bars_dropped: u64,
+    pub silent_hangs: u64,
 }
 
 pub(crate) struct State {

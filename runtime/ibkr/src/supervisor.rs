@@ -239,6 +239,8 @@ struct Watch {
     flag_stale: bool,
     probe: Option<Probe>,
     last_probe: Option<Instant>,
+    /// A watchdog probe went unanswered on a socket the library calls healthy.
+    hung: bool,
 }
 
 impl Watch {
@@ -246,8 +248,8 @@ impl Watch {
     fn link_up(&mut self, shared: &Shared, client: &Arc<Client>, down: bool) -> Option<bool> {
         if !self.flag_stale {
             if client.is_connected() {
-                self.probe = None;
-                return Some(true);
+                self.watchdog(shared, client);
+                return Some(!self.hung);
             }
             if !down {
                 return Some(false);
@@ -281,6 +283,36 @@ impl Watch {
             self.flag_stale = true;
         }
         answer
+    }
+}
+
+impl Watch {
+    /// IB9: while the link looks healthy, probe every `watchdog_secs`; an
+    /// answer missing after `request_timeout` marks the gateway hung (alive
+    /// socket, no traffic), which the supervisor answers with a new session.
+    fn watchdog(&mut self, shared: &Shared, client: &Arc<Client>) {
+        let Some(every) = shared.cfg.watchdog else {
+            self.probe = None;
+            return;
+        };
+        match self.probe.as_ref().map(|p| p.result.try_recv()) {
+            None => {
+                if self.last_probe.is_none_or(|t| t.elapsed() >= every) {
+                    self.probe = Some(start_probe(client));
+                    self.last_probe = Some(now());
+                }
+            }
+            Some(Err(mpsc::TryRecvError::Empty)) => {
+                if self
+                    .probe
+                    .as_ref()
+                    .is_some_and(|p| p.started.elapsed() >= shared.cfg.request_timeout)
+                {
+                    self.hung = true;
+                }
+            }
+            Some(_) => self.probe = None,
+        }
     }
 }
 
@@ -386,6 +418,21 @@ pub(crate) fn supervisor_loop(shared: &Arc<Shared>, threads: &Arc<ThreadSet>) {
         let Some(up) = up else {
             continue;
         };
+        if watch.hung {
+            let mut st = lock(&shared.state);
+            st.counters.silent_hangs += 1;
+            st.down_since.get_or_insert_with(now);
+            st.link = LinkState::Connecting {
+                attempt: 1,
+                last_error: Some("IB Gateway stopped answering (watchdog): starting a new session".into()),
+            };
+            st.client = None;
+            st.client_gen += 1;
+            drop(st);
+            tracing::error!(address = %cfg.address(), "IB Gateway socket open but silent: watchdog probe unanswered, reconnecting");
+            retire(client);
+            continue;
+        }
         let mut st = lock(&shared.state);
         if !up {
             if st.down_since.is_none() {

@@ -32,9 +32,14 @@ fn instruments() -> Arc<Instruments> {
 }
 
 fn config(peer: &Peer, extra: &str) -> IbkrConfig {
+    let timeout = if extra.contains("request_timeout_ms") {
+        ""
+    } else {
+        "request_timeout_ms = 5000\n"
+    };
     let text = format!(
         "host = \"127.0.0.1\"\nport = {}\nheartbeat_ms = 20\nreconnect_initial_ms = 50\nreconnect_max_ms = 200\n\
-         request_timeout_ms = 5000\ncommission_wait_ms = 10000\n{extra}",
+         {timeout}commission_wait_ms = 10000\n{extra}",
         peer.port()
     );
     let raw: RawIbkrConfig = toml::from_str(&text).unwrap();
@@ -861,4 +866,19 @@ fn the_broker_is_a_send_static_box_dyn_broker_and_health_serialises() {
     let boxed: Box<dyn Broker + Send> = Box::new(broker);
     assert_send_static(&boxed);
     assert!(boxed.connection().is_connected());
+}
+
+#[test]
+fn a_silent_gateway_is_caught_by_the_watchdog_and_the_session_restarted() {
+    // IB9: the socket stays open but nothing is answered.
+    let peer = quiet_peer();
+    let (broker, _m) = connect(&peer, "watchdog_secs = 1\nrequest_timeout_ms = 1000");
+    peer.go_silent();
+    until("the watchdog to start a new session", || peer.connections() == 2);
+    until("trading to resume", || {
+        broker.connection() == Connection::Connected
+    });
+    let h = broker.health();
+    assert_eq!(h.silent_hangs, 1, "{h:?}");
+    assert!(h.reconnects >= 1, "{h:?}");
 }

@@ -64,6 +64,7 @@ struct Inner {
     refuse: Mutex<BTreeSet<i32>>,
     conns: AtomicUsize,
     stop: AtomicBool,
+    silent: AtomicBool,
     next_valid_id: AtomicI32,
 }
 
@@ -89,6 +90,7 @@ impl Peer {
             refuse: Mutex::new(BTreeSet::new()),
             conns: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
+            silent: AtomicBool::new(false),
             next_valid_id: AtomicI32::new(1000),
         });
         let i = Arc::clone(&inner);
@@ -118,6 +120,12 @@ impl Peer {
     /// Queues unsolicited actions on the current connection.
     pub fn push(&self, actions: Vec<Action>) {
         self.inner.pushed.lock().unwrap().extend(actions);
+    }
+
+    /// Keeps the socket open but stops answering anything (a hung
+    /// gateway), until the next connection.
+    pub fn go_silent(&self) {
+        self.inner.silent.store(true, Ordering::Relaxed);
     }
 
     /// Connections accepted so far.
@@ -236,6 +244,7 @@ fn serve(inner: &Inner, mut stream: TcpStream) {
     stream.write_all(&frame(hello.as_bytes())).unwrap();
     // Anything queued for a previous connection is stale.
     inner.pushed.lock().unwrap().clear();
+    inner.silent.store(false, Ordering::Relaxed);
     loop {
         let pushed: Vec<Action> = std::mem::take(&mut *inner.pushed.lock().unwrap());
         if !run(&mut stream, pushed) {
@@ -259,7 +268,9 @@ fn serve(inner: &Inner, mut stream: TcpStream) {
             });
             inner.cv.notify_all();
         }
-        let actions = if fields[0] == "71" {
+        let actions = if inner.silent.load(Ordering::Relaxed) {
+            vec![]
+        } else if fields[0] == "71" {
             let client_id: i32 = fields[2].parse().unwrap();
             if inner.refuse.lock().unwrap().contains(&client_id) {
                 vec![
