@@ -882,3 +882,26 @@ fn a_silent_gateway_is_caught_by_the_watchdog_and_the_session_restarted() {
     assert_eq!(h.silent_hangs, 1, "{h:?}");
     assert!(h.reconnects >= 1, "{h:?}");
 }
+
+#[test]
+fn when_the_client_library_cannot_reconnect_the_adapter_takes_over_with_a_fresh_session() {
+    // After the drop the old client id is refused (326), so ibapi's own
+    // reconnect fails; after takeover_after_secs the adapter connects anew
+    // and, allowed one fallback, lands on the next client id.
+    let peer = quiet_peer();
+    let (broker, _m) = connect(
+        &peer,
+        "client_id = 17\nclient_id_fallbacks = 1\ntakeover_after_secs = 1",
+    );
+    assert_eq!(broker.health().client_id, 17);
+    peer.refuse_client_id(17);
+    peer.push(vec![Action::Close]);
+    until("a fresh session on client id 18", || {
+        broker.health().client_id == 18
+    });
+    until("trading to resume", || {
+        broker.connection() == Connection::Connected
+    });
+    let h = broker.health();
+    assert!(h.client_id_conflicts >= 1 && h.reconnects >= 1, "{h:?}");
+}
