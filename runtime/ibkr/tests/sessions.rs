@@ -905,3 +905,59 @@ fn when_the_client_library_cannot_reconnect_the_adapter_takes_over_with_a_fresh_
     let h = broker.health();
     assert!(h.client_id_conflicts >= 1 && h.reconnects >= 1, "{h:?}");
 }
+
+#[test]
+fn option_chain_lists_expiries_and_strikes_with_ibs_model_greeks() {
+    let peer = Peer::start(|_, f| {
+        if let Some(r) = default_reply(f) {
+            return r;
+        }
+        let s = Action::Send;
+        match f[0].as_str() {
+            // reqContractData: [9, version, reqId, ...]
+            "9" => vec![
+                s(support::contract_data(&f[2], "AAPL", 265598)),
+                s(format!("52|1|{}|", f[2])),
+            ],
+            // reqSecDefOptParams: [78, reqId, symbol, exchange, secType, conId]
+            "78" => {
+                assert_eq!((f[2].as_str(), f[5].as_str()), ("AAPL", "265598"), "{f:?}");
+                vec![
+                    s(format!(
+                        "75|{}|SMART|265598|AAPL|100|2|20260220|20260116|4|195|180|190|185|",
+                        f[1]
+                    )),
+                    s(format!("76|{}|", f[1])),
+                ]
+            }
+            // reqMktData snapshot: [1, version, reqId, conId, symbol, OPT, expiry, strike, right, ...]
+            "1" => {
+                let call = f.iter().any(|x| x == "C");
+                let delta = if call { "0.55" } else { "-0.45" };
+                vec![
+                    s(format!("21|{}|13|0|0.3|{delta}|5.5|0|0.03|0.2|-0.05|187|", f[2])),
+                    s(format!("57|1|{}|", f[2])),
+                ]
+            }
+            _ => vec![],
+        }
+    });
+    let (_broker, market) = connect(&peer, "");
+    let info = market.resolve("AAPL").unwrap();
+    assert_eq!((info.contract_id, info.symbol.as_str()), (265598, "AAPL"));
+    let chain = market.option_chain("AAPL", None, 186.0, 2).unwrap();
+    assert_eq!(chain.expirations, vec!["20260116", "20260220"]);
+    assert_eq!(chain.strikes, vec![180.0, 185.0, 190.0, 195.0]);
+    assert_eq!(chain.quotes.len(), 4, "{:?}", chain.quotes);
+    for q in &chain.quotes {
+        assert_eq!(q.expiry, "20260116");
+        assert!(q.strike == 185.0 || q.strike == 190.0, "{q:?}");
+        assert_eq!(
+            (q.implied_volatility, q.underlying_price),
+            (Some(0.3), Some(187.0))
+        );
+        let positive = q.delta.unwrap() > 0.0;
+        assert_eq!(positive, q.right == wasmtrade_ibkr::OptionRight::Call, "{q:?}");
+        assert_eq!((q.gamma, q.theta), (Some(0.03), Some(-0.05)));
+    }
+}
