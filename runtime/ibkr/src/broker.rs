@@ -79,30 +79,14 @@ impl IbkrBroker {
 
     /// A snapshot for the ops layer: link state, reconnects, alerts, pacing.
     pub fn health(&self) -> IbkrHealth {
-        let (pacing, queued) = {
-            let ob = lock(&self.shared.outbox);
-            (ob.stats, ob.queue.len())
-        };
-        let st = lock(&self.shared.state);
-        IbkrHealth {
-            link: st.link.clone(),
-            client_id: st.client_id,
-            server_version: st.server_version,
-            reconnects: st.counters.reconnects,
-            down_for_secs: st.down_since.map(|t| t.elapsed().as_secs()).unwrap_or(0),
-            alert: st.alert,
-            alerts_raised: st.counters.alerts_raised,
-            notices_1100: st.counters.n1100,
-            notices_1101: st.counters.n1101,
-            notices_1102: st.counters.n1102,
-            client_id_conflicts: st.counters.client_id_conflicts,
-            subscriptions_replayed: st.counters.subscriptions_replayed,
-            reconciliations: st.counters.reconciliations,
-            duplicate_executions: st.book.duplicate_executions,
-            silent_hangs: st.counters.silent_hangs,
-            bars_dropped: st.counters.bars_dropped,
-            pacing: PacingSnapshot::from_stats(&pacing, queued),
-        }
+        health_of(&self.shared)
+    }
+
+    /// Reads [`health`](Self::health) from any thread, after the broker
+    /// itself moved to the event loop (readiness, `/status`, metrics).
+    pub fn health_probe(&self) -> impl Fn() -> IbkrHealth + Send + Sync + 'static {
+        let shared = Arc::clone(&self.shared);
+        move || health_of(&shared)
     }
 
     /// Stops the threads and closes the socket (also done on drop).
@@ -535,4 +519,32 @@ fn collect(
         return Err(timed_out("reqAccountSummary"));
     }
     Ok(())
+}
+
+/// The health snapshot of a session.
+fn health_of(shared: &Shared) -> IbkrHealth {
+    let (pacing, queued) = {
+        let ob = lock(&shared.outbox);
+        (ob.stats, ob.queue.len())
+    };
+    let st = lock(&shared.state);
+    IbkrHealth {
+        link: st.link.clone(),
+        client_id: st.client_id,
+        server_version: st.server_version,
+        reconnects: st.counters.reconnects,
+        down_for_secs: st.down_since.map(|t| t.elapsed().as_secs()).unwrap_or(0),
+        alert: st.alert,
+        alerts_raised: st.counters.alerts_raised,
+        notices_1100: st.counters.n1100,
+        notices_1101: st.counters.n1101,
+        notices_1102: st.counters.n1102,
+        client_id_conflicts: st.counters.client_id_conflicts,
+        subscriptions_replayed: st.counters.subscriptions_replayed,
+        reconciliations: st.counters.reconciliations,
+        duplicate_executions: st.book.duplicate_executions,
+        silent_hangs: st.counters.silent_hangs,
+        bars_dropped: st.counters.bars_dropped,
+        pacing: PacingSnapshot::from_stats(&pacing, queued),
+    }
 }

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::IbkrError;
 
 /// Paper or live account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Paper trading account (gateway port 4002 by default).
@@ -19,7 +19,7 @@ pub enum Mode {
 
 /// The `[broker.ibkr]` TOML section as written. Every key has a default;
 /// see `docs/ibkr.md` for the reference.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawIbkrConfig {
     /// Gateway host. Default `127.0.0.1`.

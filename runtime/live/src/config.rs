@@ -161,6 +161,9 @@ pub enum BrokerKind {
     /// and market data both come from it, and it keeps trading while the
     /// runtime is down (start-up reconciliation asks it what happened).
     Venue,
+    /// Interactive Brokers through IB Gateway (`[broker.ibkr]`, see
+    /// docs/ibkr.md): orders, and real-time bars for `broker.ibkr.symbols`.
+    Ibkr,
 }
 
 /// The `[broker]` section.
@@ -176,6 +179,9 @@ pub struct BrokerConfig {
     /// How long the start-up reconciliation may wait for the venue's
     /// report. Default 10000 ms.
     pub reconcile_timeout_ms: u64,
+    /// IB Gateway (`kind = "ibkr"`): host, port, client id, paper/live
+    /// (live needs `allow_live = true`), the symbols to trade, pacing.
+    pub ibkr: wasmtrade_ibkr::RawIbkrConfig,
 }
 
 impl Default for BrokerConfig {
@@ -185,6 +191,7 @@ impl Default for BrokerConfig {
             venue_address: "127.0.0.1:7700".to_string(),
             connect_timeout_ms: 5000,
             reconcile_timeout_ms: 10_000,
+            ibkr: wasmtrade_ibkr::RawIbkrConfig::default(),
         }
     }
 }
@@ -285,6 +292,15 @@ impl LiveConfig {
                 "broker.venue_address ({:?}) must be an address such as 127.0.0.1:7700",
                 self.broker.venue_address
             ));
+        }
+        if self.broker.kind == BrokerKind::Ibkr {
+            match wasmtrade_ibkr::IbkrConfig::try_from(self.broker.ibkr.clone()) {
+                Ok(c) if c.symbols.is_empty() => {
+                    out.push("broker.ibkr.symbols must name at least one symbol to trade".to_string());
+                }
+                Ok(_) => {}
+                Err(e) => out.push(format!("broker.ibkr: {e}")),
+            }
         }
         if self.broker.connect_timeout_ms == 0 || self.broker.reconcile_timeout_ms == 0 {
             out.push(

@@ -34,6 +34,8 @@ pub struct Runtime {
     core: Option<JoinHandle<()>>,
     feed: Option<JoinHandle<()>>,
     stop_feed: Arc<AtomicBool>,
+    /// IB market data subscriptions live as long as the runtime.
+    _ibkr_market: Option<wasmtrade_ibkr::IbkrMarket>,
 }
 
 /// What a graceful shutdown did.
@@ -75,17 +77,30 @@ impl Runtime {
         let mut instruments = Instruments::new();
         // The venue process, when there is one: its symbols are the market.
         let venue = match config.broker.kind {
-            BrokerKind::Paper => None,
+            BrokerKind::Paper | BrokerKind::Ibkr => None,
             BrokerKind::Venue => Some(connect_venue(&config.broker).await?),
         };
-        let plan = match &venue {
-            Some(v) => {
+        let ibkr_config = match config.broker.kind {
+            BrokerKind::Ibkr => Some(
+                wasmtrade_ibkr::IbkrConfig::try_from(config.broker.ibkr.clone())
+                    .map_err(|e| LiveError::InvalidArgument(format!("broker.ibkr: {e}")))?,
+            ),
+            _ => None,
+        };
+        let plan = match (&venue, &ibkr_config) {
+            (Some(v), _) => {
                 for symbol in &v.hello().symbols {
                     instruments.intern(symbol);
                 }
                 None
             }
-            None => {
+            (None, Some(ib)) => {
+                for symbol in &ib.symbols {
+                    instruments.intern(symbol);
+                }
+                None
+            }
+            (None, None) => {
                 let market = config.market.clone();
                 let planned = tokio::task::spawn_blocking(move || {
                     let plan = feed::plan(&market, &mut instruments);
@@ -136,8 +151,36 @@ impl Runtime {
         let kill_signal = crate::risk::kill_signal();
         let mut starting_cash = config.account.starting_cash;
         let mut connection_probe: ReadinessCheck = Arc::new(|| None);
-        let (broker, starter, memory): (Box<dyn Broker + Send>, _, _) = match venue {
-            Some(v) => {
+        let ibkr = match ibkr_config {
+            Some(ib) => {
+                let instruments = instruments.clone();
+                let connected =
+                    tokio::task::spawn_blocking(move || wasmtrade_ibkr::IbkrBroker::connect(ib, instruments))
+                        .await
+                        .map_err(|e| LiveError::Internal(format!("IB Gateway connect panicked: {e}")))?
+                        .map_err(|e| {
+                            LiveError::Unavailable(format!(
+                                "cannot connect to IB Gateway: {e} (see docs/ibkr.md)"
+                            ))
+                        })?;
+                Some(connected)
+            }
+            None => None,
+        };
+        let mut ibkr_bars = None;
+        let mut ibkr_market = None;
+        let (broker, starter, memory): (Box<dyn Broker + Send>, _, _) = match (venue, ibkr) {
+            (_, Some((broker, mut market))) => {
+                let probe = broker.health_probe();
+                connection_probe = Arc::new(move || match probe().link {
+                    wasmtrade_ibkr::LinkState::Up => None,
+                    other => Some(format!("IB Gateway link: {other:?}")),
+                });
+                ibkr_bars = market.take_bars();
+                ibkr_market = Some(market);
+                (Box::new(broker), None, VenueMemory::Kept)
+            }
+            (Some(v), None) => {
                 if v.hello().starting_cash != starting_cash {
                     tracing::info!(
                         venue = %v.hello().starting_cash,
@@ -154,7 +197,7 @@ impl Runtime {
                 });
                 (Box::new(v), Some(starter), VenueMemory::Kept)
             }
-            None => {
+            (None, None) => {
                 let paper = PaperBroker::try_new(config.account.paper, &instruments)
                     .map_err(|e| LiveError::InvalidArgument(format!("account.paper: {e}")))?;
                 (Box::new(paper), None, VenueMemory::None)
@@ -233,10 +276,24 @@ impl Runtime {
                     .map_err(|e| LiveError::Unavailable(e.to_string()))?;
                 None
             }
-            (None, None) => None,
+            (None, None) => match ibkr_bars {
+                Some(mut bars) => {
+                    let stop = stop_feed.clone();
+                    Some(spawn("ibkr-bars", move || {
+                        while let Some(bar) = bars.blocking_recv() {
+                            if stop.load(Ordering::Relaxed) || tx.blocking_send(Input::Bar(bar)).is_err() {
+                                return;
+                            }
+                            stats.bars.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })?)
+                }
+                None => None,
+            },
         };
         handle.set_ready(true);
         Ok(Runtime {
+            _ibkr_market: ibkr_market,
             handle,
             core: Some(core),
             feed,
