@@ -115,6 +115,50 @@ pub fn with_custom_section(bytes: &[u8], name: &str, payload: &[u8]) -> Vec<u8> 
     out
 }
 
+/// Runs `wasmtrade serve` on `data_dir` with `env`, expecting it to refuse
+/// to start: it must exit by itself, unsuccessfully, within 30 s. Returns
+/// its stderr.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a test waits in real time for a process"
+)]
+pub fn serve_refused(data_dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<String> {
+    let mut cmd = Command::new(wasmtrade_bin()?);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--ops-listen",
+        "",
+        "--data-dir",
+    ])
+    .arg(data_dir)
+    .env_remove("WASMTRADE_LOG")
+    .env("WASMTRADE_TOKEN", "t")
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().context("cannot start wasmtrade serve")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let out = child.wait_with_output()?;
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            if status.success() {
+                bail!("serve started although it had to refuse:\n{stderr}");
+            }
+            return Ok(stderr);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("serve neither started nor refused within 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// A `wasmtrade serve` process on a loopback port with its own data dir,
 /// stopped with SIGTERM (or killed) when dropped.
 pub struct Serve {

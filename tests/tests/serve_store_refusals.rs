@@ -11,46 +11,12 @@
 )]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use wasmtrade_e2e::{Serve, guest_path, wasmtrade_bin};
+use wasmtrade_e2e::{Serve, guest_path, serve_refused};
 
-/// Runs `serve` on `dir`, expecting it to exit by itself; returns its stderr.
 fn refused(dir: &Path) -> String {
-    let mut child = Command::new(wasmtrade_bin().unwrap())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--ops-listen",
-            "",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env_remove("WASMTRADE_LOG")
-        .env("WASMTRADE_TOKEN", "t")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let out = child.wait_with_output().unwrap();
-            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-            assert!(
-                !status.success(),
-                "serve started on a dir it must refuse:\n{stderr}"
-            );
-            return stderr;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("serve neither started nor refused within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    serve_refused(dir, &[]).unwrap()
 }
 
 #[test]

@@ -122,6 +122,13 @@ pub enum EventKind {
         /// Whether some limit was loosened.
         loosens: bool,
     },
+    /// The broker connection went down or came back.
+    BrokerConnection {
+        /// True when it came back.
+        connected: bool,
+        /// Why it is down.
+        detail: String,
+    },
     /// Start-up reconciliation found a difference with the venue.
     Reconciliation {
         /// What differed and what was done.

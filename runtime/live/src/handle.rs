@@ -33,8 +33,10 @@ pub(crate) struct Inner {
     pub(crate) changes: Mutex<()>,
     /// Kill switches engaged here take effect inside the event in flight.
     pub(crate) kill_signal: Arc<wasmtrade_engine::KillSignal>,
-    /// Extra readiness conditions (broker connection, Lease fences).
+    /// Extra readiness conditions (Lease fences).
     readiness: Vec<crate::gate::ReadinessCheck>,
+    /// The broker connection: `None` while connected, else why not.
+    connection: crate::gate::ReadinessCheck,
     /// The outcome of start-up reconciliation.
     pub(crate) reconciliation: std::sync::Mutex<Option<crate::reconcile::ReconcileOutcome>>,
 }
@@ -51,6 +53,7 @@ impl Inner {
         feed: Arc<FeedStats>,
         kill_signal: Arc<wasmtrade_engine::KillSignal>,
         readiness: Vec<crate::gate::ReadinessCheck>,
+        connection: crate::gate::ReadinessCheck,
     ) -> Self {
         Self {
             tx,
@@ -64,6 +67,7 @@ impl Inner {
             changes: Mutex::new(()),
             kill_signal,
             readiness,
+            connection,
             reconciliation: std::sync::Mutex::new(None),
         }
     }
@@ -115,7 +119,52 @@ impl Handle {
     /// Why the runtime is not ready although started: the broker connection
     /// is down, a Lease fence is closed (empty when all is well).
     pub fn not_ready_reasons(&self) -> Vec<String> {
-        self.inner.readiness.iter().filter_map(|check| check()).collect()
+        let connection = (self.inner.connection)();
+        self.inner
+            .readiness
+            .iter()
+            .filter_map(|check| check())
+            .chain(connection)
+            .collect()
+    }
+
+    /// `None` while the broker is connected, else why not.
+    pub fn broker_disconnected(&self) -> Option<String> {
+        (self.inner.connection)()
+    }
+
+    /// Publishes a `broker_connection` event whenever the broker connection
+    /// goes down or comes back (polled every `every`), until the bus closes.
+    pub(crate) fn watch_connection(&self, every: std::time::Duration) {
+        let handle = self.clone();
+        tokio::spawn(async move {
+            let mut last: Option<String> = None;
+            loop {
+                tokio::time::sleep(every).await;
+                if !handle.inner.ready.load(Ordering::Relaxed) && last.is_some() {
+                    return; // shutting down
+                }
+                let now = handle.broker_disconnected();
+                if now != last {
+                    if let Some(why) = &now {
+                        tracing::error!("broker disconnected: {why}");
+                    } else {
+                        tracing::info!("broker connected again");
+                    }
+                    handle.inner.bus.publish(
+                        crate::clock::unix_now(),
+                        crate::event::EventKind::BrokerConnection {
+                            connected: now.is_none(),
+                            detail: now.clone().unwrap_or_default(),
+                        },
+                    );
+                    last = now;
+                }
+                if handle.inner.control.is_closed() {
+                    return;
+                }
+            }
+        });
     }
 
     /// The instruments of the market.

@@ -207,8 +207,7 @@ impl Runtime {
             Some(gate) => Box::new(GatedBroker { inner: broker, gate }),
             None => broker,
         };
-        let mut readiness = options.readiness.clone();
-        readiness.push(connection_probe);
+        let readiness = options.readiness.clone();
         let bus = Arc::new(Bus::new(config.events.buffer, config.guests.log_lines_kept));
         let (tx, rx) = mpsc::channel::<Input>(config.events.queue);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
@@ -246,6 +245,7 @@ impl Runtime {
             stats.clone(),
             kill_signal,
             readiness,
+            connection_probe,
         ));
         handle.restore_active().await?;
         let timeout = Duration::from_millis(config.broker.reconcile_timeout_ms);
@@ -292,6 +292,7 @@ impl Runtime {
             },
         };
         handle.set_ready(true);
+        handle.watch_connection(Duration::from_millis(500));
         Ok(Runtime {
             _ibkr_market: ibkr_market,
             handle,

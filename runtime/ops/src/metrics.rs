@@ -126,6 +126,7 @@ fn event_kind(kind: &EventKind) -> &'static str {
         EventKind::Halt { .. } => "halt",
         EventKind::RiskLimits { .. } => "risk_limits",
         EventKind::Reconciliation { .. } => "reconciliation",
+        EventKind::BrokerConnection { .. } => "broker_connection",
         EventKind::Bar { .. } => "bar",
         EventKind::Log { .. } => "log",
     }
@@ -330,6 +331,7 @@ impl Metrics {
             | EventKind::Halt { .. }
             | EventKind::RiskLimits { .. }
             | EventKind::Reconciliation { .. }
+            | EventKind::BrokerConnection { .. }
             | EventKind::Bar { .. } => {}
         }
     }
@@ -397,14 +399,6 @@ fn family<L: EncodeLabelSet, M: EncodeMetric>(
 impl Collector for Polled {
     fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
         let guard = self.sample.lock().unwrap_or_else(PoisonError::into_inner);
-        // The paper broker is in process: always connected.
-        family(
-            &mut enc,
-            "broker_connected",
-            "1 while the broker session is connected (the paper broker always is).",
-            MetricType::Gauge,
-            &[([("broker", "paper")], ConstGauge::new(1_i64))],
-        )?;
         let Some(s) = guard.as_ref() else {
             return Ok(());
         };
@@ -441,6 +435,12 @@ impl Collector for Polled {
             )?;
         }
         self.encode_risk(&mut enc, s)?;
+        gauge(
+            &mut enc,
+            "broker_connected",
+            "1 while the broker (paper venue, IB Gateway) is connected; 0 while orders are refused for want of it.",
+            if s.broker_connected { 1.0 } else { 0.0 },
+        )?;
         let a = &s.account;
         let money = [
             (
@@ -772,10 +772,6 @@ mod tests {
             value(&text, "wasmtrade_orders_total{status=\"rejected\"}"),
             Some(0.0)
         );
-        assert_eq!(
-            value(&text, "wasmtrade_broker_connected{broker=\"paper\"}"),
-            Some(1.0)
-        );
     }
 
     #[test]
@@ -895,6 +891,7 @@ mod tests {
         Sample {
             market_bars: 12,
             market_finished: false,
+            broker_connected: true,
             account: AccountStatus {
                 cash: Money::from_int(9_000),
                 equity: Money::from_int(10_050),
@@ -958,6 +955,7 @@ mod tests {
         assert_eq!(v("wasmtrade_daily_pnl"), Some(-420.0));
         assert_eq!(v("wasmtrade_daily_loss_limit"), Some(500.0));
         assert_eq!(v("wasmtrade_kill_switch_engaged{scope=\"global\"}"), Some(1.0));
+        assert_eq!(v("wasmtrade_broker_connected"), Some(1.0));
         assert_eq!(v("wasmtrade_kill_switch_engaged{scope=\"account\"}"), Some(0.0));
         assert_eq!(
             v("wasmtrade_strategy_kill_switch_engaged{strategy=\"sma\"}"),

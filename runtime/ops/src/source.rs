@@ -43,6 +43,8 @@ pub struct Sample {
     pub modules: Vec<ModuleStatus>,
     /// Kill switches, halts and the trading gate.
     pub risk: RiskStatus,
+    /// True while the broker is connected.
+    pub broker_connected: bool,
 }
 
 /// The account and the event loop's counters.
@@ -319,6 +321,7 @@ impl Source for Handle {
                 account: AccountStatus::from(&account?),
                 modules: modules?.iter().map(ModuleStatus::from).collect(),
                 risk: RiskStatus::from(&risk?),
+                broker_connected: self.broker_disconnected().is_none(),
             })
         })
     }

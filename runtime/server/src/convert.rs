@@ -229,6 +229,12 @@ pub fn event(e: &Event) -> Option<pb::Event> {
             who: who.clone(),
             loosens: *loosens,
         }),
+        EventKind::BrokerConnection { connected, detail } => {
+            Kind::BrokerConnection(pb::BrokerConnectionEvent {
+                connected: *connected,
+                detail: detail.clone(),
+            })
+        }
         EventKind::Reconciliation { detail } => Kind::Reconciliation(pb::ReconciliationEvent {
             detail: detail.clone(),
         }),

@@ -200,6 +200,10 @@ pub fn event(e: &Event) -> Value {
             json!({ "revision": r.revision, "who": r.who, "loosens": r.loosens }),
         ),
         Some(event::Kind::Reconciliation(r)) => ("reconciliation", json!({ "detail": r.detail })),
+        Some(event::Kind::BrokerConnection(b)) => (
+            "broker_connection",
+            json!({ "connected": b.connected, "detail": b.detail }),
+        ),
         Some(event::Kind::Bar(b)) => (
             "bar",
             json!({

@@ -350,6 +350,13 @@ fn event_line(e: &Event) -> String {
             if r.loosens { " (loosens)" } else { "" }
         ),
         Some(event::Kind::Reconciliation(r)) => format!("reconciliation: {}", r.detail),
+        Some(event::Kind::BrokerConnection(b)) => {
+            if b.connected {
+                "broker connected".to_string()
+            } else {
+                format!("broker DISCONNECTED: {}", b.detail)
+            }
+        }
         Some(event::Kind::Bar(b)) => format!(
             "bar {} o {} h {} l {} c {} v {}",
             b.symbol, b.open, b.high, b.low, b.close, b.volume
