@@ -133,7 +133,7 @@ fn ops_endpoints_follow_the_runtime_from_start_to_sigterm() {
         "wasmtrade_ready 1",
         "wasmtrade_trading_gate_open 1",
         "wasmtrade_kill_switch_engaged{scope=\"global\"} 0",
-        "wasmtrade_broker_connected{broker=\"paper\"} 1",
+        "wasmtrade_broker_connected 1",
         "wasmtrade_fills_total 0",
         "wasmtrade_event_stream_lagged_total 0",
     ] {

@@ -439,7 +439,7 @@ impl Collector for Polled {
             &mut enc,
             "broker_connected",
             "1 while the broker (paper venue, IB Gateway) is connected; 0 while orders are refused for want of it.",
-            if s.broker_connected { 1.0 } else { 0.0 },
+            i64::from(s.broker_connected),
         )?;
         let a = &s.account;
         let money = [
