@@ -10,16 +10,17 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllo
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 
-use crate::bindings::{indicator, strategy};
+use crate::bindings::{indicator, policy, strategy};
 use crate::epoch::{DeadlineTicks, EpochTicker};
 use crate::live::LiveGuests;
 use crate::state::GuestState;
-use crate::validate::{self, INDICATOR_EXPORTS, STRATEGY_EXPORTS};
-use crate::{HostConfig, HostError, IndicatorModule, StrategyModule};
+use crate::validate::{self, INDICATOR_EXPORTS, POLICY_EXPORTS, STRATEGY_EXPORTS};
+use crate::{HostConfig, HostError, IndicatorModule, PolicyModule, StrategyModule};
 
 /// World names as errors show them.
 pub(crate) const STRATEGY_WORLD: &str = "strategy@0.1.0";
 pub(crate) const INDICATOR_WORLD: &str = "indicator@0.1.0";
+pub(crate) const POLICY_WORLD: &str = "policy@0.1.0";
 
 /// Header of artifacts from [`StrategyModule::precompiled`]: magic, then the
 /// 32-byte sha256 of the source wasm, then wasmtime's serialised component.
@@ -34,6 +35,7 @@ pub struct GuestEngine {
     engine: Engine,
     strategy_linker: Linker<GuestState>,
     indicator_linker: Linker<GuestState>,
+    policy_linker: Linker<GuestState>,
     shared: Arc<Shared>,
 }
 
@@ -164,6 +166,9 @@ impl GuestEngine {
         let indicator_linker = linker(&engine, |l| {
             indicator::Indicator::add_to_linker::<GuestState, HasSelf<GuestState>>(l, |s| s)
         })?;
+        let policy_linker = linker(&engine, |l| {
+            policy::Policy::add_to_linker::<GuestState, HasSelf<GuestState>>(l, |s| s)
+        })?;
         let deadline = config.deadline_ms.map(DeadlineTicks::for_deadline);
         let ticker = match deadline {
             Some(d) => {
@@ -176,6 +181,7 @@ impl GuestEngine {
             engine,
             strategy_linker,
             indicator_linker,
+            policy_linker,
             shared: Arc::new(Shared {
                 live: LiveGuests::new(config.max_live_guests),
                 config,
@@ -216,6 +222,19 @@ impl GuestEngine {
     pub fn load_indicator(&self, bytes: &[u8]) -> Result<IndicatorModule, HostError> {
         let (component, sha256) = self.compile(bytes)?;
         self.indicator_from(component, sha256)
+    }
+
+    /// Validates, compiles and links a policy guest (the `policy` world).
+    pub fn load_policy(&self, bytes: &[u8]) -> Result<PolicyModule, HostError> {
+        let (component, sha256) = self.compile(bytes)?;
+        self.policy_from(component, sha256)
+    }
+
+    /// Loads a policy from [`PolicyModule::precompiled`] output; same trust
+    /// requirement as [`load_precompiled_strategy`](Self::load_precompiled_strategy).
+    pub fn load_precompiled_policy(&self, artifact: &[u8]) -> Result<PolicyModule, HostError> {
+        let (component, sha256) = self.deserialize(artifact)?;
+        self.policy_from(component, sha256)
     }
 
     /// Loads a strategy from [`StrategyModule::precompiled`] output, skipping
@@ -287,6 +306,14 @@ impl GuestEngine {
             hex::encode(sha256),
             self.shared.clone(),
         ))
+    }
+
+    fn policy_from(&self, component: Component, sha256: [u8; 32]) -> Result<PolicyModule, HostError> {
+        let pre = self.prepare(&component, &self.policy_linker, POLICY_WORLD, POLICY_EXPORTS)?;
+        let pre = policy::PolicyPre::new(pre).map_err(|e| HostError::Link {
+            reason: format!("{e:#}"),
+        })?;
+        Ok(PolicyModule::new(pre, hex::encode(sha256), self.shared.clone()))
     }
 
     #[allow(

@@ -38,7 +38,7 @@ fn is_allowed_import(name: &str) -> bool {
     };
     let wasi_02 = version.starts_with("0.2.");
     match package {
-        "wasmtrade:guest" => version == "0.1.0" && matches!(interface, "host" | "types"),
+        "wasmtrade:guest" => version == "0.1.0" && matches!(interface, "host" | "types" | "policy-types"),
         "wasi:io" => wasi_02 && matches!(interface, "error" | "poll" | "streams"),
         "wasi:cli" => {
             wasi_02
@@ -115,6 +115,19 @@ pub(crate) const INDICATOR_EXPORTS: &[(&str, ExportCheck)] = &[
     ("restore", |f, t| f.typecheck::<(&[u8],), (Unit,)>(t)),
 ];
 
+use crate::bindings::policy::wasmtrade::guest::policy_types as pt;
+
+pub(crate) const POLICY_EXPORTS: &[(&str, ExportCheck)] = &[
+    ("info", |f, t| f.typecheck::<(), (wit::GuestInfo,)>(t)),
+    ("init", |f, t| f.typecheck::<(&str,), (Unit,)>(t)),
+    ("load", |f, t| {
+        f.typecheck::<(&[u8],), (Result<pt::ModelInfo, wit::GuestError>,)>(t)
+    }),
+    ("act", |f, t| {
+        f.typecheck::<(&pt::Observation,), (Result<pt::Action, wit::GuestError>,)>(t)
+    }),
+];
+
 /// Verifies every export of `world` exists as a function of the right type.
 pub(crate) fn check_world(
     component: &Component,
@@ -172,6 +185,7 @@ mod tests {
         for ok in [
             "wasmtrade:guest/host@0.1.0",
             "wasmtrade:guest/types@0.1.0",
+            "wasmtrade:guest/policy-types@0.1.0",
             "wasi:io/streams@0.2.6",
             "wasi:cli/stdout@0.2.0",
             "wasi:cli/terminal-stderr@0.2.3",
