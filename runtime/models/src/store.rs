@@ -86,6 +86,11 @@ impl ModelStore {
         &self.dir
     }
 
+    /// Largest model accepted, in bytes.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     fn model_dir(&self, name: &str) -> Result<PathBuf, ModelsError> {
         check_name(name)?;
         Ok(self.dir.join(name))

@@ -39,6 +39,10 @@ pub enum Command {
     /// swap, shadow runs, logs and the audit trail.
     #[command(subcommand)]
     Strategy(StrategyCommand),
+    /// Policy models on a running server: upload, versions, activate (also
+    /// from a learner's checkpoint), checkpoints.
+    #[command(subcommand)]
+    Model(crate::commands::client::ModelCommand),
     /// Orders on a running server.
     Orders(OrdersArgs),
     /// Positions on a running server.

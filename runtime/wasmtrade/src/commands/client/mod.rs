@@ -15,6 +15,7 @@
 mod args;
 mod connect;
 mod json;
+mod model;
 mod output;
 mod risk;
 mod strategy;
@@ -25,6 +26,7 @@ use std::future::Future;
 
 use anyhow::Context as _;
 
+pub use model::ModelCommand;
 pub use args::{
     AccountArgs, EventsArgs, KillCommand, OrdersArgs, PositionsArgs, RiskCommand, StrategyCommand,
 };
@@ -32,6 +34,11 @@ pub use args::{
 /// `wasmtrade strategy ...`.
 pub fn strategy(command: StrategyCommand) -> anyhow::Result<()> {
     block_on(strategy::run(command))
+}
+
+/// `wasmtrade model ...`.
+pub fn model(command: ModelCommand) -> anyhow::Result<()> {
+    block_on(model::run(command))
 }
 
 /// `wasmtrade orders`.
