@@ -271,7 +271,7 @@ impl GuestEngine {
         world: &'static str,
         exports: &[(&str, validate::ExportCheck)],
     ) -> Result<InstancePre<GuestState>, HostError> {
-        validate::check_imports(&self.engine, component)?;
+        validate::check_imports(&self.engine, component, |_| false)?;
         validate::check_world(component, world, exports)?;
         linker.instantiate_pre(component).map_err(|e| HostError::Link {
             reason: format!("{e:#}"),
@@ -309,7 +309,20 @@ impl GuestEngine {
     }
 
     fn policy_from(&self, component: Component, sha256: [u8; 32]) -> Result<PolicyModule, HostError> {
-        let pre = self.prepare(&component, &self.policy_linker, POLICY_WORLD, POLICY_EXPORTS)?;
+        // The policy linker plus trapping stand-ins for the clock and
+        // filesystem imports a policy may carry (see
+        // `validate::is_trapped_policy_import`); everything else is refused first.
+        validate::check_imports(&self.engine, &component, validate::is_trapped_policy_import)?;
+        validate::check_world(&component, POLICY_WORLD, POLICY_EXPORTS)?;
+        let mut linker = self.policy_linker.clone();
+        trap_imports(&self.engine, &mut linker, &component, validate::is_trapped_policy_import).map_err(|e| {
+            HostError::Link {
+                reason: format!("{e:#}"),
+            }
+        })?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| HostError::Link {
+            reason: format!("{e:#}"),
+        })?;
         let pre = policy::PolicyPre::new(pre).map_err(|e| HostError::Link {
             reason: format!("{e:#}"),
         })?;
@@ -338,6 +351,61 @@ impl GuestEngine {
             .map_err(|e| bad(&format!("{e:#}")))?;
         Ok((component, sha256))
     }
+}
+
+/// Stand-in type of `wasi:filesystem/types.descriptor` for policy guests.
+struct TrappedDescriptor;
+/// Stand-in type of other resources of trapped interfaces.
+struct TrappedResource;
+
+/// Defines the component's imports that `which` selects as functions that
+/// trap when called (and resources nobody can create). Only those: the rest
+/// keep their real, semver-matched definitions in `linker`.
+fn trap_imports(
+    engine: &Engine,
+    linker: &mut Linker<GuestState>,
+    component: &Component,
+    which: fn(&str) -> bool,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::ResourceType;
+    use wasmtime::component::types::ComponentItem;
+    let ty = component.component_type();
+    for (name, item) in ty.imports(engine) {
+        if !which(name) {
+            continue;
+        }
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        let mut root = linker.root();
+        let mut inst = root.instance(name)?;
+        for (export, item) in instance.exports(engine) {
+            match item.ty {
+                ComponentItem::ComponentFunc(_) => {
+                    let what = format!("{name}#{export}");
+                    inst.func_new(export, move |_, _, _, _| {
+                        wasmtime::bail!("`{what}` is not available to policy guests (no clocks, no filesystem)")
+                    })?;
+                }
+                ComponentItem::Resource(_) => {
+                    // Resources `use`d from wasi:io keep their real types (the
+                    // linker's streams and pollables); the interface's own
+                    // resources get types no host function ever creates.
+                    let ty = match export {
+                        "input-stream" => ResourceType::host::<wasmtime_wasi::p2::DynInputStream>(),
+                        "output-stream" => ResourceType::host::<wasmtime_wasi::p2::DynOutputStream>(),
+                        "error" => ResourceType::host::<wasmtime_wasi::p2::IoError>(),
+                        "pollable" => ResourceType::host::<wasmtime_wasi::p2::DynPollable>(),
+                        "descriptor" => ResourceType::host::<TrappedDescriptor>(),
+                        _ => ResourceType::host::<TrappedResource>(),
+                    };
+                    inst.resource(export, ty, |_, _| Ok(()))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Serialises a compiled component into the artifact format `deserialize` reads.

@@ -61,13 +61,32 @@ fn is_allowed_import(name: &str) -> bool {
     }
 }
 
-/// Refuses a component importing anything outside the allow-list, naming every offending import.
-pub(crate) fn check_imports(engine: &Engine, component: &Component) -> Result<(), HostError> {
+/// Imports a policy guest may have that are linked as functions that trap
+/// (no capability is granted): Rust's std and tract reference the WASI
+/// clocks and filesystem on paths a policy never takes (profiling timers,
+/// ONNX external-data files). A call traps and quarantines the guest; there
+/// is no preopened directory and no clock reading to be had.
+pub(crate) fn is_trapped_policy_import(name: &str) -> bool {
+    let (path, version) = name.split_once('@').unwrap_or((name, ""));
+    version.starts_with("0.2.")
+        && matches!(
+            path,
+            "wasi:clocks/wall-clock" | "wasi:clocks/monotonic-clock" | "wasi:filesystem/types" | "wasi:filesystem/preopens"
+        )
+}
+
+/// Refuses a component importing anything outside the allow-list (plus
+/// what `also_allowed` admits), naming every offending import.
+pub(crate) fn check_imports(
+    engine: &Engine,
+    component: &Component,
+    also_allowed: fn(&str) -> bool,
+) -> Result<(), HostError> {
     let ty = component.component_type();
     let mut imports: Vec<String> = ty
         .imports(engine)
         .map(|(name, _)| name)
-        .filter(|name| !is_allowed_import(name))
+        .filter(|name| !is_allowed_import(name) && !also_allowed(name))
         .map(str::to_owned)
         .collect();
     if imports.is_empty() {
@@ -193,6 +212,9 @@ mod tests {
         ] {
             assert!(is_allowed_import(ok), "{ok}");
         }
+        assert!(is_trapped_policy_import("wasi:clocks/wall-clock@0.2.6"));
+        assert!(is_trapped_policy_import("wasi:filesystem/preopens@0.2.6"));
+        assert!(!is_trapped_policy_import("wasi:sockets/tcp@0.2.6"));
         for bad in [
             "wasi:filesystem/types@0.2.6",
             "wasi:filesystem/preopens@0.2.6",
