@@ -30,6 +30,9 @@ use crate::{
     RejectNotice, Side, StrategyGuest, Tick, TimeInForce, Timestamp,
 };
 
+/// Bars a working order may wait before the adapter cancels it.
+const MAX_WAIT_BARS: u32 = 3;
+
 /// Columns of each observation row built by [`PolicyStrategy`].
 pub const FEATURES: usize = 6;
 
@@ -196,6 +199,8 @@ struct State {
     windows: BTreeMap<InstrumentId, Window>,
     /// Working orders of ours: client id → remaining quantity.
     working: BTreeMap<String, f64>,
+    /// Bars the working orders have waited.
+    waited: u32,
     orders: u64,
     stats: PolicyStats,
     /// The last decision, waiting for its reward.
@@ -365,7 +370,7 @@ impl<P: PolicyGuest> PolicyStrategy<P> {
             side: if delta > 0.0 { Side::Buy } else { Side::Sell },
             quantity,
             order_type: RawOrderType::Market,
-            tif: TimeInForce::Day,
+            tif: TimeInForce::Gtc,
         }]
     }
 
@@ -532,9 +537,21 @@ impl<P: PolicyGuest> StrategyGuest for PolicyStrategy<P> {
             reward: 0.0,
         });
         let intents = if !self.state.working.is_empty() {
-            // An order of ours is still working: wait for it.
-            Vec::new()
+            // An order of ours is still working: wait for it, but not
+            // forever (an order that expired or was dropped without a notice
+            // would block the policy): cancel it after a few bars.
+            self.state.waited += 1;
+            if self.state.waited > MAX_WAIT_BARS {
+                self.state.waited = 0;
+                std::mem::take(&mut self.state.working)
+                    .into_keys()
+                    .map(|client_id| RawIntent::Cancel { client_id })
+                    .collect()
+            } else {
+                Vec::new()
+            }
         } else {
+            self.state.waited = 0;
             match &action.decision {
                 PolicyDecision::Hold => Vec::new(),
                 PolicyDecision::Target(t) => self.target_order(bar, *t),
