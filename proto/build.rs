@@ -39,5 +39,11 @@ fn generate() -> Result<(), String> {
         .build_server(true)
         .file_descriptor_set_path(out_dir.join(DESCRIPTOR_SET))
         .compile_with_config(config, &PROTOS, &["."])
-        .map_err(|e| format!("cannot compile {} with {}: {e}", PROTOS.join(", "), protoc.display()))
+        .map_err(|e| {
+            format!(
+                "cannot compile {} with {}: {e}",
+                PROTOS.join(", "),
+                protoc.display()
+            )
+        })
 }

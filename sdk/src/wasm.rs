@@ -4,10 +4,10 @@
 
 use std::marker::PhantomData;
 
+use crate::Policy as _;
 use crate::bindings::indicator as iw;
 use crate::bindings::policy as policy_world;
 use crate::bindings::policy::wasmtrade::guest::policy_types as pw;
-use crate::Policy as _;
 use crate::bindings::strategy as sw;
 use crate::bindings::strategy::wasmtrade::guest::host;
 use crate::bindings::strategy::wasmtrade::guest::types as wit;

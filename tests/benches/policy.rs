@@ -82,7 +82,10 @@ fn main() {
 
     // Wasm: the guest component through the host, as the engine calls it.
     let mut wasm = Vec::new();
-    for (label, fuel) in [("wasm (fuel on)", HostConfig::default().fuel_per_callback), ("wasm (fuel off)", None)] {
+    for (label, fuel) in [
+        ("wasm (fuel on)", HostConfig::default().fuel_per_callback),
+        ("wasm (fuel off)", None),
+    ] {
         let host = GuestEngine::new(HostConfig {
             fuel_per_callback: fuel,
             ..HostConfig::default()
@@ -125,7 +128,10 @@ fn main() {
     let ort_p50 = ort["p50_us"].as_f64().unwrap();
 
     println!("CLSTM-PPO policy, one action (batch 1, window {window} x {features} features), {n} actions");
-    println!("{:<26} {:>10} {:>10} {:>10} {:>12} {:>12}", "", "p50 us", "p99 us", "mean us", "vs native", "vs onnxrt");
+    println!(
+        "{:<26} {:>10} {:>10} {:>10} {:>12} {:>12}",
+        "", "p50 us", "p99 us", "mean us", "vs native", "vs onnxrt"
+    );
     let row = |label: &str, s: &Stats| {
         println!(
             "{label:<26} {:>10.1} {:>10.1} {:>10.1} {:>11.2}x {:>11.2}x",

@@ -115,7 +115,10 @@ fn assert_matches_onnxruntime(p: &mut WasmPolicy, model: &str, indices: impl Int
         assert_eq!(action.probabilities.len(), probs.len(), "{model}[{i}]: actions");
         for (a, b) in action.probabilities.iter().zip(&probs) {
             worst = worst.max((a - b).abs());
-            assert!((a - b).abs() <= TOLERANCE, "{model}[{i}]: wasm {a} vs onnxruntime {b}");
+            assert!(
+                (a - b).abs() <= TOLERANCE,
+                "{model}[{i}]: wasm {a} vs onnxruntime {b}"
+            );
         }
         worst = worst.max((action.value - value).abs());
         assert!(
@@ -230,7 +233,10 @@ fn backtest_trades_with_the_policy_end_to_end() {
     assert_eq!(s["guest"], "clstm-ppo");
     // The embedded synthetic data set: 2520 seeded GBM bars.
     assert_eq!(s["bars"], 2520);
-    assert!(s["intents"].as_u64().unwrap() > 0, "the policy never traded: {report}");
+    assert!(
+        s["intents"].as_u64().unwrap() > 0,
+        "the policy never traded: {report}"
+    );
     assert!(s["fills"].as_u64().unwrap() > 0, "no fills: {report}");
     assert!(report["policy"]["steps"].as_u64().unwrap() > 2400, "{report}");
 

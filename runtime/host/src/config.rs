@@ -107,7 +107,10 @@ impl HostConfig {
             return bad("max_model_bytes", "must be positive");
         }
         if self.fuel_per_model_load == Some(0) {
-            return bad("fuel_per_model_load", "must be positive; omit it to use fuel_per_callback");
+            return bad(
+                "fuel_per_model_load",
+                "must be positive; omit it to use fuel_per_callback",
+            );
         }
         if self.max_memory_bytes < 64 * KIB {
             return bad("max_memory_bytes", "must be at least one wasm page (65536)");

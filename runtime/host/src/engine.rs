@@ -315,10 +315,14 @@ impl GuestEngine {
         validate::check_imports(&self.engine, &component, validate::is_trapped_policy_import)?;
         validate::check_world(&component, POLICY_WORLD, POLICY_EXPORTS)?;
         let mut linker = self.policy_linker.clone();
-        trap_imports(&self.engine, &mut linker, &component, validate::is_trapped_policy_import).map_err(|e| {
-            HostError::Link {
-                reason: format!("{e:#}"),
-            }
+        trap_imports(
+            &self.engine,
+            &mut linker,
+            &component,
+            validate::is_trapped_policy_import,
+        )
+        .map_err(|e| HostError::Link {
+            reason: format!("{e:#}"),
         })?;
         let pre = linker.instantiate_pre(&component).map_err(|e| HostError::Link {
             reason: format!("{e:#}"),
@@ -384,7 +388,9 @@ fn trap_imports(
                 ComponentItem::ComponentFunc(_) => {
                     let what = format!("{name}#{export}");
                     inst.func_new(export, move |_, _, _, _| {
-                        wasmtime::bail!("`{what}` is not available to policy guests (no clocks, no filesystem)")
+                        wasmtime::bail!(
+                            "`{what}` is not available to policy guests (no clocks, no filesystem)"
+                        )
                     })?;
                 }
                 ComponentItem::Resource(_) => {

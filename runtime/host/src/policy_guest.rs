@@ -40,7 +40,11 @@ impl std::fmt::Debug for PolicyModule {
 }
 
 impl PolicyModule {
-    pub(crate) fn new(pre: policy::PolicyPre<crate::state::GuestState>, sha256: String, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(
+        pre: policy::PolicyPre<crate::state::GuestState>,
+        sha256: String,
+        shared: Arc<Shared>,
+    ) -> Self {
         Self {
             pre,
             sha256: sha256.into(),
@@ -144,7 +148,10 @@ impl WasmPolicy {
             });
         }
         let b = &self.bindings;
-        let info = match self.sandbox.run_with_fuel(self.load_fuel, |s| b.call_load(s, bytes)) {
+        let info = match self
+            .sandbox
+            .run_with_fuel(self.load_fuel, |s| b.call_load(s, bytes))
+        {
             Ok(i) => ModelInfo {
                 input_shape: i.input_shape,
                 actions: i.actions,

@@ -71,7 +71,10 @@ pub(crate) fn is_trapped_policy_import(name: &str) -> bool {
     version.starts_with("0.2.")
         && matches!(
             path,
-            "wasi:clocks/wall-clock" | "wasi:clocks/monotonic-clock" | "wasi:filesystem/types" | "wasi:filesystem/preopens"
+            "wasi:clocks/wall-clock"
+                | "wasi:clocks/monotonic-clock"
+                | "wasi:filesystem/types"
+                | "wasi:filesystem/preopens"
         )
 }
 

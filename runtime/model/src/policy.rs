@@ -38,12 +38,12 @@ pub const FEATURES: usize = 6;
 
 /// What each of the [`FEATURES`] columns holds, in order.
 pub const FEATURE_NAMES: [&str; FEATURES] = [
-    "log_return",      // ln(close / previous close)
-    "range",           // (high - low) / close
-    "body",            // (close - open) / close
+    "log_return",        // ln(close / previous close)
+    "range",             // (high - low) / close
+    "body",              // (close - open) / close
     "log_volume_change", // ln(volume / previous volume), clipped to [-5, 5]; 0 without volume
-    "position",        // position value / equity (signed)
-    "cash",            // cash / equity
+    "position",          // position value / equity (signed)
+    "cash",              // cash / equity
 ];
 
 /// A window of features for one decision: `rows` steps (oldest first) of
@@ -318,9 +318,18 @@ impl<P: PolicyGuest> PolicyStrategy<P> {
         let volume = bar.volume.to_f64();
         let row = [
             w.last_close.map_or(0.0, |p| ln_ratio(close, p)),
-            if close > 0.0 { (bar.high.to_f64() - bar.low.to_f64()) / close } else { 0.0 },
-            if close > 0.0 { (close - bar.open.to_f64()) / close } else { 0.0 },
-            w.last_volume.map_or(0.0, |v| ln_ratio(volume, v).clamp(-5.0, 5.0)),
+            if close > 0.0 {
+                (bar.high.to_f64() - bar.low.to_f64()) / close
+            } else {
+                0.0
+            },
+            if close > 0.0 {
+                (close - bar.open.to_f64()) / close
+            } else {
+                0.0
+            },
+            w.last_volume
+                .map_or(0.0, |v| ln_ratio(volume, v).clamp(-5.0, 5.0)),
             pos,
             cash,
         ]

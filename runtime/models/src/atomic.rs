@@ -12,7 +12,10 @@ use crate::ModelsError;
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelsError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(ModelsError::io("cannot create", dir))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
     {
         let mut f = OpenOptions::new()
@@ -21,7 +24,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelsError> {
             .truncate(true)
             .open(&tmp)
             .map_err(ModelsError::io("cannot create", &tmp))?;
-        f.write_all(bytes).map_err(ModelsError::io("cannot write", &tmp))?;
+        f.write_all(bytes)
+            .map_err(ModelsError::io("cannot write", &tmp))?;
         f.sync_all().map_err(ModelsError::io("cannot fsync", &tmp))?;
     }
     std::fs::rename(&tmp, path).map_err(ModelsError::io("cannot rename into place", path))?;

@@ -57,7 +57,9 @@ fn check_name(name: &str) -> Result<(), ModelsError> {
     if ok {
         Ok(())
     } else {
-        Err(ModelsError::InvalidName { name: name.to_string() })
+        Err(ModelsError::InvalidName {
+            name: name.to_string(),
+        })
     }
 }
 
@@ -147,7 +149,10 @@ impl ModelStore {
                 version,
             });
         }
-        write_atomic(&self.model_dir(name)?.join(ACTIVE), format!("{version}\n").as_bytes())?;
+        write_atomic(
+            &self.model_dir(name)?.join(ACTIVE),
+            format!("{version}\n").as_bytes(),
+        )?;
         tracing::info!(model = name, version, "model version activated");
         Ok(())
     }
@@ -324,8 +329,14 @@ mod tests {
         let store = ModelStore::open(dir.path(), 4).unwrap();
         let err = store.activate("clstm", 3).unwrap_err();
         assert!(err.is_not_found());
-        assert_eq!(err.to_string(), "model `clstm` has no version 3 (see `wasmtrade model list`)");
-        assert!(matches!(store.put("../etc", b"x"), Err(ModelsError::InvalidName { .. })));
+        assert_eq!(
+            err.to_string(),
+            "model `clstm` has no version 3 (see `wasmtrade model list`)"
+        );
+        assert!(matches!(
+            store.put("../etc", b"x"),
+            Err(ModelsError::InvalidName { .. })
+        ));
         assert!(matches!(
             store.put("clstm", b"12345"),
             Err(ModelsError::TooLarge { size: 5, limit: 4 })
@@ -346,6 +357,11 @@ mod tests {
         let v = ckpts.activate(&store, "clstm", "step-000200").unwrap();
         assert_eq!((v.version, v.active), (2, true));
         assert_eq!(store.read_active("clstm").unwrap(), (2, b"w200".to_vec()));
-        assert!(ckpts.activate(&store, "clstm", "nope").unwrap_err().is_not_found());
+        assert!(
+            ckpts
+                .activate(&store, "clstm", "nope")
+                .unwrap_err()
+                .is_not_found()
+        );
     }
 }

@@ -136,7 +136,8 @@ impl TransitionLog {
         let mut buf = Vec::new();
         for t in transitions {
             let payload = serde_json::to_vec(t).map_err(|e| ModelsError::Encode(e.to_string()))?;
-            let len = u32::try_from(payload.len()).map_err(|_| ModelsError::Encode("record above 4 GiB".into()))?;
+            let len =
+                u32::try_from(payload.len()).map_err(|_| ModelsError::Encode("record above 4 GiB".into()))?;
             buf.extend_from_slice(&len.to_le_bytes());
             buf.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
             buf.extend_from_slice(&payload);
@@ -258,6 +259,10 @@ mod tests {
         bytes[HEADER + 2] ^= 0x55;
         std::fs::write(&path, &bytes).unwrap();
         let err = TransitionLog::open(&path).unwrap_err();
-        assert!(err.to_string().contains("is corrupt at byte 0: checksum mismatch"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("is corrupt at byte 0: checksum mismatch"),
+            "{err}"
+        );
     }
 }

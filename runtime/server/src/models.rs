@@ -102,7 +102,9 @@ fn checkpoint(c: Checkpoint) -> pb::ModelCheckpoint {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ModelsError> + Send + 'static) -> Result<T, Status> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ModelsError> + Send + 'static,
+) -> Result<T, Status> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Status::internal(format!("model store task failed: {e}")))?
@@ -164,7 +166,10 @@ impl ModelService for Models {
                         .list(Some(&r.name))?
                         .into_iter()
                         .find(|v| v.version == n)
-                        .ok_or(ModelsError::UnknownVersion { name: r.name, version: n })?;
+                        .ok_or(ModelsError::UnknownVersion {
+                            name: r.name,
+                            version: n,
+                        })?;
                     v.active = true;
                     Ok(v)
                 })
@@ -207,13 +212,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let swaps = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = swaps.clone();
-        let s = service(dir.path()).with_activation_hook(Arc::new(move |name: &str, v: u64, bytes: &[u8]| {
-            if bytes == b"bad" {
-                return Err("model is not a readable ONNX model".into());
-            }
-            seen.lock().unwrap().push((name.to_string(), v));
-            Ok(())
-        }));
+        let s =
+            service(dir.path()).with_activation_hook(Arc::new(move |name: &str, v: u64, bytes: &[u8]| {
+                if bytes == b"bad" {
+                    return Err("model is not a readable ONNX model".into());
+                }
+                seen.lock().unwrap().push((name.to_string(), v));
+                Ok(())
+            }));
         let up = |model: &[u8], activate| {
             Request::new(pb::UploadModelRequest {
                 name: "clstm".into(),
@@ -233,7 +239,11 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);
-        assert!(err.message().contains("keeps its previous weights"), "{}", err.message());
+        assert!(
+            err.message().contains("keeps its previous weights"),
+            "{}",
+            err.message()
+        );
         let err = s
             .activate_model(Request::new(pb::ActivateModelRequest {
                 name: "clstm".into(),

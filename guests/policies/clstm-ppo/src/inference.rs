@@ -168,7 +168,8 @@ impl Model {
         let plan = typed
             .into_runnable()
             .map_err(|e| InferenceError::Plan { reason: one_line(&e) })?;
-        let state = TypedSimpleState::new(&plan).map_err(|e| InferenceError::Plan { reason: one_line(&e) })?;
+        let state =
+            TypedSimpleState::new(&plan).map_err(|e| InferenceError::Plan { reason: one_line(&e) })?;
         Ok(Self {
             state,
             window,
@@ -268,7 +269,10 @@ mod tests {
     fn refuses_bytes_that_are_not_onnx_with_a_clear_message() {
         let err = Model::load(b"certainly not a protobuf \xff\xff\xff", 32, 6).unwrap_err();
         assert!(matches!(err, InferenceError::NotOnnx { .. }), "{err}");
-        assert!(err.to_string().starts_with("model is not a readable ONNX model"), "{err}");
+        assert!(
+            err.to_string().starts_with("model is not a readable ONNX model"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -277,6 +281,9 @@ mod tests {
             declared: show(&[Some(1), Some(32), Some(7)]),
             expected: [1, 32, 6],
         };
-        assert!(err.to_string().starts_with("model input shape [1, 32, 7] does not match the observation window [1, 32, 6]"));
+        assert!(
+            err.to_string()
+                .starts_with("model input shape [1, 32, 7] does not match the observation window [1, 32, 6]")
+        );
     }
 }

@@ -90,7 +90,9 @@ impl Policy for ClstmPpo {
             return Err(Error::config("`window` and `features` must be at least 1"));
         }
         if config.targets.is_empty() || config.targets.iter().any(|t| !(-1.0..=1.0).contains(t)) {
-            return Err(Error::config("`targets` must be a non-empty list of fractions in [-1, 1]"));
+            return Err(Error::config(
+                "`targets` must be a non-empty list of fractions in [-1, 1]",
+            ));
         }
         Ok(Self { config, model: None })
     }
@@ -113,7 +115,11 @@ impl Policy for ClstmPpo {
                 .collect(),
             actions: u32::try_from(model.actions()).unwrap_or(u32::MAX),
         };
-        ctx.info(&format!("model loaded: {} bytes, {} actions", bytes.len(), model.actions()));
+        ctx.info(&format!(
+            "model loaded: {} bytes, {} actions",
+            bytes.len(),
+            model.actions()
+        ));
         self.model = Some(model);
         Ok(info)
     }

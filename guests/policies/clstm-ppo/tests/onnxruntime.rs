@@ -45,15 +45,29 @@ fn native_inference_matches_onnxruntime_and_refuses_a_wrong_shape() {
         for (i, o) in observations.iter().enumerate() {
             let out = model.run(o).unwrap();
             let want = &reference["models"][name][i];
-            for (a, b) in out.probabilities.iter().zip(want["probabilities"].as_array().unwrap()) {
+            for (a, b) in out
+                .probabilities
+                .iter()
+                .zip(want["probabilities"].as_array().unwrap())
+            {
                 let b = b.as_f64().unwrap() as f32;
                 assert!((a - b).abs() <= 1e-4, "{name}[{i}]: tract {a} vs onnxruntime {b}");
             }
             let v = want["value"].as_f64().unwrap() as f32;
-            assert!((out.value - v).abs() <= 1e-4, "{name}[{i}]: value tract {} vs {v}", out.value);
+            assert!(
+                (out.value - v).abs() <= 1e-4,
+                "{name}[{i}]: value tract {} vs {v}",
+                out.value
+            );
         }
         let err = model.run(&[0.0; 3]).unwrap_err();
-        assert_eq!(err, InferenceError::Observation { got: 3, expected: window * features });
+        assert_eq!(
+            err,
+            InferenceError::Observation {
+                got: 3,
+                expected: window * features
+            }
+        );
     }
 
     let wrong = std::fs::read(dir.path().join("clstm_ppo_wrong_shape.onnx")).unwrap();

@@ -11,8 +11,8 @@ use wasmtrade_engine::{Backtest, BacktestConfig, BacktestResult};
 use wasmtrade_host::{GuestEngine, HostConfig};
 use wasmtrade_market::{CsvOptions, load_csv};
 use wasmtrade_model::{
-    Bar, GuestContext, Instruments, Money, PolicyAction, PolicyObserver, PolicyStats, PolicyStrategy, Quantity,
-    Rate, StrategyGuest, StrategyId,
+    Bar, GuestContext, Instruments, Money, PolicyAction, PolicyObserver, PolicyStats, PolicyStrategy,
+    Quantity, Rate, StrategyGuest, StrategyId,
 };
 use wasmtrade_risk::{Limits, RiskConfig};
 
@@ -38,7 +38,11 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
             let guest = module
                 .instantiate(ctx, &strategy_json)
                 .with_context(|| format!("strategy {} failed to start", args.strategy.display()))?;
-            (Box::new(guest) as Box<dyn StrategyGuest>, module.sha256().to_string(), None)
+            (
+                Box::new(guest) as Box<dyn StrategyGuest>,
+                module.sha256().to_string(),
+                None,
+            )
         }
         Some(model) => {
             let (guest, sha256, stats) = load_policy(&host, &args.strategy, model, ctx, &strategy_json)?;
@@ -109,8 +113,13 @@ fn load_policy(
         .instantiate(ctx, config_json)
         .with_context(|| format!("policy {} failed to start", path.display()))?;
     let bytes = std::fs::read(model).with_context(|| format!("cannot read model {}", model.display()))?;
-    let mut strategy = PolicyStrategy::new(guest, &bytes)
-        .with_context(|| format!("cannot load model {} into policy {}", model.display(), path.display()))?;
+    let mut strategy = PolicyStrategy::new(guest, &bytes).with_context(|| {
+        format!(
+            "cannot load model {} into policy {}",
+            model.display(),
+            path.display()
+        )
+    })?;
     let latest = LatestStats::default();
     let stats = latest.0.clone();
     strategy.set_observer(Arc::new(latest));

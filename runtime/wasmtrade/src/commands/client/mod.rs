@@ -26,10 +26,10 @@ use std::future::Future;
 
 use anyhow::Context as _;
 
-pub use model::ModelCommand;
 pub use args::{
     AccountArgs, EventsArgs, KillCommand, OrdersArgs, PositionsArgs, RiskCommand, StrategyCommand,
 };
+pub use model::ModelCommand;
 
 /// `wasmtrade strategy ...`.
 pub fn strategy(command: StrategyCommand) -> anyhow::Result<()> {

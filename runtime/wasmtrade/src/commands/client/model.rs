@@ -107,7 +107,11 @@ pub async fn run(command: ModelCommand) -> anyhow::Result<()> {
         } => {
             let model = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let conn = Connection::open(&args).await?;
-            let request = conn.request(UploadModelRequest { name, model, activate });
+            let request = conn.request(UploadModelRequest {
+                name,
+                model,
+                activate,
+            });
             let v = conn
                 .unary("ModelService/UploadModel", client(&conn).upload_model(request))
                 .await?;
@@ -138,7 +142,10 @@ pub async fn run(command: ModelCommand) -> anyhow::Result<()> {
                 source: Some(source),
             });
             let v = conn
-                .unary("ModelService/ActivateModel", client(&conn).activate_model(request))
+                .unary(
+                    "ModelService/ActivateModel",
+                    client(&conn).activate_model(request),
+                )
                 .await?;
             print_versions(&[v], args.json)
         }
@@ -146,7 +153,10 @@ pub async fn run(command: ModelCommand) -> anyhow::Result<()> {
             let conn = Connection::open(&args).await?;
             let request = conn.request(ListCheckpointsRequest { name });
             let r = conn
-                .unary("ModelService/ListCheckpoints", client(&conn).list_checkpoints(request))
+                .unary(
+                    "ModelService/ListCheckpoints",
+                    client(&conn).list_checkpoints(request),
+                )
                 .await?;
             if args.json {
                 let v: Vec<_> = r
