@@ -8,7 +8,7 @@
 #   make fuzz   longer fuzz runs (AddressSanitizer) of guest loading and CSV parsing (nightly);
 #               `make test` runs a short one without a sanitizer (fuzz-smoke)
 
-GUESTS := sma-cross rsi-reversion sma ema rsi macd bollinger atr breakout \
+GUESTS := sma-cross rsi-reversion sma ema rsi macd bollinger atr breakout clstm-ppo \
 	hostile-infinite-loop hostile-deep-recursion hostile-memory-bomb hostile-trap-on-nth \
 	hostile-order-flood hostile-log-flood hostile-forbidden-import hostile-bad-snapshot
 GUEST_FLAGS := $(foreach g,$(GUESTS),-p $(g))
@@ -37,8 +37,8 @@ guests: setup
 	cargo build --profile guest --target wasm32-wasip2 $(GUEST_FLAGS)
 
 # Python reference tools for cross-checks; the stamp's name changes with the list.
-PY_REQS := "TA-Lib==0.8.2" "numpy>=1.26" "grpcio-tools==1.85.1"
-PY_STAMP := $(PYENV)/.installed-2
+PY_REQS := "TA-Lib==0.8.2" "numpy>=1.26" "grpcio-tools==1.85.1" "onnx==1.23.2" "onnxruntime==1.31.1"
+PY_STAMP := $(PYENV)/.installed-3
 
 python: $(PY_STAMP)
 

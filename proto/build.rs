@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const PROTO: &str = "wasmtrade/v1/wasmtrade.proto";
+const PROTOS: [&str; 2] = ["wasmtrade/v1/wasmtrade.proto", "wasmtrade/v1/models.proto"];
 const DESCRIPTOR_SET: &str = "wasmtrade_descriptor.bin";
 
 fn main() -> ExitCode {
@@ -20,7 +20,9 @@ fn main() -> ExitCode {
 }
 
 fn generate() -> Result<(), String> {
-    println!("cargo:rerun-if-changed={PROTO}");
+    for proto in PROTOS {
+        println!("cargo:rerun-if-changed={proto}");
+    }
     println!("cargo:rerun-if-changed=build.rs");
 
     let out_dir = std::env::var_os("OUT_DIR")
@@ -36,6 +38,12 @@ fn generate() -> Result<(), String> {
         .build_client(true)
         .build_server(true)
         .file_descriptor_set_path(out_dir.join(DESCRIPTOR_SET))
-        .compile_with_config(config, &[PROTO], &["."])
-        .map_err(|e| format!("cannot compile {PROTO} with {}: {e}", protoc.display()))
+        .compile_with_config(config, &PROTOS, &["."])
+        .map_err(|e| {
+            format!(
+                "cannot compile {} with {}: {e}",
+                PROTOS.join(", "),
+                protoc.display()
+            )
+        })
 }

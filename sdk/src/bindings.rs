@@ -40,3 +40,21 @@ pub mod indicator {
         },
     });
 }
+
+/// Bindings of the `policy` world; `types` and `host` come from [`strategy`].
+// Same reason as above: generated canonical ABI glue.
+#[allow(unsafe_code, missing_docs, clippy::all)]
+pub mod policy {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "wasmtrade:guest/policy@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_policy_world",
+        default_bindings_module: "::wasmtrade_sdk::__private::bindings::policy",
+        runtime_path: "::wasmtrade_sdk::__private::wit_bindgen::rt",
+        with: {
+            "wasmtrade:guest/types@0.1.0": ::wasmtrade_sdk::__private::bindings::strategy::wasmtrade::guest::types,
+            "wasmtrade:guest/host@0.1.0": ::wasmtrade_sdk::__private::bindings::strategy::wasmtrade::guest::host,
+        },
+    });
+}

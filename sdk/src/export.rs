@@ -97,3 +97,55 @@ macro_rules! export_indicator {
         };
     };
 }
+
+/// Exports a [`Policy`](crate::Policy) type as the guest's `policy` world.
+///
+/// Same shape as [`export_strategy!`](crate::export_strategy): once per guest
+/// crate; real exports on `wasm32`, a trait check elsewhere. `act` checks the
+/// observation's size (`rows * columns`) before the policy sees it.
+///
+/// ```
+/// # use wasmtrade_sdk::*;
+/// struct Flat;
+/// impl Policy for Flat {
+///     type Config = ();
+///     const NAME: &'static str = "flat";
+///     const VERSION: &'static str = "0.1.0";
+///     fn new(_: (), _: &mut dyn Context) -> Result<Self, Error> { Ok(Flat) }
+///     fn load(&mut self, _: &mut dyn Context, _: &[u8]) -> Result<ModelInfo, Error> {
+///         Ok(ModelInfo { input_shape: vec![], actions: 1 })
+///     }
+///     fn act(&mut self, _: &mut dyn Context, _: &Observation) -> Result<Action, Error> {
+///         Ok(Action { decision: Decision::Target(0.0), index: 0, probabilities: vec![1.0], value: 0.0 })
+///     }
+/// }
+/// export_policy!(Flat);
+/// ```
+#[macro_export]
+macro_rules! export_policy {
+    ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            ::std::thread_local! {
+                static __WASMTRADE_GUEST: ::core::cell::RefCell<::core::option::Option<$ty>> =
+                    const { ::core::cell::RefCell::new(::core::option::Option::None) };
+            }
+            struct __WasmtradeSlot;
+            impl $crate::__private::Slot for __WasmtradeSlot {
+                type Guest = $ty;
+                fn with<R>(f: impl ::core::ops::FnOnce(&mut ::core::option::Option<$ty>) -> R) -> R {
+                    __WASMTRADE_GUEST.with_borrow_mut(f)
+                }
+            }
+            type __WasmtradeExport = $crate::__private::PolicyExport<__WasmtradeSlot>;
+            $crate::__private::bindings::policy::__export_policy_world!(
+                __WasmtradeExport with_types_in $crate::__private::bindings::policy
+            );
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            const fn __wasmtrade_is_a_policy<P: $crate::Policy>() {}
+            __wasmtrade_is_a_policy::<$ty>();
+        };
+    };
+}

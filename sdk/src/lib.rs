@@ -147,6 +147,13 @@
 //! export_indicator!(Highest);
 //! ```
 //!
+//! # A policy
+//!
+//! An RL policy implements [`Policy`] and is exported with [`export_policy!`]:
+//! the host hands it its model's bytes ([`Policy::load`]) and asks it for an
+//! [`Action`] per [`Observation`]. A complete one, with its model, is in the
+//! `policy` module docs ([`Policy`]) and `guests/policies/clstm-ppo`.
+//!
 //! Ready-made streaming indicators with TA-Lib's definitions live in [`ta`].
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -156,6 +163,7 @@ mod context;
 mod error;
 mod export;
 mod guest;
+mod policy;
 pub mod state;
 pub mod ta;
 pub mod testing;
@@ -170,6 +178,7 @@ mod wasm;
 pub use context::Context;
 pub use error::{Error, parse_config};
 pub use guest::{Indicator, Intents, Strategy, indicator_info, strategy_info};
+pub use policy::{Action, Decision, ModelInfo, Observation, Policy, policy_info};
 pub use types::{
     Account, Bar, Fill, GuestInfo, InstrumentId, LogLevel, NewOrder, OrderIntent, OrderType, Position,
     Reject, Side, Tick, TickData, TimeInForce, Timestamp,
@@ -186,7 +195,7 @@ pub mod __private {
     #[cfg(target_arch = "wasm32")]
     pub use crate::bindings;
     #[cfg(target_arch = "wasm32")]
-    pub use crate::wasm::{HostContext, IndicatorExport, Slot, StrategyExport};
+    pub use crate::wasm::{HostContext, IndicatorExport, PolicyExport, Slot, StrategyExport};
     #[cfg(target_arch = "wasm32")]
     pub use wit_bindgen;
 }

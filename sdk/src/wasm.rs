@@ -1,10 +1,13 @@
 //! The wasm side of the SDK: a [`Context`] over the host imports and the
 //! adapters that connect a user's [`Strategy`]/[`Indicator`] to the generated
-//! exports. Used only through `export_strategy!`/`export_indicator!`.
+//! exports. Used only through `export_strategy!`/`export_indicator!`/`export_policy!`.
 
 use std::marker::PhantomData;
 
+use crate::Policy as _;
 use crate::bindings::indicator as iw;
+use crate::bindings::policy as policy_world;
+use crate::bindings::policy::wasmtrade::guest::policy_types as pw;
 use crate::bindings::strategy as sw;
 use crate::bindings::strategy::wasmtrade::guest::host;
 use crate::bindings::strategy::wasmtrade::guest::types as wit;
@@ -307,6 +310,69 @@ where
         C::with(|slot| match slot {
             Some(i) => i.restore(&state).map_err(guest_error),
             None => Err(not_initialised("restore")),
+        })
+    }
+}
+
+/// Connects a [`Policy`](crate::Policy) kept in a [`Slot`] to the `policy` world's exports.
+pub struct PolicyExport<C>(PhantomData<C>);
+
+fn observation(o: pw::Observation) -> crate::Observation {
+    crate::Observation {
+        instrument: InstrumentId(o.instrument),
+        ts: o.ts,
+        rows: o.rows,
+        columns: o.columns,
+        features: o.features,
+    }
+}
+
+fn action(a: crate::Action) -> pw::Action {
+    pw::Action {
+        decision: match a.decision {
+            crate::Decision::Hold => pw::Decision::Hold,
+            crate::Decision::Target(t) => pw::Decision::Target(t),
+            crate::Decision::Orders(v) => pw::Decision::Orders(v.into_iter().map(intent).collect()),
+        },
+        index: a.index,
+        probabilities: a.probabilities,
+        value: a.value,
+    }
+}
+
+impl<C: Slot> policy_world::Guest for PolicyExport<C>
+where
+    C::Guest: crate::Policy,
+{
+    fn info() -> wit::GuestInfo {
+        info(crate::policy_info::<C::Guest>())
+    }
+    fn init(config: String) -> Result<(), wit::GuestError> {
+        let config = parse_config(&config).map_err(guest_error)?;
+        let policy = <C::Guest as crate::Policy>::new(config, &mut HostContext).map_err(guest_error)?;
+        C::with(|slot| *slot = Some(policy));
+        Ok(())
+    }
+    fn load(model: Vec<u8>) -> Result<pw::ModelInfo, wit::GuestError> {
+        C::with(|slot| match slot {
+            Some(p) => p
+                .load(&mut HostContext, &model)
+                .map(|m| pw::ModelInfo {
+                    input_shape: m.input_shape,
+                    actions: m.actions,
+                })
+                .map_err(guest_error),
+            None => Err(not_initialised("load")),
+        })
+    }
+    fn act(o: pw::Observation) -> Result<pw::Action, wit::GuestError> {
+        C::with(|slot| match slot {
+            Some(p) => {
+                let o = observation(o);
+                o.check().map_err(guest_error)?;
+                p.act(&mut HostContext, &o).map(action).map_err(guest_error)
+            }
+            None => Err(not_initialised("act")),
         })
     }
 }

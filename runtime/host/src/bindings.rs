@@ -2,7 +2,7 @@
 //! `sdk/wit` (never edited by hand).
 //!
 //! The `strategy` world owns the generated `types` and `host` interfaces; the
-//! `indicator` world reuses them so that both worlds share one `Host` impl.
+//! `indicator` and `policy` worlds reuse them so that all worlds share one `Host` impl.
 
 #![allow(missing_docs, clippy::all)]
 
@@ -19,6 +19,18 @@ pub mod indicator {
     wasmtime::component::bindgen!({
         path: "../../sdk/wit",
         world: "wasmtrade:guest/indicator",
+        with: {
+            "wasmtrade:guest/types": super::strategy::wasmtrade::guest::types,
+            "wasmtrade:guest/host": super::strategy::wasmtrade::guest::host,
+        },
+    });
+}
+
+/// The `policy` world.
+pub mod policy {
+    wasmtime::component::bindgen!({
+        path: "../../sdk/wit",
+        world: "wasmtrade:guest/policy",
         with: {
             "wasmtrade:guest/types": super::strategy::wasmtrade::guest::types,
             "wasmtrade:guest/host": super::strategy::wasmtrade::guest::host,

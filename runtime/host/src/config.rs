@@ -16,6 +16,13 @@ const MAX_DEADLINE_MS: u64 = 3_600_000;
 pub struct HostConfig {
     /// Largest guest `.wasm` accepted, in bytes. Default 16 MiB.
     pub max_module_bytes: usize,
+    /// Largest model a policy guest is handed, in bytes; a larger one is
+    /// refused before the guest sees it. Default 64 MiB.
+    pub max_model_bytes: usize,
+    /// Fuel for one policy `load` (parsing and optimising a model costs far
+    /// more than one event); `None` uses `fuel_per_callback`. Ignored when
+    /// fuel is off. Default `Some(20_000_000_000)`.
+    pub fuel_per_model_load: Option<u64>,
     /// Linear memory one guest may grow to, in bytes. Default 256 MiB.
     pub max_memory_bytes: usize,
     /// Elements one guest table may grow to. Default 65 536.
@@ -67,6 +74,8 @@ impl Default for HostConfig {
     fn default() -> Self {
         Self {
             max_module_bytes: 16 * MIB,
+            max_model_bytes: 64 * MIB,
+            fuel_per_model_load: Some(20_000_000_000),
             max_memory_bytes: 256 * MIB,
             max_table_elements: 65_536,
             max_instances: 32,
@@ -93,6 +102,15 @@ impl HostConfig {
         }
         if self.max_module_bytes == 0 {
             return bad("max_module_bytes", "must be positive");
+        }
+        if self.max_model_bytes == 0 {
+            return bad("max_model_bytes", "must be positive");
+        }
+        if self.fuel_per_model_load == Some(0) {
+            return bad(
+                "fuel_per_model_load",
+                "must be positive; omit it to use fuel_per_callback",
+            );
         }
         if self.max_memory_bytes < 64 * KIB {
             return bad("max_memory_bytes", "must be at least one wasm page (65536)");

@@ -10,16 +10,17 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllo
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 
-use crate::bindings::{indicator, strategy};
+use crate::bindings::{indicator, policy, strategy};
 use crate::epoch::{DeadlineTicks, EpochTicker};
 use crate::live::LiveGuests;
 use crate::state::GuestState;
-use crate::validate::{self, INDICATOR_EXPORTS, STRATEGY_EXPORTS};
-use crate::{HostConfig, HostError, IndicatorModule, StrategyModule};
+use crate::validate::{self, INDICATOR_EXPORTS, POLICY_EXPORTS, STRATEGY_EXPORTS};
+use crate::{HostConfig, HostError, IndicatorModule, PolicyModule, StrategyModule};
 
 /// World names as errors show them.
 pub(crate) const STRATEGY_WORLD: &str = "strategy@0.1.0";
 pub(crate) const INDICATOR_WORLD: &str = "indicator@0.1.0";
+pub(crate) const POLICY_WORLD: &str = "policy@0.1.0";
 
 /// Header of artifacts from [`StrategyModule::precompiled`]: magic, then the
 /// 32-byte sha256 of the source wasm, then wasmtime's serialised component.
@@ -34,6 +35,7 @@ pub struct GuestEngine {
     engine: Engine,
     strategy_linker: Linker<GuestState>,
     indicator_linker: Linker<GuestState>,
+    policy_linker: Linker<GuestState>,
     shared: Arc<Shared>,
 }
 
@@ -164,6 +166,9 @@ impl GuestEngine {
         let indicator_linker = linker(&engine, |l| {
             indicator::Indicator::add_to_linker::<GuestState, HasSelf<GuestState>>(l, |s| s)
         })?;
+        let policy_linker = linker(&engine, |l| {
+            policy::Policy::add_to_linker::<GuestState, HasSelf<GuestState>>(l, |s| s)
+        })?;
         let deadline = config.deadline_ms.map(DeadlineTicks::for_deadline);
         let ticker = match deadline {
             Some(d) => {
@@ -176,6 +181,7 @@ impl GuestEngine {
             engine,
             strategy_linker,
             indicator_linker,
+            policy_linker,
             shared: Arc::new(Shared {
                 live: LiveGuests::new(config.max_live_guests),
                 config,
@@ -218,6 +224,19 @@ impl GuestEngine {
         self.indicator_from(component, sha256)
     }
 
+    /// Validates, compiles and links a policy guest (the `policy` world).
+    pub fn load_policy(&self, bytes: &[u8]) -> Result<PolicyModule, HostError> {
+        let (component, sha256) = self.compile(bytes)?;
+        self.policy_from(component, sha256)
+    }
+
+    /// Loads a policy from [`PolicyModule::precompiled`] output; same trust
+    /// requirement as [`load_precompiled_strategy`](Self::load_precompiled_strategy).
+    pub fn load_precompiled_policy(&self, artifact: &[u8]) -> Result<PolicyModule, HostError> {
+        let (component, sha256) = self.deserialize(artifact)?;
+        self.policy_from(component, sha256)
+    }
+
     /// Loads a strategy from [`StrategyModule::precompiled`] output, skipping
     /// compilation. The import and world checks run again.
     ///
@@ -252,7 +271,7 @@ impl GuestEngine {
         world: &'static str,
         exports: &[(&str, validate::ExportCheck)],
     ) -> Result<InstancePre<GuestState>, HostError> {
-        validate::check_imports(&self.engine, component)?;
+        validate::check_imports(&self.engine, component, |_| false)?;
         validate::check_world(component, world, exports)?;
         linker.instantiate_pre(component).map_err(|e| HostError::Link {
             reason: format!("{e:#}"),
@@ -289,6 +308,31 @@ impl GuestEngine {
         ))
     }
 
+    fn policy_from(&self, component: Component, sha256: [u8; 32]) -> Result<PolicyModule, HostError> {
+        // The policy linker plus trapping stand-ins for the clock and
+        // filesystem imports a policy may carry (see
+        // `validate::is_trapped_policy_import`); everything else is refused first.
+        validate::check_imports(&self.engine, &component, validate::is_trapped_policy_import)?;
+        validate::check_world(&component, POLICY_WORLD, POLICY_EXPORTS)?;
+        let mut linker = self.policy_linker.clone();
+        trap_imports(
+            &self.engine,
+            &mut linker,
+            &component,
+            validate::is_trapped_policy_import,
+        )
+        .map_err(|e| HostError::Link {
+            reason: format!("{e:#}"),
+        })?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| HostError::Link {
+            reason: format!("{e:#}"),
+        })?;
+        let pre = policy::PolicyPre::new(pre).map_err(|e| HostError::Link {
+            reason: format!("{e:#}"),
+        })?;
+        Ok(PolicyModule::new(pre, hex::encode(sha256), self.shared.clone()))
+    }
+
     #[allow(
         unsafe_code,
         reason = "loading precompiled native code is unsafe by nature; see the SAFETY note"
@@ -311,6 +355,63 @@ impl GuestEngine {
             .map_err(|e| bad(&format!("{e:#}")))?;
         Ok((component, sha256))
     }
+}
+
+/// Stand-in type of `wasi:filesystem/types.descriptor` for policy guests.
+struct TrappedDescriptor;
+/// Stand-in type of other resources of trapped interfaces.
+struct TrappedResource;
+
+/// Defines the component's imports that `which` selects as functions that
+/// trap when called (and resources nobody can create). Only those: the rest
+/// keep their real, semver-matched definitions in `linker`.
+fn trap_imports(
+    engine: &Engine,
+    linker: &mut Linker<GuestState>,
+    component: &Component,
+    which: fn(&str) -> bool,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::ResourceType;
+    use wasmtime::component::types::ComponentItem;
+    let ty = component.component_type();
+    for (name, item) in ty.imports(engine) {
+        if !which(name) {
+            continue;
+        }
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        let mut root = linker.root();
+        let mut inst = root.instance(name)?;
+        for (export, item) in instance.exports(engine) {
+            match item.ty {
+                ComponentItem::ComponentFunc(_) => {
+                    let what = format!("{name}#{export}");
+                    inst.func_new(export, move |_, _, _, _| {
+                        wasmtime::bail!(
+                            "`{what}` is not available to policy guests (no clocks, no filesystem)"
+                        )
+                    })?;
+                }
+                ComponentItem::Resource(_) => {
+                    // Resources `use`d from wasi:io keep their real types (the
+                    // linker's streams and pollables); the interface's own
+                    // resources get types no host function ever creates.
+                    let ty = match export {
+                        "input-stream" => ResourceType::host::<wasmtime_wasi::p2::DynInputStream>(),
+                        "output-stream" => ResourceType::host::<wasmtime_wasi::p2::DynOutputStream>(),
+                        "error" => ResourceType::host::<wasmtime_wasi::p2::IoError>(),
+                        "pollable" => ResourceType::host::<wasmtime_wasi::p2::DynPollable>(),
+                        "descriptor" => ResourceType::host::<TrappedDescriptor>(),
+                        _ => ResourceType::host::<TrappedResource>(),
+                    };
+                    inst.resource(export, ty, |_, _| Ok(()))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Serialises a compiled component into the artifact format `deserialize` reads.

@@ -89,6 +89,9 @@ pub enum HostError {
         /// The guest's message, verbatim.
         message: String,
     },
+    /// A policy refused its first model, or the model does not fit.
+    #[error("policy cannot start with this model")]
+    Model(#[source] wasmtrade_model::ModelError),
     /// The guest faulted (trap, budget, limit) while starting.
     #[error("guest faulted in `{call}` while starting")]
     Startup {
@@ -137,6 +140,9 @@ fn world_mismatch(world: &str, missing: &[String], mismatched: &[String]) -> Str
     let hint = match world {
         w if w.starts_with("strategy") => {
             "; is it an indicator, or built against another wasmtrade:guest version?"
+        }
+        w if w.starts_with("policy") => {
+            "; is it a strategy or an indicator, or built against another wasmtrade:guest version?"
         }
         _ => "; is it a strategy, or built against another wasmtrade:guest version?",
     };

@@ -1,9 +1,10 @@
-//! The only owner of wasmtime: loads, validates, sandboxes and runs strategy and indicator guests.
+//! The only owner of wasmtime: loads, validates, sandboxes and runs strategy, indicator and policy guests.
 //!
 //! # The sandbox
 //!
 //! A guest is a WebAssembly component of the `wasmtrade:guest@0.1.0`
-//! `strategy` or `indicator` world (see `sdk/wit/guest.wit`). Before it may
+//! `strategy`, `indicator` or `policy` world (see `sdk/wit/guest.wit`;
+//! policies: [`GuestEngine::load_policy`], [`WasmPolicy`]). Before it may
 //! run, [`GuestEngine::load_strategy`] checks, in order: its size
 //! (`max_module_bytes`), that it is wasm at all, that it is a component and not
 //! a core module, that it compiles, that it imports only what guests may use,
@@ -59,6 +60,7 @@ mod imports;
 mod indicator;
 mod live;
 mod policy;
+mod policy_guest;
 mod sandbox;
 mod state;
 mod strategy;
@@ -69,4 +71,5 @@ pub use engine::GuestEngine;
 pub use error::HostError;
 pub use indicator::{IndicatorModule, WasmIndicator};
 pub use policy::{Decision, FaultTracker, PositionAction, QuarantinePolicy, RestartPolicy};
+pub use policy_guest::{PolicyModule, WasmPolicy};
 pub use strategy::{StrategyModule, WasmStrategy};

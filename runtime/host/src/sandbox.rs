@@ -89,6 +89,23 @@ impl Sandbox {
         }
     }
 
+    /// [`run`](Self::run) with another fuel budget for this one call (a
+    /// policy's model load); `None` keeps the usual one. No effect when fuel
+    /// is off.
+    pub(crate) fn run_with_fuel<R>(
+        &mut self,
+        fuel: Option<u64>,
+        call: impl FnOnce(&mut Store<GuestState>) -> wasmtime::Result<Result<R, wit::GuestError>>,
+    ) -> Result<R, GuestFault> {
+        let usual = self.fuel;
+        if usual.is_some() {
+            self.fuel = fuel.or(usual);
+        }
+        let out = self.run(call);
+        self.fuel = usual;
+        out
+    }
+
     fn poison(&mut self, err: &wasmtime::Error, stderr: Option<String>) -> GuestFault {
         let fault = classify(err, &self.live.shared().config, stderr);
         tracing::warn!(kind = fault.kind(), fault = %fault, "guest quarantined");

@@ -38,7 +38,7 @@ fn is_allowed_import(name: &str) -> bool {
     };
     let wasi_02 = version.starts_with("0.2.");
     match package {
-        "wasmtrade:guest" => version == "0.1.0" && matches!(interface, "host" | "types"),
+        "wasmtrade:guest" => version == "0.1.0" && matches!(interface, "host" | "types" | "policy-types"),
         "wasi:io" => wasi_02 && matches!(interface, "error" | "poll" | "streams"),
         "wasi:cli" => {
             wasi_02
@@ -61,13 +61,35 @@ fn is_allowed_import(name: &str) -> bool {
     }
 }
 
-/// Refuses a component importing anything outside the allow-list, naming every offending import.
-pub(crate) fn check_imports(engine: &Engine, component: &Component) -> Result<(), HostError> {
+/// Imports a policy guest may have that are linked as functions that trap
+/// (no capability is granted): Rust's std and tract reference the WASI
+/// clocks and filesystem on paths a policy never takes (profiling timers,
+/// ONNX external-data files). A call traps and quarantines the guest; there
+/// is no preopened directory and no clock reading to be had.
+pub(crate) fn is_trapped_policy_import(name: &str) -> bool {
+    let (path, version) = name.split_once('@').unwrap_or((name, ""));
+    version.starts_with("0.2.")
+        && matches!(
+            path,
+            "wasi:clocks/wall-clock"
+                | "wasi:clocks/monotonic-clock"
+                | "wasi:filesystem/types"
+                | "wasi:filesystem/preopens"
+        )
+}
+
+/// Refuses a component importing anything outside the allow-list (plus
+/// what `also_allowed` admits), naming every offending import.
+pub(crate) fn check_imports(
+    engine: &Engine,
+    component: &Component,
+    also_allowed: fn(&str) -> bool,
+) -> Result<(), HostError> {
     let ty = component.component_type();
     let mut imports: Vec<String> = ty
         .imports(engine)
         .map(|(name, _)| name)
-        .filter(|name| !is_allowed_import(name))
+        .filter(|name| !is_allowed_import(name) && !also_allowed(name))
         .map(str::to_owned)
         .collect();
     if imports.is_empty() {
@@ -113,6 +135,19 @@ pub(crate) const INDICATOR_EXPORTS: &[(&str, ExportCheck)] = &[
         f.typecheck::<(), (Result<Vec<u8>, wit::GuestError>,)>(t)
     }),
     ("restore", |f, t| f.typecheck::<(&[u8],), (Unit,)>(t)),
+];
+
+use crate::bindings::policy::wasmtrade::guest::policy_types as pt;
+
+pub(crate) const POLICY_EXPORTS: &[(&str, ExportCheck)] = &[
+    ("info", |f, t| f.typecheck::<(), (wit::GuestInfo,)>(t)),
+    ("init", |f, t| f.typecheck::<(&str,), (Unit,)>(t)),
+    ("load", |f, t| {
+        f.typecheck::<(&[u8],), (Result<pt::ModelInfo, wit::GuestError>,)>(t)
+    }),
+    ("act", |f, t| {
+        f.typecheck::<(&pt::Observation,), (Result<pt::Action, wit::GuestError>,)>(t)
+    }),
 ];
 
 /// Verifies every export of `world` exists as a function of the right type.
@@ -172,6 +207,7 @@ mod tests {
         for ok in [
             "wasmtrade:guest/host@0.1.0",
             "wasmtrade:guest/types@0.1.0",
+            "wasmtrade:guest/policy-types@0.1.0",
             "wasi:io/streams@0.2.6",
             "wasi:cli/stdout@0.2.0",
             "wasi:cli/terminal-stderr@0.2.3",
@@ -179,6 +215,9 @@ mod tests {
         ] {
             assert!(is_allowed_import(ok), "{ok}");
         }
+        assert!(is_trapped_policy_import("wasi:clocks/wall-clock@0.2.6"));
+        assert!(is_trapped_policy_import("wasi:filesystem/preopens@0.2.6"));
+        assert!(!is_trapped_policy_import("wasi:sockets/tcp@0.2.6"));
         for bad in [
             "wasi:filesystem/types@0.2.6",
             "wasi:filesystem/preopens@0.2.6",

@@ -3,7 +3,7 @@
 //! Layer 0 of the runtime: instruments, fixed-point [`Price`]/[`Quantity`]/
 //! [`Money`], bars and ticks, order intents, the order lifecycle, fills,
 //! broker events, rejections and the engine-facing guest contract
-//! ([`StrategyGuest`], [`IndicatorGuest`], [`GuestContext`]). No I/O, no
+//! ([`StrategyGuest`], [`IndicatorGuest`], [`PolicyGuest`], [`GuestContext`]). No I/O, no
 //! clock, no randomness: everything here is a pure value.
 //!
 //! Money is exact: `Price × Quantity` is computed without rounding into a
@@ -22,6 +22,7 @@ mod guest;
 mod instrument;
 mod market;
 mod order;
+mod policy;
 mod time;
 
 pub use event::{BrokerEvent, RejectCode, RejectNotice, Rejection};
@@ -35,5 +36,9 @@ pub use market::{Bar, Tick, TickData};
 pub use order::{
     ClientOrderId, Fill, NewOrder, Order, OrderId, OrderIntent, OrderStatus, OrderType, Side, StrategyId,
     TimeInForce,
+};
+pub use policy::{
+    FEATURE_NAMES, FEATURES, ModelError, ModelInfo, Observation, PolicyAction, PolicyDecision, PolicyGuest,
+    PolicyObserver, PolicyStats, PolicyStrategy, Transition,
 };
 pub use time::{Timestamp, civil_from_days, days_from_civil};

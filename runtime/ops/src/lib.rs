@@ -34,11 +34,13 @@
 
 mod health;
 mod metrics;
+mod policy_metrics;
 mod server;
 mod source;
 
 pub use health::{Health, LoopState, Phase, Verdict};
 pub use metrics::{CONTENT_TYPE, Metrics};
+pub use policy_metrics::{PolicyMetrics, Timed};
 pub use server::{Ops, OpsOptions};
 pub use source::{
     AccountStatus, BoxFuture, Counters, Latched, ModuleStatus, RiskStatus, Sample, ShadowStatus, Source,

@@ -10,6 +10,7 @@
 
 mod auth;
 mod convert;
+mod models;
 mod risk;
 mod status;
 mod strategy;
@@ -23,11 +24,13 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use wasmtrade_live::Handle;
+use wasmtrade_proto::v1::model_service_server::ModelServiceServer;
 use wasmtrade_proto::v1::risk_service_server::RiskServiceServer;
 use wasmtrade_proto::v1::strategy_service_server::StrategyServiceServer;
 use wasmtrade_proto::v1::trading_service_server::TradingServiceServer;
 
 pub use auth::{ACTOR_HEADER, Auth, Principal};
+pub use models::{ActivationHook, Models, models_status};
 pub use risk::Risk;
 pub use status::to_status;
 pub use strategy::Strategies;
@@ -56,6 +59,7 @@ pub struct Server {
     handle: Handle,
     auth: Auth,
     reporter: HealthReporter,
+    models: Option<Models>,
 }
 
 impl Server {
@@ -66,7 +70,14 @@ impl Server {
             handle,
             auth: Auth::new(token),
             reporter: HealthReporter::new(),
+            models: None,
         }
+    }
+
+    /// Also serves `wasmtrade.v1.ModelService` (policy models).
+    pub fn with_models(mut self, models: Models) -> Self {
+        self.models = Some(models);
+        self
     }
 
     /// The health reporter (readiness follows it).
@@ -121,6 +132,14 @@ impl Server {
             TradingServiceServer::with_interceptor(Trading::new(self.handle.clone()), move |r| a2.check(r));
         let a5 = self.auth.clone();
         let risk = RiskServiceServer::with_interceptor(Risk::new(self.handle.clone()), move |r| a5.check(r));
+        let models = self.models.map(|m| {
+            let a6 = self.auth.clone();
+            let limit = m.max_message_bytes();
+            InterceptedService::new(
+                ModelServiceServer::new(m).max_decoding_message_size(limit),
+                move |r| a6.check(r),
+            )
+        });
         tonic::transport::Server::builder()
             .add_service(tonic_health::pb::health_server::HealthServer::new(
                 tonic_health::server::HealthService::from_health_reporter(self.reporter.clone()),
@@ -130,6 +149,7 @@ impl Server {
             .add_service(strategies)
             .add_service(trading)
             .add_service(risk)
+            .add_optional_service(models)
             // No Nagle delay: small unary answers would otherwise wait ~40 ms.
             .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
             .await

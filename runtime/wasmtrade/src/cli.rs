@@ -39,6 +39,10 @@ pub enum Command {
     /// swap, shadow runs, logs and the audit trail.
     #[command(subcommand)]
     Strategy(StrategyCommand),
+    /// Policy models on a running server: upload, versions, activate (also
+    /// from a learner's checkpoint), checkpoints.
+    #[command(subcommand)]
+    Model(crate::commands::client::ModelCommand),
     /// Orders on a running server.
     Orders(OrdersArgs),
     /// Positions on a running server.
@@ -115,9 +119,15 @@ pub enum FillTiming {
 /// `wasmtrade backtest`.
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
-    /// The strategy component (`.wasm`, built for wasm32-wasip2).
+    /// The strategy component (`.wasm`, built for wasm32-wasip2); with
+    /// `--model`, a policy component (the `policy` world).
     #[arg(long)]
     pub strategy: PathBuf,
+    /// An ONNX model for a policy guest given as `--strategy`: the policy
+    /// trades as a strategy (observation window from bars, position and cash;
+    /// target position turned into market orders).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
     /// Strategy id (default: the guest's name).
     #[arg(long)]
     pub id: Option<String>,

@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -10,7 +10,10 @@ use wasmtrade_broker::paper::{FillTiming as PaperFillTiming, PaperConfig};
 use wasmtrade_engine::{Backtest, BacktestConfig, BacktestResult};
 use wasmtrade_host::{GuestEngine, HostConfig};
 use wasmtrade_market::{CsvOptions, load_csv};
-use wasmtrade_model::{Bar, GuestContext, Instruments, Money, Quantity, Rate, StrategyId};
+use wasmtrade_model::{
+    Bar, GuestContext, Instruments, Money, PolicyAction, PolicyObserver, PolicyStats, PolicyStrategy,
+    Quantity, Rate, StrategyGuest, StrategyId,
+};
 use wasmtrade_risk::{Limits, RiskConfig};
 
 use crate::cli::{BacktestArgs, FillTiming};
@@ -26,18 +29,27 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let host = GuestEngine::new(host_config(&args)?).context("cannot start the wasm engine")?;
 
     let strategy_json = guest_config::build(&args.config, args.config_file.as_deref())?;
-    let module = load_guest_bytes(&args.strategy)
-        .and_then(|bytes| host.load_strategy(&bytes).map_err(anyhow::Error::from))
-        .with_context(|| format!("cannot load strategy {}", args.strategy.display()))?;
     let ctx = GuestContext::new(instruments.clone(), args.seed);
-    let guest = module
-        .instantiate(ctx, &strategy_json)
-        .with_context(|| format!("strategy {} failed to start", args.strategy.display()))?;
-    let id = StrategyId::new(
-        args.id
-            .clone()
-            .unwrap_or_else(|| wasmtrade_model::StrategyGuest::info(&guest).name.clone()),
-    );
+    let (guest, sha256, policy_stats) = match &args.model {
+        None => {
+            let module = load_guest_bytes(&args.strategy)
+                .and_then(|bytes| host.load_strategy(&bytes).map_err(anyhow::Error::from))
+                .with_context(|| format!("cannot load strategy {}", args.strategy.display()))?;
+            let guest = module
+                .instantiate(ctx, &strategy_json)
+                .with_context(|| format!("strategy {} failed to start", args.strategy.display()))?;
+            (
+                Box::new(guest) as Box<dyn StrategyGuest>,
+                module.sha256().to_string(),
+                None,
+            )
+        }
+        Some(model) => {
+            let (guest, sha256, stats) = load_policy(&host, &args.strategy, model, ctx, &strategy_json)?;
+            (guest, sha256, Some(stats))
+        }
+    };
+    let id = StrategyId::new(args.id.clone().unwrap_or_else(|| guest.info().name.clone()));
 
     let mut backtest = Backtest::new(instruments.clone(), config)?;
     for (n, spec) in args.indicators.iter().enumerate() {
@@ -49,7 +61,7 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
         )?;
         backtest.add_indicator(name, guest)?;
     }
-    backtest.add_strategy(id, Box::new(guest))?;
+    backtest.add_strategy(id, guest)?;
 
     let bar_progress = progress_bar(&args, bars.len() as u64);
     let result = backtest.run(bars.iter(), &mut |done| {
@@ -64,12 +76,54 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.trades_csv {
         write_trades(&result, path)?;
     }
+    let policy = policy_stats.map(|s| *s.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     print_report(
         &result,
         &args,
-        &module_summary(&args.strategy, module.sha256()),
+        &module_summary(&args.strategy, &sha256),
         &data_source,
+        policy.as_ref(),
     )
+}
+
+/// The latest [`PolicyStats`] of a policy run, for the report.
+#[derive(Default)]
+struct LatestStats(Arc<Mutex<PolicyStats>>);
+
+impl PolicyObserver for LatestStats {
+    fn on_step(&self, stats: &PolicyStats, _action: &PolicyAction) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = *stats;
+    }
+}
+
+type PolicyGuestAndStats = (Box<dyn StrategyGuest>, String, Arc<Mutex<PolicyStats>>);
+
+/// Loads a policy guest and its model and wraps them as a strategy.
+fn load_policy(
+    host: &GuestEngine,
+    path: &Path,
+    model: &Path,
+    ctx: GuestContext,
+    config_json: &str,
+) -> anyhow::Result<PolicyGuestAndStats> {
+    let module = load_guest_bytes(path)
+        .and_then(|bytes| host.load_policy(&bytes).map_err(anyhow::Error::from))
+        .with_context(|| format!("cannot load policy {}", path.display()))?;
+    let guest = module
+        .instantiate(ctx, config_json)
+        .with_context(|| format!("policy {} failed to start", path.display()))?;
+    let bytes = std::fs::read(model).with_context(|| format!("cannot read model {}", model.display()))?;
+    let mut strategy = PolicyStrategy::new(guest, &bytes).with_context(|| {
+        format!(
+            "cannot load model {} into policy {}",
+            model.display(),
+            path.display()
+        )
+    })?;
+    let latest = LatestStats::default();
+    let stats = latest.0.clone();
+    strategy.set_observer(Arc::new(latest));
+    Ok((Box::new(strategy), module.sha256().to_string(), stats))
 }
 
 fn module_summary(path: &Path, sha256: &str) -> String {
@@ -243,6 +297,7 @@ fn print_report(
     args: &BacktestArgs,
     module: &str,
     data: &str,
+    policy: Option<&PolicyStats>,
 ) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -264,13 +319,24 @@ fn print_report(
                 })
             })
             .collect();
-        let v = serde_json::json!({ "report": result.report, "strategies": strategies, "module": module, "data": data });
+        let mut v = serde_json::json!({ "report": result.report, "strategies": strategies, "module": module, "data": data });
+        if let Some(p) = policy {
+            v["policy"] = serde_json::json!({
+                "steps": p.steps,
+                "cumulative_reward": p.cumulative_reward,
+                "portfolio_value": p.portfolio_value,
+            });
+        }
         writeln!(out, "{v}").context("cannot write to stdout")?;
         return Ok(());
     }
     let mut rows = vec![("Strategy", module.to_string()), ("Data", data.to_string())];
     for s in &result.strategies {
         rows.push(("Guest", format!("{} as `{}`", s.info, s.id)));
+    }
+    if let Some(p) = policy {
+        rows.push(("Policy steps", p.steps.to_string()));
+        rows.push(("Policy reward", format!("{:.2}", p.cumulative_reward)));
     }
     rows.extend(result.report.rows());
     write!(out, "{}", two_columns(&rows)).context("cannot write to stdout")?;

@@ -17,6 +17,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Guest(GuestCommand::Inspect(args)) => guest::inspect(args),
         Command::Serve(args) => serve::run(*args),
         Command::Strategy(command) => client::strategy(command),
+        Command::Model(command) => client::model(command),
         Command::Orders(args) => client::orders(args),
         Command::Positions(args) => client::positions(args),
         Command::Account(args) => client::account(args),

@@ -79,6 +79,15 @@ impl Connection {
         RiskServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
     }
 
+    /// A `ModelService` client (uploads of up to 64 MiB).
+    pub fn models(&self) -> wasmtrade_proto::v1::model_service_client::ModelServiceClient<Authed> {
+        wasmtrade_proto::v1::model_service_client::ModelServiceClient::with_interceptor(
+            self.channel.clone(),
+            self.auth.clone(),
+        )
+        .max_encoding_message_size(64 << 20)
+    }
+
     /// `message` as a request with the deadline of unary calls.
     pub fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);

@@ -15,6 +15,7 @@
 mod args;
 mod connect;
 mod json;
+mod model;
 mod output;
 mod risk;
 mod strategy;
@@ -28,10 +29,16 @@ use anyhow::Context as _;
 pub use args::{
     AccountArgs, EventsArgs, KillCommand, OrdersArgs, PositionsArgs, RiskCommand, StrategyCommand,
 };
+pub use model::ModelCommand;
 
 /// `wasmtrade strategy ...`.
 pub fn strategy(command: StrategyCommand) -> anyhow::Result<()> {
     block_on(strategy::run(command))
+}
+
+/// `wasmtrade model ...`.
+pub fn model(command: ModelCommand) -> anyhow::Result<()> {
+    block_on(model::run(command))
 }
 
 /// `wasmtrade orders`.

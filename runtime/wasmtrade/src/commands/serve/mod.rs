@@ -42,6 +42,26 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(config))
 }
 
+/// The model service over `$WASMTRADE_MODELS_DIR` and
+/// `$WASMTRADE_CHECKPOINTS_DIR` (the `/models` and `/checkpoints` volumes in
+/// a pod), by default `<data_dir>/models` and `<data_dir>/checkpoints`.
+fn model_service(config: &ServeConfig) -> anyhow::Result<wasmtrade_server::Models> {
+    let dir = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| config.data_dir.join(default))
+    };
+    let (models, checkpoints) = (
+        dir("WASMTRADE_MODELS_DIR", "models"),
+        dir("WASMTRADE_CHECKPOINTS_DIR", "checkpoints"),
+    );
+    let store = wasmtrade_models::ModelStore::open(&models, 64 << 20)
+        .with_context(|| format!("cannot open the models directory {}", models.display()))?;
+    let checkpoints = wasmtrade_models::Checkpoints::open(&checkpoints)
+        .with_context(|| format!("cannot open the checkpoints directory {}", checkpoints.display()))?;
+    Ok(wasmtrade_server::Models::new(store, checkpoints))
+}
+
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let token = token(&config)?;
     let listener = TcpListener::bind(&config.server.listen).await.with_context(|| {
@@ -65,7 +85,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if let Some(ops) = &ops {
         ops.attach(Arc::new(runtime.handle()));
     }
-    let server = Server::new(runtime.handle(), &token);
+    let server = Server::new(runtime.handle(), &token).with_models(model_service(&config)?);
     let health = server.health();
     Server::set_serving(&health, true).await;
     let (stop_tx, stop_rx) = oneshot::channel::<()>();

@@ -1,0 +1,265 @@
+//! `wasmtrade.v1.ModelService`: versioned policy models in the models
+//! directory, checkpoints from a learner, activation.
+//!
+//! Storage is [`wasmtrade_models`] (atomic writes, fsynced); file work runs
+//! on tokio's blocking pool. Activation marks the version active on disk and
+//! then calls the [`ActivationHook`], through which a running policy takes
+//! the new weights between two events (a refused model leaves the old
+//! weights running, and the call fails with the policy's reason).
+
+use std::sync::Arc;
+
+use tonic::{Code, Request, Response, Status};
+use wasmtrade_models::{Checkpoint, Checkpoints, ModelStore, ModelVersion, ModelsError};
+use wasmtrade_proto::v1 as pb;
+use wasmtrade_proto::v1::model_service_server::ModelService;
+
+/// Called after a version became active on disk: `(name, version, bytes)`;
+/// an `Err` is the running policy's reason for refusing the model.
+pub type ActivationHook = Arc<dyn Fn(&str, u64, &[u8]) -> Result<(), String> + Send + Sync>;
+
+/// The model service over a models directory and a checkpoints directory.
+#[derive(Clone)]
+pub struct Models {
+    store: ModelStore,
+    checkpoints: Checkpoints,
+    on_activate: Option<ActivationHook>,
+}
+
+impl std::fmt::Debug for Models {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Models")
+            .field("store", &self.store)
+            .field("checkpoints", &self.checkpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Models {
+    /// The service; without a hook, activation only changes what is active on disk.
+    pub fn new(store: ModelStore, checkpoints: Checkpoints) -> Self {
+        Self {
+            store,
+            checkpoints,
+            on_activate: None,
+        }
+    }
+
+    /// Hands every activated model to `hook` (the running policy's hot swap).
+    pub fn with_activation_hook(mut self, hook: ActivationHook) -> Self {
+        self.on_activate = Some(hook);
+        self
+    }
+
+    /// Largest upload accepted, in bytes (the store's limit plus framing).
+    pub fn max_message_bytes(&self) -> usize {
+        self.store.max_bytes().saturating_add(4096)
+    }
+
+    fn activated(&self, v: &ModelVersion) -> Result<(), Status> {
+        let Some(hook) = &self.on_activate else {
+            return Ok(());
+        };
+        let bytes = self.store.read(&v.name, v.version).map_err(models_status)?;
+        hook(&v.name, v.version, &bytes).map_err(|reason| {
+            Status::failed_precondition(format!(
+                "model `{}` version {} is active on disk but the running policy refused it and keeps its previous weights: {reason}",
+                v.name, v.version
+            ))
+        })
+    }
+}
+
+/// The status for a model-store error.
+pub fn models_status(e: ModelsError) -> Status {
+    let code = match &e {
+        _ if e.is_not_found() => Code::NotFound,
+        ModelsError::InvalidName { .. } => Code::InvalidArgument,
+        ModelsError::TooLarge { .. } => Code::ResourceExhausted,
+        _ => {
+            tracing::error!(error = %e, "model store failure");
+            return Status::internal("model store failure: see the server log");
+        }
+    };
+    Status::new(code, e.to_string())
+}
+
+fn version(v: ModelVersion) -> pb::ModelVersion {
+    pb::ModelVersion {
+        name: v.name,
+        version: v.version,
+        size: v.size,
+        sha256: v.sha256,
+        active: v.active,
+    }
+}
+
+fn checkpoint(c: Checkpoint) -> pb::ModelCheckpoint {
+    pb::ModelCheckpoint {
+        name: c.name,
+        id: c.id,
+        size: c.size,
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ModelsError> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(format!("model store task failed: {e}")))?
+        .map_err(models_status)
+}
+
+#[tonic::async_trait]
+impl ModelService for Models {
+    async fn upload_model(
+        &self,
+        request: Request<pb::UploadModelRequest>,
+    ) -> Result<Response<pb::ModelVersion>, Status> {
+        let r = request.into_inner();
+        let store = self.store.clone();
+        let activate = r.activate;
+        let v = blocking(move || {
+            let mut v = store.put(&r.name, &r.model)?;
+            if activate {
+                store.activate(&v.name, v.version)?;
+                v.active = true;
+            }
+            Ok(v)
+        })
+        .await?;
+        if v.active {
+            self.activated(&v)?;
+        }
+        Ok(Response::new(version(v)))
+    }
+
+    async fn list_models(
+        &self,
+        request: Request<pb::ListModelsRequest>,
+    ) -> Result<Response<pb::ListModelsResponse>, Status> {
+        let name = request.into_inner().name;
+        let store = self.store.clone();
+        let versions = blocking(move || store.list((!name.is_empty()).then_some(name.as_str()))).await?;
+        Ok(Response::new(pb::ListModelsResponse {
+            versions: versions.into_iter().map(version).collect(),
+        }))
+    }
+
+    async fn activate_model(
+        &self,
+        request: Request<pb::ActivateModelRequest>,
+    ) -> Result<Response<pb::ModelVersion>, Status> {
+        let r = request.into_inner();
+        let (store, checkpoints) = (self.store.clone(), self.checkpoints.clone());
+        let v = match r.source {
+            None => {
+                return Err(Status::invalid_argument(
+                    "give a `version` or a `checkpoint` to activate",
+                ));
+            }
+            Some(pb::activate_model_request::Source::Version(n)) => {
+                blocking(move || {
+                    store.activate(&r.name, n)?;
+                    let mut v = store
+                        .list(Some(&r.name))?
+                        .into_iter()
+                        .find(|v| v.version == n)
+                        .ok_or(ModelsError::UnknownVersion {
+                            name: r.name,
+                            version: n,
+                        })?;
+                    v.active = true;
+                    Ok(v)
+                })
+                .await?
+            }
+            Some(pb::activate_model_request::Source::Checkpoint(id)) => {
+                blocking(move || checkpoints.activate(&store, &r.name, &id)).await?
+            }
+        };
+        self.activated(&v)?;
+        Ok(Response::new(version(v)))
+    }
+
+    async fn list_checkpoints(
+        &self,
+        request: Request<pb::ListCheckpointsRequest>,
+    ) -> Result<Response<pb::ListCheckpointsResponse>, Status> {
+        let name = request.into_inner().name;
+        let checkpoints = self.checkpoints.clone();
+        let list = blocking(move || checkpoints.list(&name)).await?;
+        Ok(Response::new(pb::ListCheckpointsResponse {
+            checkpoints: list.into_iter().map(checkpoint).collect(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(dir: &std::path::Path) -> Models {
+        Models::new(
+            ModelStore::open(dir.join("models"), 1024).unwrap(),
+            Checkpoints::open(dir.join("checkpoints")).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn upload_list_activate_and_refusals_map_to_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let swaps = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = swaps.clone();
+        let s =
+            service(dir.path()).with_activation_hook(Arc::new(move |name: &str, v: u64, bytes: &[u8]| {
+                if bytes == b"bad" {
+                    return Err("model is not a readable ONNX model".into());
+                }
+                seen.lock().unwrap().push((name.to_string(), v));
+                Ok(())
+            }));
+        let up = |model: &[u8], activate| {
+            Request::new(pb::UploadModelRequest {
+                name: "clstm".into(),
+                model: model.to_vec(),
+                activate,
+            })
+        };
+        let v1 = s.upload_model(up(b"one", true)).await.unwrap().into_inner();
+        assert_eq!((v1.version, v1.active), (1, true));
+        let v2 = s.upload_model(up(b"bad", false)).await.unwrap().into_inner();
+        assert_eq!((v2.version, v2.active), (2, false));
+        let err = s
+            .activate_model(Request::new(pb::ActivateModelRequest {
+                name: "clstm".into(),
+                source: Some(pb::activate_model_request::Source::Version(2)),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition);
+        assert!(
+            err.message().contains("keeps its previous weights"),
+            "{}",
+            err.message()
+        );
+        let err = s
+            .activate_model(Request::new(pb::ActivateModelRequest {
+                name: "clstm".into(),
+                source: Some(pb::activate_model_request::Source::Version(9)),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+        let err = s.upload_model(up(&[0; 2000], false)).await.unwrap_err();
+        assert_eq!(err.code(), Code::ResourceExhausted);
+        let list = s
+            .list_models(Request::new(pb::ListModelsRequest::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(list.versions.len(), 2);
+        assert_eq!(swaps.lock().unwrap().as_slice(), [("clstm".to_string(), 1)]);
+    }
+}

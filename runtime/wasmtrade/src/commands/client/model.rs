@@ -1,0 +1,177 @@
+//! `wasmtrade model upload|list|activate|checkpoints`: policy models on a
+//! running server (`wasmtrade.v1.ModelService`, docs/policies.md).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use serde_json::json;
+use wasmtrade_proto::v1::model_service_client::ModelServiceClient;
+use wasmtrade_proto::v1::{
+    ActivateModelRequest, ListCheckpointsRequest, ListModelsRequest, ModelVersion, UploadModelRequest,
+    activate_model_request::Source,
+};
+
+use super::args::ClientArgs;
+use super::connect::Connection;
+use super::output::table;
+use super::{json, output};
+
+/// `wasmtrade model ...`: policy models on a running server.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Store an ONNX file as the next version of a model.
+    Upload {
+        /// The ONNX file.
+        path: PathBuf,
+        /// Model name (a-z, 0-9, `-`, `_`).
+        #[arg(long)]
+        name: String,
+        /// Activate it at once (the running policy takes the weights).
+        #[arg(long)]
+        activate: bool,
+        /// Server, token and output.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Every stored version (of every model, or of `--name`).
+    List {
+        /// Only this model.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Server, token and output.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Make a version, or a checkpoint, the active model.
+    Activate {
+        /// Model name.
+        #[arg(long)]
+        name: String,
+        /// A stored version.
+        #[arg(long, conflicts_with = "checkpoint")]
+        version: Option<u64>,
+        /// A checkpoint id in the checkpoints directory.
+        #[arg(long)]
+        checkpoint: Option<String>,
+        /// Server, token and output.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Checkpoints a learner wrote for a model.
+    Checkpoints {
+        /// Model name.
+        #[arg(long)]
+        name: String,
+        /// Server, token and output.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+fn client(conn: &Connection) -> ModelServiceClient<super::connect::Authed> {
+    conn.models()
+}
+
+fn print_versions(versions: &[ModelVersion], as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        let v: Vec<_> = versions
+            .iter()
+            .map(|v| json!({"name": v.name, "version": v.version, "size": v.size, "sha256": v.sha256, "active": v.active}))
+            .collect();
+        return json::print_document(&json!(v));
+    }
+    let rows: Vec<Vec<String>> = versions
+        .iter()
+        .map(|v| {
+            vec![
+                v.name.clone(),
+                v.version.to_string(),
+                v.size.to_string(),
+                v.sha256.chars().take(16).collect(),
+                if v.active { "active".into() } else { String::new() },
+            ]
+        })
+        .collect();
+    output::print(&table(&["NAME", "VERSION", "BYTES", "SHA256", ""], &rows))
+}
+
+/// Runs one `wasmtrade model` command.
+pub async fn run(command: ModelCommand) -> anyhow::Result<()> {
+    match command {
+        ModelCommand::Upload {
+            path,
+            name,
+            activate,
+            client: args,
+        } => {
+            let model = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let conn = Connection::open(&args).await?;
+            let request = conn.request(UploadModelRequest {
+                name,
+                model,
+                activate,
+            });
+            let v = conn
+                .unary("ModelService/UploadModel", client(&conn).upload_model(request))
+                .await?;
+            print_versions(&[v], args.json)
+        }
+        ModelCommand::List { name, client: args } => {
+            let conn = Connection::open(&args).await?;
+            let request = conn.request(ListModelsRequest { name });
+            let r = conn
+                .unary("ModelService/ListModels", client(&conn).list_models(request))
+                .await?;
+            print_versions(&r.versions, args.json)
+        }
+        ModelCommand::Activate {
+            name,
+            version,
+            checkpoint,
+            client: args,
+        } => {
+            let source = match (version, checkpoint) {
+                (Some(v), None) => Source::Version(v),
+                (None, Some(c)) => Source::Checkpoint(c),
+                _ => bail!("give --version N or --checkpoint ID"),
+            };
+            let conn = Connection::open(&args).await?;
+            let request = conn.request(ActivateModelRequest {
+                name,
+                source: Some(source),
+            });
+            let v = conn
+                .unary(
+                    "ModelService/ActivateModel",
+                    client(&conn).activate_model(request),
+                )
+                .await?;
+            print_versions(&[v], args.json)
+        }
+        ModelCommand::Checkpoints { name, client: args } => {
+            let conn = Connection::open(&args).await?;
+            let request = conn.request(ListCheckpointsRequest { name });
+            let r = conn
+                .unary(
+                    "ModelService/ListCheckpoints",
+                    client(&conn).list_checkpoints(request),
+                )
+                .await?;
+            if args.json {
+                let v: Vec<_> = r
+                    .checkpoints
+                    .iter()
+                    .map(|c| json!({"name": c.name, "id": c.id, "size": c.size}))
+                    .collect();
+                return json::print_document(&json!(v));
+            }
+            let rows: Vec<Vec<String>> = r
+                .checkpoints
+                .iter()
+                .map(|c| vec![c.name.clone(), c.id.clone(), c.size.to_string()])
+                .collect();
+            output::print(&table(&["NAME", "CHECKPOINT", "BYTES"], &rows))
+        }
+    }
+}
