@@ -17,6 +17,73 @@ pub type OrderGate = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 /// reported ready.
 pub type ReadinessCheck = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
+/// One figure a broker adapter reports about its session (reconnects,
+/// message pacing), exported as `wasmtrade_broker_<name>`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BrokerFigure {
+    /// Metric name after `wasmtrade_broker_` (counters get `_total`).
+    pub name: &'static str,
+    /// Help text.
+    pub help: &'static str,
+    /// The value.
+    pub value: FigureValue,
+}
+
+/// A counter or a gauge.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FigureValue {
+    /// Monotonic since the process started.
+    Counter(u64),
+    /// A level now.
+    Gauge(f64),
+}
+
+/// Reads the broker adapter's figures from any thread.
+pub type FigureProbe = Arc<dyn Fn() -> Vec<BrokerFigure> + Send + Sync>;
+
+/// The figures of an IB Gateway session.
+pub(crate) fn ibkr_figures(h: &wasmtrade_ibkr::IbkrHealth) -> Vec<BrokerFigure> {
+    let c = |name, help, v: u64| BrokerFigure {
+        name,
+        help,
+        value: FigureValue::Counter(v),
+    };
+    let g = |name, help, v: f64| BrokerFigure {
+        name,
+        help,
+        value: FigureValue::Gauge(v),
+    };
+    let p = &h.pacing;
+    vec![
+        c("reconnects", "Completed reconnects to the broker since start.", h.reconnects),
+        c("messages_sent", "Messages sent to the broker through the pacing limiter.", p.sent),
+        c(
+            "messages_delayed",
+            "Messages that waited for the pacing limiter (IB allows about 50 per second).",
+            p.delayed,
+        ),
+        g(
+            "pacing_delay_mean_seconds",
+            "Mean wait of the delayed messages.",
+            p.mean_delay_us as f64 / 1e6,
+        ),
+        g("pacing_delay_max_seconds", "Longest pacing wait.", p.max_delay_us as f64 / 1e6),
+        g("queued_messages", "Messages waiting for the pacing limiter now.", p.queued as f64),
+        c(
+            "historical_requests_paced",
+            "Historical-data requests held back by IB's pacing rules.",
+            p.historical_paced,
+        ),
+        g("down_seconds", "Seconds the broker has been unreachable (0 when up).", h.down_for_secs as f64),
+        c("alerts", "Alerts raised because the broker stayed away too long.", h.alerts_raised),
+        c(
+            "duplicate_executions",
+            "Executions the broker re-sent that were dropped as duplicates.",
+            h.duplicate_executions,
+        ),
+    ]
+}
+
 /// What the composition root adds to a [`Runtime`](crate::Runtime).
 #[derive(Clone, Default)]
 pub struct StartOptions {

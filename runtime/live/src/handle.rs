@@ -37,6 +37,8 @@ pub(crate) struct Inner {
     readiness: Vec<crate::gate::ReadinessCheck>,
     /// The broker connection: `None` while connected, else why not.
     connection: crate::gate::ReadinessCheck,
+    /// The broker adapter's own figures (reconnects, pacing).
+    figures: crate::gate::FigureProbe,
     /// The outcome of start-up reconciliation.
     pub(crate) reconciliation: std::sync::Mutex<Option<crate::reconcile::ReconcileOutcome>>,
 }
@@ -54,6 +56,7 @@ impl Inner {
         kill_signal: Arc<wasmtrade_engine::KillSignal>,
         readiness: Vec<crate::gate::ReadinessCheck>,
         connection: crate::gate::ReadinessCheck,
+        figures: crate::gate::FigureProbe,
     ) -> Self {
         Self {
             tx,
@@ -68,6 +71,7 @@ impl Inner {
             kill_signal,
             readiness,
             connection,
+            figures,
             reconciliation: std::sync::Mutex::new(None),
         }
     }
@@ -126,6 +130,11 @@ impl Handle {
             .filter_map(|check| check())
             .chain(connection)
             .collect()
+    }
+
+    /// The broker adapter's figures (reconnects, pacing); empty for the paper brokers.
+    pub fn broker_figures(&self) -> Vec<crate::gate::BrokerFigure> {
+        (self.inner.figures)()
     }
 
     /// `None` while the broker is connected, else why not.

@@ -47,7 +47,7 @@ pub use config::{
 pub use error::LiveError;
 pub use event::{Event, EventKind, OrderUpdate, SwapRecord};
 pub use feed::FeedStats;
-pub use gate::{OrderGate, ReadinessCheck, StartOptions};
+pub use gate::{BrokerFigure, FigureProbe, FigureValue, OrderGate, ReadinessCheck, StartOptions};
 pub use handle::{Handle, ModuleInfo};
 pub use journal::StoreJournal;
 pub use reconcile::ReconcileOutcome;

@@ -151,6 +151,7 @@ impl Runtime {
         let kill_signal = crate::risk::kill_signal();
         let mut starting_cash = config.account.starting_cash;
         let mut connection_probe: ReadinessCheck = Arc::new(|| None);
+        let mut figures: crate::gate::FigureProbe = Arc::new(Vec::new);
         let ibkr = match ibkr_config {
             Some(ib) => {
                 let instruments = instruments.clone();
@@ -171,11 +172,13 @@ impl Runtime {
         let mut ibkr_market = None;
         let (broker, starter, memory): (Box<dyn Broker + Send>, _, _) = match (venue, ibkr) {
             (_, Some((broker, mut market))) => {
-                let probe = broker.health_probe();
-                connection_probe = Arc::new(move || match probe().link {
+                let probe = Arc::new(broker.health_probe());
+                let link = probe.clone();
+                connection_probe = Arc::new(move || match link().link {
                     wasmtrade_ibkr::LinkState::Up => None,
                     other => Some(format!("IB Gateway link: {other:?}")),
                 });
+                figures = Arc::new(move || crate::gate::ibkr_figures(&probe()));
                 ibkr_bars = market.take_bars();
                 ibkr_market = Some(market);
                 (Box::new(broker), None, VenueMemory::Kept)
@@ -246,6 +249,7 @@ impl Runtime {
             kill_signal,
             readiness,
             connection_probe,
+            figures,
         ));
         handle.restore_active().await?;
         let timeout = Duration::from_millis(config.broker.reconcile_timeout_ms);

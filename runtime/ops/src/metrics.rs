@@ -441,6 +441,13 @@ impl Collector for Polled {
             "1 while the broker (paper venue, IB Gateway) is connected; 0 while orders are refused for want of it.",
             i64::from(s.broker_connected),
         )?;
+        for f in &s.broker_figures {
+            let name = format!("broker_{}", f.name);
+            match f.value {
+                wasmtrade_live::FigureValue::Counter(v) => counter(&mut enc, &name, f.help, v)?,
+                wasmtrade_live::FigureValue::Gauge(v) => gauge(&mut enc, &name, f.help, v)?,
+            }
+        }
         let a = &s.account;
         let money = [
             (
@@ -892,6 +899,18 @@ mod tests {
             market_bars: 12,
             market_finished: false,
             broker_connected: true,
+            broker_figures: vec![
+                wasmtrade_live::BrokerFigure {
+                    name: "reconnects",
+                    help: "Completed reconnects.",
+                    value: wasmtrade_live::FigureValue::Counter(3),
+                },
+                wasmtrade_live::BrokerFigure {
+                    name: "pacing_delay_max_seconds",
+                    help: "Longest pacing wait.",
+                    value: wasmtrade_live::FigureValue::Gauge(0.25),
+                },
+            ],
             account: AccountStatus {
                 cash: Money::from_int(9_000),
                 equity: Money::from_int(10_050),
@@ -956,6 +975,8 @@ mod tests {
         assert_eq!(v("wasmtrade_daily_loss_limit"), Some(500.0));
         assert_eq!(v("wasmtrade_kill_switch_engaged{scope=\"global\"}"), Some(1.0));
         assert_eq!(v("wasmtrade_broker_connected"), Some(1.0));
+        assert_eq!(v("wasmtrade_broker_reconnects_total"), Some(3.0));
+        assert_eq!(v("wasmtrade_broker_pacing_delay_max_seconds"), Some(0.25));
         assert_eq!(v("wasmtrade_kill_switch_engaged{scope=\"account\"}"), Some(0.0));
         assert_eq!(
             v("wasmtrade_strategy_kill_switch_engaged{strategy=\"sma\"}"),

@@ -45,6 +45,8 @@ pub struct Sample {
     pub risk: RiskStatus,
     /// True while the broker is connected.
     pub broker_connected: bool,
+    /// The broker adapter's figures (reconnects, pacing).
+    pub broker_figures: Vec<wasmtrade_live::BrokerFigure>,
 }
 
 /// The account and the event loop's counters.
@@ -322,6 +324,7 @@ impl Source for Handle {
                 modules: modules?.iter().map(ModuleStatus::from).collect(),
                 risk: RiskStatus::from(&risk?),
                 broker_connected: self.broker_disconnected().is_none(),
+                broker_figures: self.broker_figures(),
             })
         })
     }
