@@ -219,7 +219,7 @@ impl<B: Broker> Engine<B> {
             }
             self.poll_kill_signal();
             self.refresh_context(idx, bar.instrument, account);
-            let result = self.strategies[idx].guest.on_bar(bar);
+            let result = self.strategies[idx].call(|g| g.on_bar(bar));
             self.strategies[idx].counters.bars += 1;
             if self.strategies[idx].shadow.is_some() {
                 self.shadow_step(idx, &result, |g| g.on_bar(bar));
@@ -249,7 +249,7 @@ impl<B: Broker> Engine<B> {
             }
             self.poll_kill_signal();
             self.refresh_context(idx, tick.instrument, account);
-            let result = self.strategies[idx].guest.on_tick(tick);
+            let result = self.strategies[idx].call(|g| g.on_tick(tick));
             self.strategies[idx].counters.ticks += 1;
             if self.strategies[idx].shadow.is_some() {
                 self.shadow_step(idx, &result, |g| g.on_tick(tick));
@@ -381,7 +381,7 @@ impl<B: Broker> Engine<B> {
             if !self.strategies[idx].is_active() {
                 return;
             }
-            let result = self.strategies[idx].guest.on_timer(&name, ts);
+            let result = self.strategies[idx].call(|g| g.on_timer(&name, ts));
             self.strategies[idx].counters.timers += 1;
             self.handle_result(idx, result, 0);
         }
@@ -660,7 +660,7 @@ impl<B: Broker> Engine<B> {
         if depth >= MAX_REJECT_CHAIN || !self.strategies[idx].is_active() {
             return;
         }
-        let result = self.strategies[idx].guest.on_reject(&notice);
+        let result = self.strategies[idx].call(|g| g.on_reject(&notice));
         self.handle_result(idx, result, depth + 1);
     }
 
@@ -728,7 +728,7 @@ impl<B: Broker> Engine<B> {
         let account = self.account_view();
         self.refresh_context(idx, fill.instrument, account);
         self.strategies[idx].counters.fills += 1;
-        let result = self.strategies[idx].guest.on_fill(&fill);
+        let result = self.strategies[idx].call(|g| g.on_fill(&fill));
         if self.strategies[idx].shadow.is_some() {
             self.shadow_step(idx, &result, |g| g.on_fill(&fill));
         }

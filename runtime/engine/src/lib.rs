@@ -23,6 +23,7 @@
 
 mod backtest;
 mod clock;
+mod durations;
 mod engine;
 mod error;
 mod exposure;
@@ -37,6 +38,7 @@ mod swap;
 
 pub use backtest::{Backtest, BacktestConfig, BacktestResult, PROGRESS_EVERY, StrategySummary};
 pub use clock::{Clock, SimulatedClock, WallClock};
+pub use durations::{DURATION_BOUNDS_NS, Durations};
 pub use engine::{Engine, EngineConfig, EngineStats, FaultPolicy};
 pub use error::EngineError;
 pub use journal::{JournalError, OrderJournal};

@@ -2,6 +2,8 @@
 
 use wasmtrade_model::{IndicatorGuest, StrategyGuest, StrategyId};
 
+use crate::durations::Durations;
+
 /// Whether a strategy still takes events.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SlotState {
@@ -29,6 +31,10 @@ pub struct SlotCounters {
     pub rejects: u64,
     /// Intents returned.
     pub intents: u64,
+    /// Fuel the guest burned in callbacks (0 when fuel is not metered).
+    pub fuel: u64,
+    /// Wall-clock time of the guest's callbacks.
+    pub callback_time: Durations,
 }
 
 /// A strategy in the engine.
@@ -102,6 +108,21 @@ impl StrategySlot {
     /// True while the slot takes events.
     pub fn is_active(&self) -> bool {
         self.state == SlotState::Active
+    }
+
+    /// Runs one callback of the guest, adding its duration and the fuel it
+    /// burned to the counters.
+    /// The wall clock is read for the metric only: nothing the engine
+    /// decides depends on it, so replays stay deterministic.
+    #[inline]
+    #[allow(clippy::disallowed_methods)]
+    pub(crate) fn call<R>(&mut self, f: impl FnOnce(&mut dyn StrategyGuest) -> R) -> R {
+        let start = std::time::Instant::now();
+        let out = f(self.guest.as_mut());
+        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.counters.callback_time.record(ns);
+        self.counters.fuel += self.guest.take_fuel_used();
+        out
     }
 }
 

@@ -202,6 +202,12 @@ impl GuestEngine {
         self.shared.live.current()
     }
 
+    /// Guest instances created since this engine started (every
+    /// instantiation: deploys, swaps, shadows, restarts after a quarantine).
+    pub fn guests_created(&self) -> u64 {
+        self.shared.live.created()
+    }
+
     /// Hex sha256 of wasmtime's precompile-compatibility hash (wasmtime
     /// version, target and codegen-relevant settings such as fuel). Key
     /// cached artifacts by it: an artifact loads only into an engine with the

@@ -2,7 +2,7 @@
 //! admitted against a counter and releases its slot when dropped.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::HostError;
 use crate::engine::Shared;
@@ -11,6 +11,7 @@ use crate::engine::Shared;
 #[derive(Debug)]
 pub(crate) struct LiveGuests {
     count: AtomicUsize,
+    created: AtomicU64,
     limit: usize,
 }
 
@@ -18,6 +19,7 @@ impl LiveGuests {
     pub(crate) fn new(limit: usize) -> Self {
         Self {
             count: AtomicUsize::new(0),
+            created: AtomicU64::new(0),
             limit,
         }
     }
@@ -27,13 +29,20 @@ impl LiveGuests {
         self.count.load(Ordering::Acquire)
     }
 
+    /// Guests admitted since the engine started.
+    pub(crate) fn created(&self) -> u64 {
+        self.created.load(Ordering::Relaxed)
+    }
+
     /// Takes a slot, or refuses if all are taken.
     fn acquire(&self) -> Result<(), HostError> {
         self.count
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.limit).then_some(n + 1)
             })
-            .map(drop)
+            .map(|_| {
+                self.created.fetch_add(1, Ordering::Relaxed);
+            })
             .map_err(|live| HostError::TooManyGuests {
                 live,
                 limit: self.limit,
@@ -89,5 +98,6 @@ mod tests {
         assert_eq!(live.current(), 1);
         live.acquire().unwrap();
         assert_eq!(live.current(), 2);
+        assert_eq!(live.created(), 3, "a refused admission creates nothing");
     }
 }

@@ -19,6 +19,8 @@ pub(crate) struct Sandbox {
     /// the slot is released.
     pub(crate) store: Store<GuestState>,
     fuel: Option<u64>,
+    /// Fuel burned by calls since [`Sandbox::take_fuel_used`] last ran.
+    fuel_used: u64,
     /// Epoch ticks per callback when deadlines are on.
     deadline_ticks: Option<u64>,
     /// Set after the first trap: a trapped instance never runs again.
@@ -47,6 +49,7 @@ impl Sandbox {
         Ok(Self {
             store,
             fuel: config.fuel_per_callback,
+            fuel_used: 0,
             deadline_ticks,
             quarantined: None,
             live,
@@ -81,6 +84,11 @@ impl Sandbox {
             self.store.set_epoch_deadline(ticks);
         }
         let out = call(&mut self.store);
+        if let Some(budget) = self.fuel {
+            // Out of fuel leaves 0: the whole budget was burned.
+            let left = self.store.get_fuel().unwrap_or(0);
+            self.fuel_used += budget.saturating_sub(left);
+        }
         let stderr = self.store.data_mut().drain_output();
         match out {
             Ok(Ok(value)) => Ok(value),
@@ -104,6 +112,11 @@ impl Sandbox {
         let out = self.run(call);
         self.fuel = usual;
         out
+    }
+
+    /// Fuel burned since the last call of this method (0 when fuel is off).
+    pub(crate) fn take_fuel_used(&mut self) -> u64 {
+        std::mem::take(&mut self.fuel_used)
     }
 
     fn poison(&mut self, err: &wasmtime::Error, stderr: Option<String>) -> GuestFault {

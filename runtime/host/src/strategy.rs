@@ -128,6 +128,10 @@ impl WasmStrategy {
 }
 
 impl StrategyGuest for WasmStrategy {
+    fn take_fuel_used(&mut self) -> u64 {
+        self.sandbox.take_fuel_used()
+    }
+
     fn info(&self) -> &GuestInfo {
         &self.info
     }

@@ -482,6 +482,12 @@ pub trait StrategyGuest {
     fn snapshot(&mut self) -> Result<Vec<u8>, GuestFault>;
     /// Takes over state from [`StrategyGuest::snapshot`].
     fn restore(&mut self, state: &[u8]) -> Result<(), GuestFault>;
+    /// Fuel burned by callbacks since the last call, then zero again; the
+    /// engine adds it to the strategy's counters after every callback.
+    /// Guests the host does not meter (native ones) report 0.
+    fn take_fuel_used(&mut self) -> u64 {
+        0
+    }
 }
 
 /// An indicator as the engine drives it.
