@@ -185,6 +185,24 @@ fn ops_endpoints_follow_the_runtime_from_start_to_sigterm() {
         1.0
     );
     assert!(v("wasmtrade_portfolio_value") > 0.0);
+    // What guests cost and what passes to the broker and the journal.
+    assert!(v("wasmtrade_guest_callback_duration_seconds_count{module=\"sma\"}") > 0.0);
+    assert!(v("wasmtrade_guest_callback_duration_seconds_sum{module=\"sma\"}") > 0.0);
+    assert!(v("wasmtrade_guest_fuel_consumed_total{module=\"sma\"}") > 0.0);
+    assert!(v("wasmtrade_guest_instances_created_total") >= 2.0);
+    assert!(v("wasmtrade_guest_instances_live") >= 2.0);
+    assert!(v("wasmtrade_broker_requests_total{request=\"submit\"}") >= 1.0);
+    assert!(v("wasmtrade_broker_reports_total{report=\"filled\"}") >= 1.0);
+    assert!(
+        v("wasmtrade_journal_records_total") >= 2.0,
+        "an intent and its fill"
+    );
+    assert!(v("wasmtrade_journal_commit_duration_seconds_count") >= 1.0);
+    assert_eq!(
+        v("wasmtrade_journal_lag_records"),
+        0.0,
+        "nothing left unflushed between events"
+    );
 
     // The status page.
     let status: serde_json::Value = serde_json::from_str(&get_ok(&ops, "/status")).unwrap();

@@ -196,6 +196,8 @@ pub(crate) struct CoreConfig {
     pub(crate) kill_signal: Arc<KillSignal>,
     /// The journal, read at start-up: the OMS is rebuilt from it.
     pub(crate) journal: Vec<wasmtrade_store::JournalEntry>,
+    /// Where journal commit times are recorded.
+    pub(crate) traffic: Arc<crate::Traffic>,
 }
 
 /// Builds the engine on the calling thread and runs the loop until `Stop`
@@ -235,7 +237,9 @@ pub(crate) fn run(
         refused = rebuilt.refused,
         "order book rebuilt from the journal"
     );
-    engine.set_journal(Box::new(crate::journal::StoreJournal::new(config.store.clone())));
+    engine.set_journal(Box::new(
+        crate::journal::StoreJournal::new(config.store.clone()).with_traffic(config.traffic.clone()),
+    ));
     let symbols = Symbols::of(&instruments);
     engine.set_observer(Box::new(BusObserver::new(
         bus.clone(),

@@ -55,8 +55,16 @@ pub(crate) fn ibkr_figures(h: &wasmtrade_ibkr::IbkrHealth) -> Vec<BrokerFigure> 
     };
     let p = &h.pacing;
     vec![
-        c("reconnects", "Completed reconnects to the broker since start.", h.reconnects),
-        c("messages_sent", "Messages sent to the broker through the pacing limiter.", p.sent),
+        c(
+            "reconnects",
+            "Completed reconnects to the broker since start.",
+            h.reconnects,
+        ),
+        c(
+            "messages_sent",
+            "Messages sent to the broker through the pacing limiter.",
+            p.sent,
+        ),
         c(
             "messages_delayed",
             "Messages that waited for the pacing limiter (IB allows about 50 per second).",
@@ -67,15 +75,31 @@ pub(crate) fn ibkr_figures(h: &wasmtrade_ibkr::IbkrHealth) -> Vec<BrokerFigure> 
             "Mean wait of the delayed messages.",
             p.mean_delay_us as f64 / 1e6,
         ),
-        g("pacing_delay_max_seconds", "Longest pacing wait.", p.max_delay_us as f64 / 1e6),
-        g("queued_messages", "Messages waiting for the pacing limiter now.", p.queued as f64),
+        g(
+            "pacing_delay_max_seconds",
+            "Longest pacing wait.",
+            p.max_delay_us as f64 / 1e6,
+        ),
+        g(
+            "queued_messages",
+            "Messages waiting for the pacing limiter now.",
+            p.queued as f64,
+        ),
         c(
             "historical_requests_paced",
             "Historical-data requests held back by IB's pacing rules.",
             p.historical_paced,
         ),
-        g("down_seconds", "Seconds the broker has been unreachable (0 when up).", h.down_for_secs as f64),
-        c("alerts", "Alerts raised because the broker stayed away too long.", h.alerts_raised),
+        g(
+            "down_seconds",
+            "Seconds the broker has been unreachable (0 when up).",
+            h.down_for_secs as f64,
+        ),
+        c(
+            "alerts",
+            "Alerts raised because the broker stayed away too long.",
+            h.alerts_raised,
+        ),
         c(
             "duplicate_executions",
             "Executions the broker re-sent that were dropped as duplicates.",

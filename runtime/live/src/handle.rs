@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     connection: crate::gate::ReadinessCheck,
     /// The broker adapter's own figures (reconnects, pacing).
     figures: crate::gate::FigureProbe,
+    /// Broker requests and reports, journal commit times.
+    traffic: Arc<crate::Traffic>,
     /// The outcome of start-up reconciliation.
     pub(crate) reconciliation: std::sync::Mutex<Option<crate::reconcile::ReconcileOutcome>>,
 }
@@ -57,6 +59,7 @@ impl Inner {
         readiness: Vec<crate::gate::ReadinessCheck>,
         connection: crate::gate::ReadinessCheck,
         figures: crate::gate::FigureProbe,
+        traffic: Arc<crate::Traffic>,
     ) -> Self {
         Self {
             tx,
@@ -72,6 +75,7 @@ impl Inner {
             readiness,
             connection,
             figures,
+            traffic,
             reconciliation: std::sync::Mutex::new(None),
         }
     }
@@ -135,6 +139,24 @@ impl Handle {
     /// The broker adapter's figures (reconnects, pacing); empty for the paper brokers.
     pub fn broker_figures(&self) -> Vec<crate::gate::BrokerFigure> {
         (self.inner.figures)()
+    }
+
+    /// Broker requests and reports so far, and journal commit times.
+    pub fn traffic(&self) -> crate::TrafficFigures {
+        self.inner.traffic.figures()
+    }
+
+    /// `(appended, not yet durable)` records of the order journal.
+    pub fn journal_progress(&self) -> (u64, u64) {
+        let journal = self.inner.registry.store().journal();
+        let seq = |s: Option<wasmtrade_store::Seq>| s.map_or(0, |s| s.0);
+        let (written, durable) = (seq(journal.last_seq()), seq(journal.durable_seq()));
+        (written, written.saturating_sub(durable))
+    }
+
+    /// `(created since start, alive now)` guest instances of the host engine.
+    pub fn guest_instances(&self) -> (u64, u64) {
+        self.inner.registry.guest_instances()
     }
 
     /// `None` while the broker is connected, else why not.

@@ -12,12 +12,19 @@ use wasmtrade_store::{JournalEntry, JournalRecord, Store};
 /// attaches to its engine.
 pub struct StoreJournal {
     store: Arc<Store>,
+    traffic: Option<Arc<crate::Traffic>>,
 }
 
 impl StoreJournal {
     /// The journal of `store`.
     pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+        Self { store, traffic: None }
+    }
+
+    /// Also records how long each commit takes (the journal-lag metric).
+    pub fn with_traffic(mut self, traffic: Arc<crate::Traffic>) -> Self {
+        self.traffic = Some(traffic);
+        self
     }
 }
 
@@ -66,8 +73,17 @@ impl OrderJournal for StoreJournal {
         }
     }
 
+    /// The wall clock times the flush for the metric only.
+    #[allow(clippy::disallowed_methods)]
     fn commit(&mut self) -> Result<(), JournalError> {
-        self.store.journal().commit().map(drop).map_err(err)
+        let journal = self.store.journal();
+        let pending = journal.last_seq() > journal.durable_seq();
+        let start = std::time::Instant::now();
+        let out = journal.commit().map(drop).map_err(err);
+        if pending && let Some(t) = &self.traffic {
+            t.journal_commit(start.elapsed());
+        }
+        out
     }
 }
 

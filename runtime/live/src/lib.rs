@@ -37,6 +37,7 @@ mod registry;
 mod risk;
 mod runtime;
 mod supervisor;
+mod traffic;
 mod view;
 
 pub use bus::{BarInterest, Bus};
@@ -54,7 +55,9 @@ pub use reconcile::ReconcileOutcome;
 pub use registry::{UploadMeta, Uploaded, check_config, check_name};
 pub use risk::{FROM_CONFIG_FILE, RiskChange, RiskChangesConfig, RiskLimits, RiskState};
 pub use runtime::{Runtime, STORE_DIR, ShutdownReport};
+pub use traffic::{EVENTS, REQUESTS, Traffic, TrafficFigures};
 pub use view::{AccountInfo, GuestKind, Installed, RunState, RunningInfo, ShadowInfo};
+pub use wasmtrade_engine::{DURATION_BOUNDS_NS, Durations};
 pub use wasmtrade_oms::Position;
 pub use wasmtrade_risk::{Halt, HaltReason, HaltScope, KillScope, KillSwitchState, Latch, RawRiskConfig};
 pub use wasmtrade_store::{AuditRecord, Module, ModuleKind, ModuleVersion, VersionStatus};

@@ -129,6 +129,10 @@ impl Registry {
         }
     }
 
+    pub(crate) fn guest_instances(&self) -> (u64, u64) {
+        (self.host.guests_created(), self.host.live_guests() as u64)
+    }
+
     pub(crate) fn store(&self) -> &Store {
         &self.store
     }

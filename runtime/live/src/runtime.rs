@@ -210,6 +210,11 @@ impl Runtime {
             Some(gate) => Box::new(GatedBroker { inner: broker, gate }),
             None => broker,
         };
+        let traffic = Arc::new(crate::Traffic::default());
+        let broker: Box<dyn Broker + Send> = Box::new(crate::traffic::CountingBroker {
+            inner: broker,
+            traffic: traffic.clone(),
+        });
         let readiness = options.readiness.clone();
         let bus = Arc::new(Bus::new(config.events.buffer, config.guests.log_lines_kept));
         let (tx, rx) = mpsc::channel::<Input>(config.events.queue);
@@ -226,6 +231,7 @@ impl Runtime {
                 latches,
                 kill_signal: kill_signal.clone(),
                 journal,
+                traffic: traffic.clone(),
             };
             spawn("event-loop", move || {
                 core::run(instruments, core_config, broker, bus, rx, control_rx)
@@ -250,6 +256,7 @@ impl Runtime {
             readiness,
             connection_probe,
             figures,
+            traffic,
         ));
         handle.restore_active().await?;
         let timeout = Duration::from_millis(config.broker.reconcile_timeout_ms);

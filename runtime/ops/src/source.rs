@@ -47,6 +47,18 @@ pub struct Sample {
     pub broker_connected: bool,
     /// The broker adapter's figures (reconnects, pacing).
     pub broker_figures: Vec<wasmtrade_live::BrokerFigure>,
+    /// Broker requests and reports, journal commit times.
+    pub traffic: wasmtrade_live::TrafficFigures,
+    /// Order journal records appended since the store was created.
+    pub journal_records: u64,
+    /// Journal records appended but not yet durable.
+    pub journal_lag_records: u64,
+    /// What start-up reconciliation found (`None` before it ran).
+    pub reconciliation: Option<wasmtrade_live::ReconcileOutcome>,
+    /// Guest instances created since the process started.
+    pub guests_created: u64,
+    /// Guest instances alive now.
+    pub guests_live: u64,
 }
 
 /// The account and the event loop's counters.
@@ -138,6 +150,11 @@ pub struct Counters {
     pub rejects: u64,
     /// Intents returned.
     pub intents: u64,
+    /// Fuel the guest burned in callbacks (0 when fuel is off).
+    pub fuel: u64,
+    /// How long its callbacks took.
+    #[serde(skip)]
+    pub callback_time: wasmtrade_live::Durations,
 }
 
 /// A shadow run and how it compares with the active version.
@@ -182,6 +199,8 @@ impl From<&ModuleInfo> for ModuleStatus {
             timers: r.counters.timers,
             rejects: r.counters.rejects,
             intents: r.counters.intents,
+            fuel: r.counters.fuel,
+            callback_time: r.counters.callback_time,
         });
         let shadow = running.and_then(|r| r.shadow.as_ref()).map(|s| ShadowStatus {
             version: s.version,
@@ -317,6 +336,8 @@ impl Source for Handle {
     fn sample(&self) -> BoxFuture<'_, Result<Sample, LiveError>> {
         Box::pin(async move {
             let (account, modules, risk) = tokio::join!(self.account(), self.list(None), self.risk_state());
+            let (journal_records, journal_lag_records) = self.journal_progress();
+            let (guests_created, guests_live) = self.guest_instances();
             Ok(Sample {
                 market_bars: self.market_bars(),
                 market_finished: self.market_finished(),
@@ -325,6 +346,12 @@ impl Source for Handle {
                 risk: RiskStatus::from(&risk?),
                 broker_connected: self.broker_disconnected().is_none(),
                 broker_figures: self.broker_figures(),
+                traffic: self.traffic(),
+                journal_records,
+                journal_lag_records,
+                reconciliation: self.reconciliation(),
+                guests_created,
+                guests_live,
             })
         })
     }

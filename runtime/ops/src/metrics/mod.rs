@@ -17,6 +17,7 @@ use wasmtrade_model::LogLevel;
 
 use crate::source::Sample;
 
+mod costs;
 mod polled;
 use polled::Polled;
 

@@ -18,7 +18,7 @@ pub(super) struct Polled {
     pub(super) sample: Mutex<Option<Sample>>,
 }
 
-fn gauge<N: EncodeGaugeValue>(
+pub(super) fn gauge<N: EncodeGaugeValue>(
     enc: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -27,11 +27,11 @@ fn gauge<N: EncodeGaugeValue>(
     ConstGauge::new(value).encode(enc.encode_descriptor(name, help, None, MetricType::Gauge)?)
 }
 
-fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> std::fmt::Result {
+pub(super) fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> std::fmt::Result {
     ConstCounter::new(value).encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)
 }
 
-fn family<L: EncodeLabelSet, M: EncodeMetric>(
+pub(super) fn family<L: EncodeLabelSet, M: EncodeMetric>(
     enc: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -84,6 +84,8 @@ impl Collector for Polled {
             )?;
         }
         self.encode_risk(&mut enc, s)?;
+        super::costs::encode_guest_costs(&mut enc, s)?;
+        super::costs::encode_traffic(&mut enc, s)?;
         gauge(
             &mut enc,
             "broker_connected",
@@ -357,8 +359,13 @@ mod tests {
             bars: 10,
             fills: 2,
             intents: 3,
+            fuel: 12_345,
             ..Counters::default()
         };
+        sma.counters.callback_time.record(800); // <= 1 µs
+        sma.counters.callback_time.record(3_000); // <= 5 µs
+        let mut commits = wasmtrade_live::Durations::default();
+        commits.record(400_000); // <= 500 µs
         sma.shadow = Some(ShadowStatus {
             version: 3,
             events: 10,
@@ -382,6 +389,24 @@ mod tests {
                     value: wasmtrade_live::FigureValue::Gauge(0.25),
                 },
             ],
+            traffic: wasmtrade_live::TrafficFigures {
+                requests: vec![("submit", 7), ("cancel", 2), ("amend", 0)],
+                refused: 1,
+                events: vec![("accepted", 6), ("filled", 5)],
+                journal_commits: commits,
+            },
+            journal_records: 40,
+            journal_lag_records: 0,
+            reconciliation: Some(wasmtrade_live::ReconcileOutcome {
+                looked_up: 3,
+                adopted: 2,
+                missed_fills: 1,
+                never_sent: 1,
+                differences: vec!["a".into(), "b".into()],
+                agreed: true,
+            }),
+            guests_created: 5,
+            guests_live: 3,
             account: AccountStatus {
                 cash: Money::from_int(9_000),
                 equity: Money::from_int(10_050),
@@ -447,6 +472,44 @@ mod tests {
         assert_eq!(v("wasmtrade_kill_switch_engaged{scope=\"global\"}"), Some(1.0));
         assert_eq!(v("wasmtrade_broker_connected"), Some(1.0));
         assert_eq!(v("wasmtrade_broker_reconnects_total"), Some(3.0));
+        assert_eq!(
+            v("wasmtrade_broker_requests_total{request=\"submit\"}"),
+            Some(7.0)
+        );
+        assert_eq!(v("wasmtrade_broker_refusals_total"), Some(1.0));
+        assert_eq!(v("wasmtrade_broker_reports_total{report=\"filled\"}"), Some(5.0));
+        assert_eq!(v("wasmtrade_journal_records_total"), Some(40.0));
+        assert_eq!(v("wasmtrade_reconciliation_discrepancies"), Some(2.0));
+        assert_eq!(v("wasmtrade_reconciliation_missed_fills"), Some(1.0));
+        assert_eq!(v("wasmtrade_reconciliation_agreed"), Some(1.0));
+        assert_eq!(v("wasmtrade_journal_lag_records"), Some(0.0));
+        assert_eq!(v("wasmtrade_journal_commit_duration_seconds_count"), Some(1.0));
+        assert_eq!(
+            v("wasmtrade_journal_commit_duration_seconds_bucket{le=\"0.0005\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            v("wasmtrade_journal_commit_duration_seconds_bucket{le=\"0.0001\"}"),
+            Some(0.0)
+        );
+        assert_eq!(v("wasmtrade_guest_instances_created_total"), Some(5.0));
+        assert_eq!(v("wasmtrade_guest_instances_live"), Some(3.0));
+        assert_eq!(
+            v("wasmtrade_guest_fuel_consumed_total{module=\"sma\"}"),
+            Some(12_345.0)
+        );
+        assert_eq!(
+            v("wasmtrade_guest_callback_duration_seconds_bucket{le=\"0.000001\",module=\"sma\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            v("wasmtrade_guest_callback_duration_seconds_bucket{le=\"+Inf\",module=\"sma\"}"),
+            Some(2.0)
+        );
+        assert_eq!(
+            v("wasmtrade_guest_callback_duration_seconds_sum{module=\"sma\"}"),
+            Some(3.8e-6)
+        );
         assert_eq!(v("wasmtrade_broker_pacing_delay_max_seconds"), Some(0.25));
         assert_eq!(v("wasmtrade_kill_switch_engaged{scope=\"account\"}"), Some(0.0));
         assert_eq!(
