@@ -222,6 +222,7 @@ impl<B: Broker> Engine<B> {
             }
         }
         self.drain_broker();
+        self.journal_commit();
         sent
     }
 

@@ -549,6 +549,11 @@ impl Core {
                 reply,
             } => {
                 let outcome = self.reconcile(memory, timeout);
+                // The differences, adopted events and never-sent marks are
+                // durable before the gate can open.
+                if let Err(e) = self.store.journal().commit() {
+                    tracing::error!("cannot flush the reconciliation records: {e}");
+                }
                 if !outcome.agreed {
                     let detail = outcome.differences.join("; ");
                     self.bus.publish(
