@@ -258,6 +258,7 @@ async fn restart_to_ready(out: &mut String) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow!("{e}"))?;
     }
+    drop(handle); // the store closes with the last handle
     let report = runtime.shutdown().await.map_err(|e| anyhow!("{e}"))?;
     anyhow::ensure!(
         report.snapshots == GUESTS,

@@ -41,6 +41,10 @@ pub(crate) struct Inner {
     figures: crate::gate::FigureProbe,
     /// Broker requests and reports, journal commit times.
     traffic: Arc<crate::Traffic>,
+    /// Set once shutdown has finished: background tasks (supervisor,
+    /// connection watch) drop their handles, so the store is closed when
+    /// the last outside handle goes (an in-process restart can reopen it).
+    stopped: tokio::sync::watch::Sender<bool>,
     /// The outcome of start-up reconciliation.
     pub(crate) reconciliation: std::sync::Mutex<Option<crate::reconcile::ReconcileOutcome>>,
 }
@@ -77,6 +81,7 @@ impl Inner {
             figures,
             traffic,
             reconciliation: std::sync::Mutex::new(None),
+            stopped: tokio::sync::watch::channel(false).0,
         }
     }
 }
@@ -164,14 +169,32 @@ impl Handle {
         (self.inner.connection)()
     }
 
+    /// Tells the background tasks the runtime has shut down.
+    pub(crate) fn mark_stopped(&self) {
+        self.inner.stopped.send_replace(true);
+    }
+
+    /// Resolves once [`Handle::mark_stopped`] ran.
+    pub(crate) fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.inner.stopped.subscribe();
+        async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        }
+    }
+
     /// Publishes a `broker_connection` event whenever the broker connection
     /// goes down or comes back (polled every `every`), until the bus closes.
-    pub(crate) fn watch_connection(&self, every: std::time::Duration) {
+    pub(crate) fn watch_connection(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
         let handle = self.clone();
+        let stopped = self.stopped();
         tokio::spawn(async move {
+            tokio::pin!(stopped);
             let mut last: Option<String> = None;
             loop {
-                tokio::time::sleep(every).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = &mut stopped => return,
+                }
                 if !handle.inner.ready.load(Ordering::Relaxed) && last.is_some() {
                     return; // shutting down
                 }
@@ -195,7 +218,7 @@ impl Handle {
                     return;
                 }
             }
-        });
+        })
     }
 
     /// The instruments of the market.

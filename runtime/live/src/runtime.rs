@@ -33,6 +33,8 @@ pub struct Runtime {
     handle: Handle,
     core: Option<JoinHandle<()>>,
     feed: Option<JoinHandle<()>>,
+    /// The supervisor and the connection watch; awaited at shutdown.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     stop_feed: Arc<AtomicBool>,
     /// IB market data subscriptions live as long as the runtime.
     _ibkr_market: Option<wasmtrade_ibkr::IbkrMarket>,
@@ -262,7 +264,7 @@ impl Runtime {
         let timeout = Duration::from_millis(config.broker.reconcile_timeout_ms);
         let outcome = handle.reconcile(memory, timeout).await?;
         handle.after_restore(&config.risk_changes, &outcome).await?;
-        tokio::spawn(crate::supervisor::supervise(
+        let supervisor = tokio::spawn(crate::supervisor::supervise(
             handle.clone(),
             config.guests.quarantine.clone(),
         ));
@@ -303,12 +305,13 @@ impl Runtime {
             },
         };
         handle.set_ready(true);
-        handle.watch_connection(Duration::from_millis(500));
+        let watch = handle.watch_connection(Duration::from_millis(500));
         Ok(Runtime {
             _ibkr_market: ibkr_market,
             handle,
             core: Some(core),
             feed,
+            tasks: vec![supervisor, watch],
             stop_feed,
         })
     }
@@ -364,6 +367,10 @@ impl Runtime {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
         report.bars = self.handle.market_bars();
+        self.handle.mark_stopped();
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
         Ok(report)
     }
 }
@@ -382,4 +389,35 @@ async fn connect_venue(config: &BrokerConfig) -> Result<VenueBroker, LiveError> 
                 "{e}: start it with `wasmtrade paper-venue --listen {addr}`"
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_shutdown_the_data_dir_reopens_in_the_same_process() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let config = LiveConfig {
+                data_dir: dir.path().join("data"),
+                ..LiveConfig::default()
+            };
+            let runtime = Runtime::start(config.clone()).await.unwrap();
+            let handle = runtime.handle();
+            assert!(handle.broker_disconnected().is_none());
+            drop(handle);
+            runtime.shutdown().await.unwrap();
+            // The supervisor and the connection watch have let go of the
+            // store: a second start in this process opens it again.
+            let again = Runtime::start(config)
+                .await
+                .expect("the store is closed after shutdown");
+            again.shutdown().await.unwrap();
+        });
+    }
 }

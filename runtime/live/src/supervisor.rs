@@ -16,12 +16,18 @@ use crate::core::Command;
 use crate::event::EventKind;
 use crate::handle::Handle;
 
-/// Runs until the bus closes.
+/// Runs until the bus closes or the runtime has shut down.
 pub(crate) async fn supervise(handle: Handle, policy: QuarantinePolicy) {
     let (mut rx, _) = handle.subscribe(false);
     let mut trackers: BTreeMap<String, FaultTracker> = BTreeMap::new();
+    let stopped = handle.stopped();
+    tokio::pin!(stopped);
     loop {
-        let event = match rx.recv().await {
+        let received = tokio::select! {
+            r = rx.recv() => r,
+            _ = &mut stopped => return,
+        };
+        let event = match received {
             Ok(e) => e,
             Err(RecvError::Lagged(n)) => {
                 tracing::warn!("supervisor fell {n} events behind: a fault may go unhandled");
