@@ -482,6 +482,15 @@ pub trait StrategyGuest {
     fn snapshot(&mut self) -> Result<Vec<u8>, GuestFault>;
     /// Takes over state from [`StrategyGuest::snapshot`].
     fn restore(&mut self, state: &[u8]) -> Result<(), GuestFault>;
+    /// Replaces the weights of a policy between two events, keeping its
+    /// state (see [`PolicyStrategy::load_model`](crate::PolicyStrategy::load_model)).
+    /// Strategies that are not policies refuse with [`ModelError::NotAPolicy`].
+    fn load_model(&mut self, model: &[u8]) -> Result<crate::ModelInfo, crate::ModelError> {
+        let _ = model;
+        Err(crate::ModelError::NotAPolicy {
+            strategy: self.info().name.clone(),
+        })
+    }
 }
 
 /// An indicator as the engine drives it.
