@@ -244,7 +244,12 @@ impl Handle {
     /// each swaps its weights between two events and keeps its state. Replies
     /// with the policies that took it (none: no policy runs that model); a
     /// refused model leaves the old weights running and the error says why.
-    pub async fn load_model(&self, model: &str, version: u64, bytes: Arc<Vec<u8>>) -> Result<Vec<String>, LiveError> {
+    pub async fn load_model(
+        &self,
+        model: &str,
+        version: u64,
+        bytes: Arc<Vec<u8>>,
+    ) -> Result<Vec<String>, LiveError> {
         let model = model.to_string();
         self.command(|reply| Command::LoadModel {
             model,

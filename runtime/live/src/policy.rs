@@ -16,9 +16,9 @@
 use std::sync::Arc;
 
 use wasmtrade_model::{
-    Bar, Fill, GuestContext, GuestFault, GuestInfo, InstrumentId, Intents, ModelError, ModelInfo, PolicyAction,
-    PolicyGuest, PolicyObserver, PolicyStats, PolicyStrategy, RejectNotice, StrategyGuest, Tick, Timestamp,
-    Transition,
+    Bar, Fill, GuestContext, GuestFault, GuestInfo, InstrumentId, Intents, ModelError, ModelInfo,
+    PolicyAction, PolicyGuest, PolicyObserver, PolicyStats, PolicyStrategy, RejectNotice, StrategyGuest,
+    Tick, Timestamp, Transition,
 };
 
 use crate::error::LiveError;
@@ -271,7 +271,11 @@ mod tests {
         s.load_model(&[2]).unwrap();
         let kept = s.snapshot().unwrap();
         s.on_bar(&bar(aaa, 11)).unwrap();
-        assert_ne!(s.snapshot().unwrap(), kept, "the window was kept: the second row makes a step");
+        assert_ne!(
+            s.snapshot().unwrap(),
+            kept,
+            "the window was kept: the second row makes a step"
+        );
     }
 
     #[test]
@@ -291,7 +295,12 @@ mod tests {
         let (p, i) = policy();
         let mut bad = spec();
         bad.model_bytes = Arc::new(vec![1, 2]);
-        let err = build(&bad, p, i.by_symbol("AAA").unwrap().id).map(|_| ()).unwrap_err();
-        assert!(err.to_string().contains("policy `clstm`: model `m` version 1"), "{err}");
+        let err = build(&bad, p, i.by_symbol("AAA").unwrap().id)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("policy `clstm`: model `m` version 1"),
+            "{err}"
+        );
     }
 }

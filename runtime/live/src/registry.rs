@@ -330,7 +330,9 @@ impl Registry {
                 // Compiling tract's operator set takes a while: cache it for
                 // the next start, as uploaded modules are.
                 let m = self.host.load_policy(wasm)?;
-                self.store.artifacts().put(&hash, &fingerprint, &m.precompiled()?)?;
+                self.store
+                    .artifacts()
+                    .put(&hash, &fingerprint, &m.precompiled()?)?;
                 m
             }
         };

@@ -781,7 +781,10 @@ mod tests {
         let text = m.render();
         assert_eq!(text.matches("# EOF").count(), 1, "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
-        assert_eq!(value(&text, "wasmtrade_policy_steps_total{policy=\"clstm\"}"), Some(1.0));
+        assert_eq!(
+            value(&text, "wasmtrade_policy_steps_total{policy=\"clstm\"}"),
+            Some(1.0)
+        );
         assert_eq!(
             value(&text, "wasmtrade_policy_portfolio_value{policy=\"clstm\"}"),
             Some(99_997.5)

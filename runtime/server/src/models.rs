@@ -143,7 +143,11 @@ impl ModelService for Models {
         let (activate, name, bytes) = (r.activate, r.name, Arc::new(r.model));
         let model = bytes.clone();
         let v = blocking(move || store.put(&name, &model)).await?;
-        let v = if activate { self.activate(v, bytes).await? } else { v };
+        let v = if activate {
+            self.activate(v, bytes).await?
+        } else {
+            v
+        };
         Ok(Response::new(version(v)))
     }
 
@@ -233,7 +237,9 @@ mod tests {
             let seen = seen.clone();
             Box::pin(async move {
                 if bytes.as_slice() == b"bad" {
-                    return Err(LiveError::InvalidArgument("model is not a readable ONNX model".into()));
+                    return Err(LiveError::InvalidArgument(
+                        "model is not a readable ONNX model".into(),
+                    ));
                 }
                 seen.lock().unwrap().push((name, v));
                 Ok(())

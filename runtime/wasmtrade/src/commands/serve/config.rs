@@ -90,21 +90,37 @@ fn policy_problems(policies: &[PolicySection]) -> Vec<String> {
             problems.push(format!("{}: {e}", key("name")));
         }
         if p.guest.as_os_str().is_empty() {
-            problems.push(format!("{} is required: the policy guest's .wasm file", key("guest")));
+            problems.push(format!(
+                "{} is required: the policy guest's .wasm file",
+                key("guest")
+            ));
         }
         if p.model.is_empty() {
-            problems.push(format!("{} is required: a model name in the models directory", key("model")));
+            problems.push(format!(
+                "{} is required: a model name in the models directory",
+                key("model")
+            ));
         }
         if p.instrument.is_empty() {
-            problems.push(format!("{} is required: the symbol the policy trades", key("instrument")));
+            problems.push(format!(
+                "{} is required: the symbol the policy trades",
+                key("instrument")
+            ));
         }
         if let Err(e) = wasmtrade_live::check_config(&p.config) {
             problems.push(format!("{}: {e}", key("config")));
         }
         if let Some(j) = policies[..i].iter().position(|q| q.name == p.name) {
-            problems.push(format!("{} repeats policies[{j}].name ({:?}): names must be unique", key("name"), p.name));
+            problems.push(format!(
+                "{} repeats policies[{j}].name ({:?}): names must be unique",
+                key("name"),
+                p.name
+            ));
         }
-        if let Some(j) = policies[..i].iter().position(|q| q.model == p.model && !p.model.is_empty()) {
+        if let Some(j) = policies[..i]
+            .iter()
+            .position(|q| q.model == p.model && !p.model.is_empty())
+        {
             problems.push(format!(
                 "{} repeats policies[{j}].model ({:?}): give each policy its own model",
                 key("model"),
