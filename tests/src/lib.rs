@@ -176,6 +176,16 @@ impl Serve {
     /// Starts `wasmtrade serve` with `env` overrides (e.g.
     /// `WASMTRADE__MARKET__SPEED=0`) on `data_dir`, waiting until it listens.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Serve> {
+        Self::start_within(data_dir, env, std::time::Duration::from_secs(60))
+    }
+
+    /// [`Serve::start`], waiting up to `timeout` (a policy guest's first
+    /// compile takes a while).
+    pub fn start_within(
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<Serve> {
         use std::io::BufRead;
         let bin = wasmtrade_bin()?;
         let token = "e2e-token".to_string();
@@ -211,12 +221,12 @@ impl Serve {
                 }
             });
         }
-        let addr = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        let addr = match rx.recv_timeout(timeout) {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
                 let log = lines.lock().map(|l| l.join("\n")).unwrap_or_default();
-                bail!("wasmtrade serve did not start listening within 60 s; stderr:\n{log}");
+                bail!("wasmtrade serve did not start listening within {timeout:?}; stderr:\n{log}");
             }
         };
         Ok(Serve {

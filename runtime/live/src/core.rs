@@ -151,6 +151,21 @@ pub(crate) enum Command {
         since: Vec<(String, Timestamp)>,
         reply: oneshot::Sender<usize>,
     },
+    /// Run policy `name` (built off the loop) as a strategy (start-up).
+    AddPolicy {
+        name: String,
+        hosted: crate::policy::Hosted,
+        guest: Box<dyn StrategyGuest + Send>,
+        reply: Reply<()>,
+    },
+    /// Hand version `version` of model `model` to every policy running it,
+    /// between two events; replies with the policies that took it.
+    LoadModel {
+        model: String,
+        version: u64,
+        bytes: std::sync::Arc<Vec<u8>>,
+        reply: Reply<Vec<String>>,
+    },
     /// Reconcile with the venue (start-up).
     Reconcile {
         memory: crate::reconcile::VenueMemory,
@@ -182,6 +197,8 @@ pub(crate) struct Core {
     bars_since_snapshot: u64,
     /// Why start-up reconciliation left the trading gate closed.
     pub(crate) reconcile_block: Option<String>,
+    /// Policies from the configuration (strategies outside the registry).
+    policies: BTreeMap<String, crate::policy::Hosted>,
 }
 
 /// What the event loop is built from.
@@ -258,6 +275,7 @@ pub(crate) fn run(
         snapshot_every: config.snapshot_every_bars.max(1),
         bars_since_snapshot: 0,
         reconcile_block: None,
+        policies: BTreeMap::new(),
     };
     loop {
         loop {
@@ -543,6 +561,22 @@ impl Core {
                 }
                 let _ = reply.send(n);
             }
+            Command::AddPolicy {
+                name,
+                hosted,
+                guest,
+                reply,
+            } => {
+                let _ = reply.send(self.add_policy(name, hosted, guest));
+            }
+            Command::LoadModel {
+                model,
+                version,
+                bytes,
+                reply,
+            } => {
+                let _ = reply.send(self.load_model(&model, version, &bytes));
+            }
             Command::Reconcile {
                 memory,
                 timeout,
@@ -672,6 +706,72 @@ impl Core {
                 Err(LiveError::Aborted(message))
             }
         }
+    }
+
+    fn add_policy(
+        &mut self,
+        name: String,
+        hosted: crate::policy::Hosted,
+        guest: Box<dyn StrategyGuest + Send>,
+    ) -> Result<(), LiveError> {
+        if self.running.contains_key(&name) || self.policies.contains_key(&name) {
+            return Err(LiveError::FailedPrecondition(format!(
+                "policy `{name}`: a strategy or policy of that name already runs: give the policy another name"
+            )));
+        }
+        self.engine
+            .add_strategy(StrategyId::new(&name), guest)
+            .map_err(|e| LiveError::FailedPrecondition(format!("policy `{name}`: {e}")))?;
+        let to = u32::try_from(hosted.version).unwrap_or(u32::MAX);
+        self.policies.insert(name.clone(), hosted);
+        // Its events carry the model version.
+        self.state.versions.borrow_mut().insert(name.clone(), to);
+        self.swap_event(&name, "model", 0, to, 0, None);
+        Ok(())
+    }
+
+    /// Swaps the weights of every policy running `model` (each keeps its
+    /// state), in name order; a policy that refuses keeps its weights, the
+    /// error says why and the policies after it are not tried (`serve`
+    /// gives each model to one policy).
+    fn load_model(&mut self, model: &str, version: u64, bytes: &[u8]) -> Result<Vec<String>, LiveError> {
+        let names: Vec<String> = self
+            .policies
+            .iter()
+            .filter(|(_, h)| h.model == model)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let mut done = Vec::with_capacity(names.len());
+        for name in names {
+            let watch = Stopwatch::start();
+            let kept = self.policies.get(&name).map_or(0, |h| h.version);
+            let (from, to) = (
+                u32::try_from(kept).unwrap_or(u32::MAX),
+                u32::try_from(version).unwrap_or(u32::MAX),
+            );
+            let Some(slot) = self.engine.strategy_mut(&StrategyId::new(&name)) else {
+                continue;
+            };
+            let outcome = slot.guest.load_model(bytes);
+            let pause_ns = watch.elapsed_ns();
+            match outcome {
+                Ok(info) => {
+                    tracing::info!(policy = %name, model, version, shape = ?info.input_shape, "model swapped");
+                    if let Some(h) = self.policies.get_mut(&name) {
+                        h.version = version;
+                    }
+                    self.state.versions.borrow_mut().insert(name.clone(), to);
+                    self.swap_event(&name, "model", from, to, pause_ns, None);
+                    done.push(name);
+                }
+                Err(e) => {
+                    let err = crate::policy::refused(&name, model, version, kept, &e);
+                    self.swap_event(&name, "model", from, to, pause_ns, Some(err.to_string()));
+                    return Err(err);
+                }
+            }
+        }
+        Ok(done)
     }
 
     fn shadow(

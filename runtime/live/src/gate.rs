@@ -115,6 +115,8 @@ pub struct StartOptions {
     pub order_gate: Option<OrderGate>,
     /// Extra readiness conditions.
     pub readiness: Vec<ReadinessCheck>,
+    /// Policies to run from start to stop (after the restored strategies).
+    pub policies: Vec<crate::policy::PolicySpec>,
 }
 
 /// A broker whose every request first passes the order gate.

@@ -255,6 +255,65 @@ impl Handle {
         rx.await.map_err(|_| LiveError::stopped())
     }
 
+    /// Starts policy `spec` (compile, `init`, first model load off the
+    /// loop) and adds it to the engine between two events.
+    pub(crate) async fn add_policy(&self, spec: crate::policy::PolicySpec) -> Result<(), LiveError> {
+        let instrument = self
+            .instruments()
+            .by_symbol(&spec.instrument)
+            .map(|i| i.id)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.instruments().iter().map(|i| i.symbol.as_str()).collect();
+                LiveError::InvalidArgument(format!(
+                    "policy `{}`: instrument `{}` is not in the market (symbols: {})",
+                    spec.name,
+                    spec.instrument,
+                    known.join(", ")
+                ))
+            })?;
+        let registry = self.inner.registry.clone();
+        let name = spec.name.clone();
+        let hosted = crate::policy::Hosted {
+            model: spec.model.clone(),
+            version: spec.model_version,
+        };
+        let guest = tokio::task::spawn_blocking(move || {
+            let policy = registry
+                .instantiate_policy(&spec.guest, &spec.config)
+                .map_err(|e| prefixed(&spec.name, e))?;
+            crate::policy::build(&spec, Box::new(policy), instrument)
+        })
+        .await
+        .map_err(|e| LiveError::Internal(format!("policy start-up panicked: {e}")))??;
+        self.command(|reply| Command::AddPolicy {
+            name,
+            hosted,
+            guest,
+            reply,
+        })
+        .await?
+    }
+
+    /// Hands version `version` of model `model` to the policies running it:
+    /// each swaps its weights between two events and keeps its state. Replies
+    /// with the policies that took it (none: no policy runs that model); a
+    /// refused model leaves the old weights running and the error says why.
+    pub async fn load_model(
+        &self,
+        model: &str,
+        version: u64,
+        bytes: Arc<Vec<u8>>,
+    ) -> Result<Vec<String>, LiveError> {
+        let model = model.to_string();
+        self.command(|reply| Command::LoadModel {
+            model,
+            version,
+            bytes,
+            reply,
+        })
+        .await?
+    }
+
     /// Queues a control message and wakes the loop if it idles (a full bar
     /// queue means it is busy and drains the control queue before each bar).
     pub(crate) fn send_control(&self, message: Control) -> Result<(), LiveError> {
@@ -704,5 +763,19 @@ impl Handle {
     /// The account.
     pub async fn account(&self) -> Result<AccountInfo, LiveError> {
         self.command(|reply| Command::Account { reply }).await
+    }
+}
+
+/// `policy `name`: ` before an error's message, keeping its kind.
+fn prefixed(name: &str, e: LiveError) -> LiveError {
+    let p = |m: String| format!("policy `{name}`: {m}");
+    match e {
+        LiveError::InvalidArgument(m) => LiveError::InvalidArgument(p(m)),
+        LiveError::NotFound(m) => LiveError::NotFound(p(m)),
+        LiveError::FailedPrecondition(m) => LiveError::FailedPrecondition(p(m)),
+        LiveError::ResourceExhausted(m) => LiveError::ResourceExhausted(p(m)),
+        LiveError::Aborted(m) => LiveError::Aborted(p(m)),
+        LiveError::Unavailable(m) => LiveError::Unavailable(p(m)),
+        LiveError::Internal(m) => LiveError::Internal(p(m)),
     }
 }

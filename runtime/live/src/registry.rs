@@ -309,6 +309,41 @@ impl Registry {
         Ok(guest)
     }
 
+    /// Compiles policy guest `wasm` (or loads its precompiled artifact from
+    /// the store) and starts it with `config` (no model yet): instantiation
+    /// and `init` run here, off the event loop.
+    pub(crate) fn instantiate_policy(
+        &self,
+        wasm: &[u8],
+        config: &str,
+    ) -> Result<wasmtrade_host::WasmPolicy, LiveError> {
+        let config = if config.trim().is_empty() { "{}" } else { config };
+        let hash = ContentHash::of(wasm);
+        let fingerprint = self.host.engine_fingerprint();
+        let cached = self
+            .store
+            .artifacts()
+            .get(&hash, &fingerprint)?
+            .and_then(|artifact| self.host.load_precompiled_policy(&artifact).ok());
+        let module = match cached {
+            Some(m) => {
+                tracing::info!(module = %hash, "policy: loaded the precompiled artifact: no compile");
+                m
+            }
+            None => {
+                // Compiling tract's operator set takes a while: cache it for
+                // the next start, as uploaded modules are.
+                let m = self.host.load_policy(wasm)?;
+                self.store
+                    .artifacts()
+                    .put(&hash, &fingerprint, &m.precompiled()?)?;
+                m
+            }
+        };
+        let ctx = GuestContext::new(self.instruments.clone(), self.seed);
+        Ok(module.instantiate(ctx, config)?)
+    }
+
     /// Forgets compiled forms no version refers to any more.
     pub(crate) fn forget(&self, hash: &ContentHash) {
         if let Ok(mut cache) = self.compiled.lock() {

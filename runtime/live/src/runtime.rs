@@ -261,6 +261,9 @@ impl Runtime {
             traffic,
         ));
         handle.restore_active().await?;
+        for spec in options.policies.iter().cloned() {
+            handle.add_policy(spec).await?;
+        }
         let timeout = Duration::from_millis(config.broker.reconcile_timeout_ms);
         let outcome = handle.reconcile(memory, timeout).await?;
         handle.after_restore(&config.risk_changes, &outcome).await?;

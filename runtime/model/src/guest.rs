@@ -488,6 +488,15 @@ pub trait StrategyGuest {
     fn take_fuel_used(&mut self) -> u64 {
         0
     }
+    /// Replaces the weights of a policy between two events, keeping its
+    /// state (see [`PolicyStrategy::load_model`](crate::PolicyStrategy::load_model)).
+    /// Strategies that are not policies refuse with [`ModelError::NotAPolicy`].
+    fn load_model(&mut self, model: &[u8]) -> Result<crate::ModelInfo, crate::ModelError> {
+        let _ = model;
+        Err(crate::ModelError::NotAPolicy {
+            strategy: self.info().name.clone(),
+        })
+    }
 }
 
 /// An indicator as the engine drives it.

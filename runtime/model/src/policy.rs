@@ -126,6 +126,12 @@ pub enum ModelError {
     /// The guest faulted while loading (it is quarantined).
     #[error("policy faulted while loading the model")]
     Fault(#[source] GuestFault),
+    /// The strategy is not a policy: it has no model to replace.
+    #[error("`{strategy}` is not a policy: only policies take models")]
+    NotAPolicy {
+        /// The strategy's guest.
+        strategy: String,
+    },
 }
 
 /// A policy guest as the engine drives it (`wasmtrade-host`'s `WasmPolicy`).
@@ -138,6 +144,21 @@ pub trait PolicyGuest {
     fn load(&mut self, model: &[u8]) -> Result<ModelInfo, ModelError>;
     /// Decides on one observation.
     fn act(&mut self, observation: &Observation) -> Result<PolicyAction, GuestFault>;
+}
+
+impl<P: PolicyGuest + ?Sized> PolicyGuest for Box<P> {
+    fn info(&self) -> &GuestInfo {
+        (**self).info()
+    }
+    fn context(&mut self) -> &mut GuestContext {
+        (**self).context()
+    }
+    fn load(&mut self, model: &[u8]) -> Result<ModelInfo, ModelError> {
+        (**self).load(model)
+    }
+    fn act(&mut self, observation: &Observation) -> Result<PolicyAction, GuestFault> {
+        (**self).act(observation)
+    }
 }
 
 /// One step for a learner: what the policy saw, what it did, what it got.
@@ -600,6 +621,10 @@ impl<P: PolicyGuest> StrategyGuest for PolicyStrategy<P> {
 
     fn snapshot(&mut self) -> Result<Vec<u8>, GuestFault> {
         Ok(self.encode())
+    }
+
+    fn load_model(&mut self, model: &[u8]) -> Result<ModelInfo, ModelError> {
+        PolicyStrategy::load_model(self, model)
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), GuestFault> {

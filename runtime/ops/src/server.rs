@@ -35,6 +35,8 @@ pub struct OpsOptions {
     pub stall_after: Duration,
     /// How long a scrape or `/status` waits for the runtime's answer.
     pub poll_timeout: Duration,
+    /// The hosted policies' metrics, served on `/metrics` too.
+    pub policy_metrics: Option<crate::PolicyMetrics>,
 }
 
 impl OpsOptions {
@@ -46,6 +48,7 @@ impl OpsOptions {
             ping_every: Duration::from_secs(2),
             stall_after: Duration::from_secs(30),
             poll_timeout: Duration::from_secs(2),
+            policy_metrics: None,
         }
     }
 }
@@ -71,7 +74,10 @@ pub struct Ops {
 impl Ops {
     /// Ops endpoints in the starting phase (alive, not ready).
     pub fn new(options: OpsOptions) -> Self {
-        let metrics = Metrics::new(&options.version, unix_seconds());
+        let mut metrics = Metrics::new(&options.version, unix_seconds());
+        if let Some(policies) = &options.policy_metrics {
+            metrics.add_policies(policies);
+        }
         let health = Health::new(options.stall_after);
         Self {
             shared: Arc::new(Shared {

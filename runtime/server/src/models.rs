@@ -2,21 +2,31 @@
 //! directory, checkpoints from a learner, activation.
 //!
 //! Storage is [`wasmtrade_models`] (atomic writes, fsynced); file work runs
-//! on tokio's blocking pool. Activation marks the version active on disk and
-//! then calls the [`ActivationHook`], through which a running policy takes
-//! the new weights between two events (a refused model leaves the old
-//! weights running, and the call fails with the policy's reason).
+//! on tokio's blocking pool. Activation first hands the model to the
+//! [`ActivationHook`], through which the running policies take the new
+//! weights between two events, and only then marks the version active on
+//! disk: a refused model (not ONNX, wrong input shape, too large) leaves the
+//! old weights running *and* the old version marked active, and the call
+//! fails with the policy's reason. The version itself stays stored.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use tonic::{Code, Request, Response, Status};
+use wasmtrade_live::LiveError;
 use wasmtrade_models::{Checkpoint, Checkpoints, ModelStore, ModelVersion, ModelsError};
 use wasmtrade_proto::v1 as pb;
 use wasmtrade_proto::v1::model_service_server::ModelService;
 
-/// Called after a version became active on disk: `(name, version, bytes)`;
-/// an `Err` is the running policy's reason for refusing the model.
-pub type ActivationHook = Arc<dyn Fn(&str, u64, &[u8]) -> Result<(), String> + Send + Sync>;
+/// Hands a model about to become active to the running policies:
+/// `(name, version, bytes)`; an `Err` is a policy's reason for refusing it
+/// (the version is then not marked active).
+pub type ActivationHook = Arc<
+    dyn Fn(String, u64, Arc<Vec<u8>>) -> Pin<Box<dyn Future<Output = Result<(), LiveError>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// The model service over a models directory and a checkpoints directory.
 #[derive(Clone)]
@@ -45,7 +55,8 @@ impl Models {
         }
     }
 
-    /// Hands every activated model to `hook` (the running policy's hot swap).
+    /// Hands every model to `hook` before it is marked active (the running
+    /// policies' hot swap).
     pub fn with_activation_hook(mut self, hook: ActivationHook) -> Self {
         self.on_activate = Some(hook);
         self
@@ -56,17 +67,27 @@ impl Models {
         self.store.max_bytes().saturating_add(4096)
     }
 
-    fn activated(&self, v: &ModelVersion) -> Result<(), Status> {
-        let Some(hook) = &self.on_activate else {
-            return Ok(());
-        };
-        let bytes = self.store.read(&v.name, v.version).map_err(models_status)?;
-        hook(&v.name, v.version, &bytes).map_err(|reason| {
-            Status::failed_precondition(format!(
-                "model `{}` version {} is active on disk but the running policy refused it and keeps its previous weights: {reason}",
-                v.name, v.version
-            ))
-        })
+    /// Hands `v` (stored, with `bytes`) to the hook, then marks it active.
+    async fn activate(&self, mut v: ModelVersion, bytes: Arc<Vec<u8>>) -> Result<ModelVersion, Status> {
+        if let Some(hook) = &self.on_activate {
+            hook(v.name.clone(), v.version, bytes).await.map_err(|e| {
+                let status = crate::status::to_status(e);
+                Status::new(
+                    status.code(),
+                    format!(
+                        "model `{}` version {} is stored but not active: {}",
+                        v.name,
+                        v.version,
+                        status.message()
+                    ),
+                )
+            })?;
+        }
+        let store = self.store.clone();
+        let (name, version) = (v.name.clone(), v.version);
+        blocking(move || store.activate(&name, version)).await?;
+        v.active = true;
+        Ok(v)
     }
 }
 
@@ -119,19 +140,14 @@ impl ModelService for Models {
     ) -> Result<Response<pb::ModelVersion>, Status> {
         let r = request.into_inner();
         let store = self.store.clone();
-        let activate = r.activate;
-        let v = blocking(move || {
-            let mut v = store.put(&r.name, &r.model)?;
-            if activate {
-                store.activate(&v.name, v.version)?;
-                v.active = true;
-            }
-            Ok(v)
-        })
-        .await?;
-        if v.active {
-            self.activated(&v)?;
-        }
+        let (activate, name, bytes) = (r.activate, r.name, Arc::new(r.model));
+        let model = bytes.clone();
+        let v = blocking(move || store.put(&name, &model)).await?;
+        let v = if activate {
+            self.activate(v, bytes).await?
+        } else {
+            v
+        };
         Ok(Response::new(version(v)))
     }
 
@@ -153,7 +169,7 @@ impl ModelService for Models {
     ) -> Result<Response<pb::ModelVersion>, Status> {
         let r = request.into_inner();
         let (store, checkpoints) = (self.store.clone(), self.checkpoints.clone());
-        let v = match r.source {
+        let (v, bytes) = match r.source {
             None => {
                 return Err(Status::invalid_argument(
                     "give a `version` or a `checkpoint` to activate",
@@ -161,25 +177,30 @@ impl ModelService for Models {
             }
             Some(pb::activate_model_request::Source::Version(n)) => {
                 blocking(move || {
-                    store.activate(&r.name, n)?;
-                    let mut v = store
+                    let v = store
                         .list(Some(&r.name))?
                         .into_iter()
                         .find(|v| v.version == n)
                         .ok_or(ModelsError::UnknownVersion {
-                            name: r.name,
+                            name: r.name.clone(),
                             version: n,
                         })?;
-                    v.active = true;
-                    Ok(v)
+                    let bytes = store.read(&r.name, n)?;
+                    Ok((v, bytes))
                 })
                 .await?
             }
+            // The checkpoint becomes the next version first: every model
+            // that was offered stays in /models, active or not.
             Some(pb::activate_model_request::Source::Checkpoint(id)) => {
-                blocking(move || checkpoints.activate(&store, &r.name, &id)).await?
+                blocking(move || {
+                    let bytes = checkpoints.read(&r.name, &id)?;
+                    Ok((store.put(&r.name, &bytes)?, bytes))
+                })
+                .await?
             }
         };
-        self.activated(&v)?;
+        let v = self.activate(v, Arc::new(bytes)).await?;
         Ok(Response::new(version(v)))
     }
 
@@ -208,18 +229,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn upload_list_activate_and_refusals_map_to_codes() {
+    async fn refusals_map_to_codes_and_a_refused_version_never_becomes_active() {
         let dir = tempfile::tempdir().unwrap();
         let swaps = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = swaps.clone();
-        let s =
-            service(dir.path()).with_activation_hook(Arc::new(move |name: &str, v: u64, bytes: &[u8]| {
-                if bytes == b"bad" {
-                    return Err("model is not a readable ONNX model".into());
+        let s = service(dir.path()).with_activation_hook(Arc::new(move |name, v, bytes: Arc<Vec<u8>>| {
+            let seen = seen.clone();
+            Box::pin(async move {
+                if bytes.as_slice() == b"bad" {
+                    return Err(LiveError::InvalidArgument(
+                        "model is not a readable ONNX model".into(),
+                    ));
                 }
-                seen.lock().unwrap().push((name.to_string(), v));
+                seen.lock().unwrap().push((name, v));
                 Ok(())
-            }));
+            })
+        }));
         let up = |model: &[u8], activate| {
             Request::new(pb::UploadModelRequest {
                 name: "clstm".into(),
@@ -238,12 +263,18 @@ mod tests {
             }))
             .await
             .unwrap_err();
-        assert_eq!(err.code(), Code::FailedPrecondition);
+        assert_eq!(err.code(), Code::InvalidArgument);
         assert!(
-            err.message().contains("keeps its previous weights"),
+            err.message().contains("version 2 is stored but not active")
+                && err.message().contains("not a readable ONNX model"),
             "{}",
             err.message()
         );
+        // The refused version is not marked active: version 1 still is.
+        assert_eq!(s.store.active("clstm").unwrap(), Some(1));
+        let err = s.upload_model(up(b"bad", true)).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(s.store.active("clstm").unwrap(), Some(1));
         let err = s
             .activate_model(Request::new(pb::ActivateModelRequest {
                 name: "clstm".into(),
@@ -259,7 +290,7 @@ mod tests {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(list.versions.len(), 2);
+        assert_eq!(list.versions.len(), 3);
         assert_eq!(swaps.lock().unwrap().as_slice(), [("clstm".to_string(), 1)]);
     }
 }

@@ -138,6 +138,8 @@ fn event_kind(kind: &EventKind) -> &'static str {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// Families registered under their full names (`wasmtrade_policy_*`).
+    unprefixed: Registry,
     up: Gauge,
     ready: Gauge,
     events: Family<KindLabels, Counter>,
@@ -253,6 +255,7 @@ impl Metrics {
         registry.register_collector(Box::new(polled.clone()));
         Self {
             registry,
+            unprefixed: Registry::default(),
             up,
             ready,
             events,
@@ -354,10 +357,19 @@ impl Metrics {
         *self.polled.sample.lock().unwrap_or_else(PoisonError::into_inner) = Some(sample);
     }
 
+    /// Serves the policy metrics (`wasmtrade_policy_*`) too.
+    pub fn add_policies(&mut self, policies: &crate::PolicyMetrics) {
+        policies.register(&mut self.unprefixed);
+    }
+
     /// The OpenMetrics text (ends with `# EOF`).
     pub fn render(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::with_capacity(8 * 1024);
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+        let encoded = encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, &self.unprefixed))
+            .and_then(|()| encode_eof(&mut out));
+        if let Err(e) = encoded {
             // Writing to a String cannot fail; a collector could.
             tracing::error!("cannot encode the metrics: {e}");
         }
@@ -433,6 +445,38 @@ pub(crate) mod tests {
     pub(crate) fn value(text: &str, series: &str) -> Option<f64> {
         text.lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn policy_metrics_render_under_their_full_names_before_one_eof() {
+        use wasmtrade_model::{PolicyAction, PolicyDecision, PolicyStats};
+        let policies = crate::PolicyMetrics::default();
+        let mut m = Metrics::new("0.1.0", 1.0);
+        m.add_policies(&policies);
+        let action = PolicyAction {
+            decision: PolicyDecision::Hold,
+            index: 0,
+            probabilities: vec![1.0],
+            value: 0.0,
+        };
+        let stats = PolicyStats {
+            steps: 3,
+            cumulative_reward: -2.5,
+            portfolio_value: 99_997.5,
+        };
+        policies.observer("clstm").on_step(&stats, &action);
+        let text = m.render();
+        assert_eq!(text.matches("# EOF").count(), 1, "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert_eq!(
+            value(&text, "wasmtrade_policy_steps_total{policy=\"clstm\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&text, "wasmtrade_policy_portfolio_value{policy=\"clstm\"}"),
+            Some(99_997.5)
+        );
+        assert_eq!(value(&text, "wasmtrade_up"), Some(0.0));
     }
 
     #[test]

@@ -55,6 +55,7 @@ impl Active {
             readiness: vec![Arc::new(move || {
                 (!ready.all_open()).then(|| "a broker account's Lease fence is closed".to_string())
             })],
+            policies: Vec::new(),
         }
     }
 

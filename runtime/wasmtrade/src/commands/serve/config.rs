@@ -45,6 +45,92 @@ impl Default for ServerSection {
     }
 }
 
+/// A policy `serve` runs from start to stop (`[[policies]]`,
+/// docs/policies.md): an RL policy guest with the active version of a model
+/// from the models directory, trading one instrument as a strategy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySection {
+    /// Its strategy id: orders, positions, events and the metrics label `policy`.
+    pub name: String,
+    /// The policy guest's wasm component (e.g. `clstm_ppo.wasm`).
+    pub guest: PathBuf,
+    /// The model's name in the models directory; its active version runs,
+    /// and activating another version (`wasmtrade model activate`) swaps
+    /// the weights while it runs.
+    pub model: String,
+    /// The symbol it trades (one of the market's).
+    pub instrument: String,
+    /// The guest's init configuration (a JSON object), e.g. `{"targets": [-1, 0, 1]}`. Default empty.
+    pub config: String,
+    /// Append every transition to `<checkpoints dir>/<model>/transitions.log`
+    /// for a learner. Default true.
+    pub transitions: bool,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            guest: PathBuf::new(),
+            model: String::new(),
+            instrument: String::new(),
+            config: String::new(),
+            transitions: true,
+        }
+    }
+}
+
+/// What is wrong with the `[[policies]]` sections, each naming its key.
+fn policy_problems(policies: &[PolicySection]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, p) in policies.iter().enumerate() {
+        let key = |field: &str| format!("policies[{i}].{field}");
+        if let Err(e) = wasmtrade_live::check_name(&p.name) {
+            problems.push(format!("{}: {e}", key("name")));
+        }
+        if p.guest.as_os_str().is_empty() {
+            problems.push(format!(
+                "{} is required: the policy guest's .wasm file",
+                key("guest")
+            ));
+        }
+        if p.model.is_empty() {
+            problems.push(format!(
+                "{} is required: a model name in the models directory",
+                key("model")
+            ));
+        }
+        if p.instrument.is_empty() {
+            problems.push(format!(
+                "{} is required: the symbol the policy trades",
+                key("instrument")
+            ));
+        }
+        if let Err(e) = wasmtrade_live::check_config(&p.config) {
+            problems.push(format!("{}: {e}", key("config")));
+        }
+        if let Some(j) = policies[..i].iter().position(|q| q.name == p.name) {
+            problems.push(format!(
+                "{} repeats policies[{j}].name ({:?}): names must be unique",
+                key("name"),
+                p.name
+            ));
+        }
+        if let Some(j) = policies[..i]
+            .iter()
+            .position(|q| q.model == p.model && !p.model.is_empty())
+        {
+            problems.push(format!(
+                "{} repeats policies[{j}].model ({:?}): give each policy its own model",
+                key("model"),
+                p.model
+            ));
+        }
+    }
+    problems
+}
+
 /// Everything `wasmtrade serve` reads. `wasmtrade serve --print-config`
 /// prints it with every default filled in.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -73,6 +159,8 @@ pub struct ServeConfig {
     /// The Kubernetes integration (active in a pod): which broker accounts
     /// each StatefulSet ordinal owns, their Lease timing, Events.
     pub cluster: wasmtrade_cluster::RawClusterConfig,
+    /// RL policies run as strategies (none by default).
+    pub policies: Vec<PolicySection>,
 }
 
 impl ServeConfig {
@@ -172,6 +260,7 @@ pub fn load(
         config.data_dir = LiveConfig::default_data_dir();
     }
     let mut problems = config.live().problems();
+    problems.extend(policy_problems(&config.policies));
     if config.server.listen.parse::<std::net::SocketAddr>().is_err() {
         problems.push(format!(
             "server.listen ({:?}) must be an address like 127.0.0.1:50051 or 0.0.0.0:50051",
@@ -259,6 +348,32 @@ mod tests {
         ];
         let e = load(&args(None), env).unwrap_err().to_string();
         assert!(e.contains("market.speed") && e.contains("server.listen"), "{e}");
+    }
+
+    #[test]
+    fn policies_from_env_are_read_and_their_problems_named_by_key() {
+        let env = vec![(
+            "WASMTRADE__POLICIES".to_string(),
+            r#"[{name = "clstm", guest = "p.wasm", model = "clstm", instrument = "SYNTH"}]"#.to_string(),
+        )];
+        let c = load(&args(None), env).unwrap();
+        assert_eq!(c.policies.len(), 1);
+        assert!(c.policies[0].transitions);
+        let env = vec![(
+            "WASMTRADE__POLICIES".to_string(),
+            r#"[{name = "a", guest = "p.wasm", model = "m", instrument = "SYNTH"},
+                {name = "a", model = "m", instrument = "SYNTH", config = "[1]"}]"#
+                .to_string(),
+        )];
+        let e = load(&args(None), env).unwrap_err().to_string();
+        for needle in [
+            "policies[1].guest is required",
+            "policies[1].config",
+            "policies[1].name repeats policies[0].name",
+            "policies[1].model repeats policies[0].model",
+        ] {
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod cluster;
 mod config;
 mod ops;
+mod policies;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -42,24 +43,38 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(config))
 }
 
-/// The model service over `$WASMTRADE_MODELS_DIR` and
+/// The models and checkpoints directories: `$WASMTRADE_MODELS_DIR` and
 /// `$WASMTRADE_CHECKPOINTS_DIR` (the `/models` and `/checkpoints` volumes in
 /// a pod), by default `<data_dir>/models` and `<data_dir>/checkpoints`.
-fn model_service(config: &ServeConfig) -> anyhow::Result<wasmtrade_server::Models> {
+struct ModelDirs {
+    store: wasmtrade_models::ModelStore,
+    checkpoints: wasmtrade_models::Checkpoints,
+    checkpoints_dir: std::path::PathBuf,
+}
+
+fn model_dirs(config: &ServeConfig) -> anyhow::Result<ModelDirs> {
     let dir = |var: &str, default: &str| {
         std::env::var_os(var)
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| config.data_dir.join(default))
     };
-    let (models, checkpoints) = (
+    let (models, checkpoints_dir) = (
         dir("WASMTRADE_MODELS_DIR", "models"),
         dir("WASMTRADE_CHECKPOINTS_DIR", "checkpoints"),
     );
     let store = wasmtrade_models::ModelStore::open(&models, 64 << 20)
         .with_context(|| format!("cannot open the models directory {}", models.display()))?;
-    let checkpoints = wasmtrade_models::Checkpoints::open(&checkpoints)
-        .with_context(|| format!("cannot open the checkpoints directory {}", checkpoints.display()))?;
-    Ok(wasmtrade_server::Models::new(store, checkpoints))
+    let checkpoints = wasmtrade_models::Checkpoints::open(&checkpoints_dir).with_context(|| {
+        format!(
+            "cannot open the checkpoints directory {}",
+            checkpoints_dir.display()
+        )
+    })?;
+    Ok(ModelDirs {
+        store,
+        checkpoints,
+        checkpoints_dir,
+    })
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
@@ -73,9 +88,18 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("cannot read the listening address")?;
-    let ops = ops::start(&config).await?;
+    let policy_metrics = wasmtrade_ops::PolicyMetrics::default();
+    let ops = ops::start(&config, &policy_metrics).await?;
+    let dirs = model_dirs(&config)?;
+    let specs = policies::specs(
+        &config.policies,
+        &dirs.store,
+        &dirs.checkpoints_dir,
+        &policy_metrics,
+    )?;
     let cluster = cluster::start(&config).await?;
-    let options = cluster.as_ref().map(cluster::Active::options).unwrap_or_default();
+    let mut options = cluster.as_ref().map(cluster::Active::options).unwrap_or_default();
+    options.policies = specs;
     let runtime = Runtime::start_with(config.live(), options)
         .await
         .map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
@@ -85,7 +109,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if let Some(ops) = &ops {
         ops.attach(Arc::new(runtime.handle()));
     }
-    let server = Server::new(runtime.handle(), &token).with_models(model_service(&config)?);
+    let models = wasmtrade_server::Models::new(dirs.store, dirs.checkpoints)
+        .with_activation_hook(policies::activation_hook(runtime.handle()));
+    let server = Server::new(runtime.handle(), &token).with_models(models);
     let health = server.health();
     Server::set_serving(&health, true).await;
     let (stop_tx, stop_rx) = oneshot::channel::<()>();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use wasmtrade_ops::{Ops, OpsOptions};
+use wasmtrade_ops::{Ops, OpsOptions, PolicyMetrics};
 
 use super::ServeConfig;
 
@@ -13,8 +13,8 @@ use super::ServeConfig;
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Binds `server.ops_listen` and starts answering (alive, not ready);
-/// `None` when it is empty (disabled).
-pub async fn start(config: &ServeConfig) -> anyhow::Result<Option<Ops>> {
+/// `None` when it is empty (disabled). The policies' metrics are served too.
+pub async fn start(config: &ServeConfig, policies: &PolicyMetrics) -> anyhow::Result<Option<Ops>> {
     let listen = config.server.ops_listen.as_str();
     if listen.is_empty() {
         tracing::info!("ops endpoints disabled (server.ops_listen is empty)");
@@ -26,7 +26,9 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Option<Ops>> {
     let addr = listener
         .local_addr()
         .context("cannot read the ops listening address")?;
-    let ops = Ops::new(OpsOptions::new(env!("CARGO_PKG_VERSION"), &config.data_dir));
+    let mut options = OpsOptions::new(env!("CARGO_PKG_VERSION"), &config.data_dir);
+    options.policy_metrics = Some(policies.clone());
+    let ops = Ops::new(options);
     ops.serve(listener);
     eprintln!("wasmtrade serve: ops endpoints on http://{addr} (/healthz /readyz /status /metrics)");
     tracing::info!(%addr, "ops endpoints listening");

@@ -1,0 +1,306 @@
+//! RL policies hosted by the runtime: a policy guest (`policy` world) with a
+//! model, wrapped in a [`PolicyStrategy`] and run by the engine as a
+//! strategy, so risk, the OMS, the journal and the order gate apply to its
+//! orders as to any strategy's.
+//!
+//! The composition root names the policies ([`PolicySpec`]): the guest's
+//! wasm bytes, the model's bytes and version, the one instrument it trades
+//! and observers (metrics, a durable transitions log). At start each is
+//! instantiated and given its model off the event loop, then added to the
+//! engine between two events. A new model later
+//! ([`Handle::load_model`](crate::Handle::load_model)) goes to the loop as a
+//! command: `load_model` runs between two events, the feature windows,
+//! working orders, counters and pending transition stay, and a refused model
+//! leaves the old weights running.
+
+use std::sync::Arc;
+
+use wasmtrade_model::{
+    Bar, Fill, GuestContext, GuestFault, GuestInfo, InstrumentId, Intents, ModelError, ModelInfo,
+    PolicyAction, PolicyGuest, PolicyObserver, PolicyStats, PolicyStrategy, RejectNotice, StrategyGuest,
+    Tick, Timestamp, Transition,
+};
+
+use crate::error::LiveError;
+
+/// Wraps the policy guest before it is handed to the [`PolicyStrategy`]
+/// (e.g. a timer of each `act` call for a latency histogram).
+pub type WrapPolicy = Arc<dyn Fn(Box<dyn PolicyGuest + Send>) -> Box<dyn PolicyGuest + Send> + Send + Sync>;
+
+/// A policy the runtime runs from start to stop.
+#[derive(Clone)]
+pub struct PolicySpec {
+    /// Its strategy id: orders, positions and events carry it.
+    pub name: String,
+    /// The policy guest's wasm component.
+    pub guest: Arc<Vec<u8>>,
+    /// The guest's `init` configuration (JSON; empty = `{}`).
+    pub config: String,
+    /// The symbol it trades (one of the market's).
+    pub instrument: String,
+    /// The model's name in the models directory.
+    pub model: String,
+    /// The model version handed over at start.
+    pub model_version: u64,
+    /// That version's bytes.
+    pub model_bytes: Arc<Vec<u8>>,
+    /// Told of every decision and completed transition.
+    pub observers: Vec<Arc<dyn PolicyObserver>>,
+    /// Applied to the guest before it is wrapped (none: as is).
+    pub wrap: Option<WrapPolicy>,
+}
+
+impl std::fmt::Debug for PolicySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicySpec")
+            .field("name", &self.name)
+            .field("instrument", &self.instrument)
+            .field("model", &self.model)
+            .field("model_version", &self.model_version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the event loop knows about a running policy.
+pub(crate) struct Hosted {
+    /// The model name it runs.
+    pub(crate) model: String,
+    /// The model version it runs.
+    pub(crate) version: u64,
+}
+
+/// Builds the strategy for `spec` (instantiation, `init` and the first
+/// model load run here, off the event loop).
+pub(crate) fn build(
+    spec: &PolicySpec,
+    policy: Box<dyn PolicyGuest + Send>,
+    instrument: InstrumentId,
+) -> Result<Box<dyn StrategyGuest + Send>, LiveError> {
+    let policy = match &spec.wrap {
+        Some(wrap) => wrap(policy),
+        None => policy,
+    };
+    let mut strategy = PolicyStrategy::new(policy, &spec.model_bytes).map_err(|e| {
+        LiveError::InvalidArgument(format!(
+            "policy `{}`: model `{}` version {}: {e}",
+            spec.name, spec.model, spec.model_version
+        ))
+    })?;
+    match spec.observers.len() {
+        0 => {}
+        1 => strategy.set_observer(spec.observers[0].clone()),
+        _ => strategy.set_observer(Arc::new(Fanout(spec.observers.clone()))),
+    }
+    Ok(Box::new(OneInstrument {
+        inner: strategy,
+        instrument,
+    }))
+}
+
+/// Hands every call to each observer in turn.
+struct Fanout(Vec<Arc<dyn PolicyObserver>>);
+
+impl PolicyObserver for Fanout {
+    fn on_step(&self, stats: &PolicyStats, action: &PolicyAction) {
+        for o in &self.0 {
+            o.on_step(stats, action);
+        }
+    }
+    fn on_transition(&self, transition: &Transition) {
+        for o in &self.0 {
+            o.on_transition(transition);
+        }
+    }
+}
+
+/// A policy that sees the bars of one instrument only (the engine hands
+/// every strategy every bar; a policy's window is one instrument's).
+struct OneInstrument<S> {
+    inner: S,
+    instrument: InstrumentId,
+}
+
+impl<S: StrategyGuest> StrategyGuest for OneInstrument<S> {
+    fn info(&self) -> &GuestInfo {
+        self.inner.info()
+    }
+    fn context(&mut self) -> &mut GuestContext {
+        self.inner.context()
+    }
+    fn on_bar(&mut self, bar: &Bar) -> Intents {
+        if bar.instrument == self.instrument {
+            self.inner.on_bar(bar)
+        } else {
+            Ok(Vec::new())
+        }
+    }
+    fn on_tick(&mut self, tick: &Tick) -> Intents {
+        self.inner.on_tick(tick)
+    }
+    fn on_fill(&mut self, fill: &Fill) -> Intents {
+        self.inner.on_fill(fill)
+    }
+    fn on_timer(&mut self, name: &str, ts: Timestamp) -> Intents {
+        self.inner.on_timer(name, ts)
+    }
+    fn on_reject(&mut self, notice: &RejectNotice) -> Intents {
+        self.inner.on_reject(notice)
+    }
+    fn snapshot(&mut self) -> Result<Vec<u8>, GuestFault> {
+        self.inner.snapshot()
+    }
+    fn restore(&mut self, state: &[u8]) -> Result<(), GuestFault> {
+        self.inner.restore(state)
+    }
+    fn load_model(&mut self, model: &[u8]) -> Result<ModelInfo, ModelError> {
+        self.inner.load_model(model)
+    }
+}
+
+/// The message for a model the running policy refused.
+pub(crate) fn refused(policy: &str, model: &str, version: u64, kept: u64, e: &ModelError) -> LiveError {
+    let message = format!(
+        "policy `{policy}` refused model `{model}` version {version}: {e}; it keeps running version {kept}"
+    );
+    match e {
+        ModelError::TooLarge { .. } => LiveError::ResourceExhausted(message),
+        ModelError::Fault(_) => LiveError::Aborted(message),
+        _ => LiveError::InvalidArgument(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtrade_model::{Instruments, Observation, PolicyDecision, Price, Quantity};
+
+    /// A policy whose model is the action index it always takes; a model
+    /// of any other length than one byte is refused.
+    struct Fixed {
+        info: GuestInfo,
+        ctx: GuestContext,
+        action: u32,
+    }
+
+    impl PolicyGuest for Fixed {
+        fn info(&self) -> &GuestInfo {
+            &self.info
+        }
+        fn context(&mut self) -> &mut GuestContext {
+            &mut self.ctx
+        }
+        fn load(&mut self, model: &[u8]) -> Result<ModelInfo, ModelError> {
+            let [action] = model else {
+                return Err(ModelError::Refused {
+                    message: format!("not a model: {} bytes", model.len()),
+                });
+            };
+            self.action = u32::from(*action);
+            Ok(ModelInfo {
+                input_shape: vec![1, 2, wasmtrade_model::FEATURES as u32],
+                actions: 3,
+            })
+        }
+        fn act(&mut self, _: &Observation) -> Result<PolicyAction, GuestFault> {
+            Ok(PolicyAction {
+                decision: PolicyDecision::Hold,
+                index: self.action,
+                probabilities: vec![0.0; 3],
+                value: 0.0,
+            })
+        }
+    }
+
+    fn spec() -> PolicySpec {
+        PolicySpec {
+            name: "clstm".into(),
+            guest: Arc::default(),
+            config: String::new(),
+            instrument: "AAA".into(),
+            model: "m".into(),
+            model_version: 1,
+            model_bytes: Arc::new(vec![1]),
+            observers: Vec::new(),
+            wrap: None,
+        }
+    }
+
+    fn policy() -> (Box<dyn PolicyGuest + Send>, Arc<Instruments>) {
+        let mut i = Instruments::new();
+        i.intern("AAA");
+        i.intern("BBB");
+        let i = Arc::new(i);
+        let fixed = Fixed {
+            info: GuestInfo {
+                name: "fixed".into(),
+                version: "0".into(),
+                sdk_version: "0".into(),
+                contract_version: "0".into(),
+            },
+            ctx: GuestContext::new(i.clone(), 1),
+            action: 0,
+        };
+        (Box::new(fixed), i)
+    }
+
+    fn bar(instrument: InstrumentId, secs: i64) -> Bar {
+        let p = Price::from_int(100);
+        Bar {
+            instrument,
+            ts: Timestamp::from_secs(secs),
+            open: p,
+            high: p,
+            low: p,
+            close: p,
+            volume: Quantity::from_int(10),
+        }
+    }
+
+    #[test]
+    fn steps_on_its_instrument_only_and_swaps_weights_keeping_the_window() {
+        let (p, i) = policy();
+        let aaa = i.by_symbol("AAA").unwrap().id;
+        let bbb = i.by_symbol("BBB").unwrap().id;
+        let mut s = build(&spec(), p, aaa).unwrap();
+        for t in 0..3 {
+            s.on_bar(&bar(bbb, t)).unwrap();
+        }
+        let before = s.snapshot().unwrap();
+        s.on_bar(&bar(aaa, 10)).unwrap();
+        assert_ne!(s.snapshot().unwrap(), before, "its own bar fills the window");
+        s.load_model(&[2]).unwrap();
+        let kept = s.snapshot().unwrap();
+        s.on_bar(&bar(aaa, 11)).unwrap();
+        assert_ne!(
+            s.snapshot().unwrap(),
+            kept,
+            "the window was kept: the second row makes a step"
+        );
+    }
+
+    #[test]
+    fn a_refused_model_is_an_error_naming_policy_model_and_kept_version() {
+        let (p, i) = policy();
+        let mut s = build(&spec(), p, i.by_symbol("AAA").unwrap().id).unwrap();
+        let e = s.load_model(b"not onnx").unwrap_err();
+        let err = refused("clstm", "m", 2, 1, &e);
+        assert!(matches!(err, LiveError::InvalidArgument(_)));
+        let text = err.to_string();
+        assert!(text.contains("`clstm` refused model `m` version 2"), "{text}");
+        assert!(text.contains("keeps running version 1"), "{text}");
+    }
+
+    #[test]
+    fn a_first_model_the_policy_refuses_fails_the_build() {
+        let (p, i) = policy();
+        let mut bad = spec();
+        bad.model_bytes = Arc::new(vec![1, 2]);
+        let err = build(&bad, p, i.by_symbol("AAA").unwrap().id)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("policy `clstm`: model `m` version 1"),
+            "{err}"
+        );
+    }
+}
