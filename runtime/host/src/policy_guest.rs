@@ -213,6 +213,10 @@ impl PolicyGuest for WasmPolicy {
     fn act(&mut self, observation: &Observation) -> Result<PolicyAction, GuestFault> {
         WasmPolicy::act(self, observation)
     }
+
+    fn take_fuel_used(&mut self) -> u64 {
+        self.sandbox.take_fuel_used()
+    }
 }
 
 /// `policy-types` holds only types: nothing to provide.

@@ -144,6 +144,11 @@ pub trait PolicyGuest {
     fn load(&mut self, model: &[u8]) -> Result<ModelInfo, ModelError>;
     /// Decides on one observation.
     fn act(&mut self, observation: &Observation) -> Result<PolicyAction, GuestFault>;
+    /// Fuel burned since the last call (model loads included), then zero
+    /// again; 0 for guests the host does not meter.
+    fn take_fuel_used(&mut self) -> u64 {
+        0
+    }
 }
 
 impl<P: PolicyGuest + ?Sized> PolicyGuest for Box<P> {
@@ -158,6 +163,9 @@ impl<P: PolicyGuest + ?Sized> PolicyGuest for Box<P> {
     }
     fn act(&mut self, observation: &Observation) -> Result<PolicyAction, GuestFault> {
         (**self).act(observation)
+    }
+    fn take_fuel_used(&mut self) -> u64 {
+        (**self).take_fuel_used()
     }
 }
 
@@ -523,6 +531,10 @@ impl<'a> Reader<'a> {
 impl<P: PolicyGuest> StrategyGuest for PolicyStrategy<P> {
     fn info(&self) -> &GuestInfo {
         self.policy.info()
+    }
+
+    fn take_fuel_used(&mut self) -> u64 {
+        self.policy.take_fuel_used()
     }
 
     fn context(&mut self) -> &mut GuestContext {

@@ -180,6 +180,10 @@ impl<P: PolicyGuest> PolicyGuest for Timed<P> {
         self.inner.load(model)
     }
 
+    fn take_fuel_used(&mut self) -> u64 {
+        self.inner.take_fuel_used()
+    }
+
     #[allow(
         clippy::disallowed_methods,
         reason = "latency is an operational metric, never part of a decision"
