@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 
 use anyhow::{Context, bail};
 
+pub mod ops;
 pub mod venue;
 
 /// The workspace root.

@@ -7,54 +7,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use wasmtrade_e2e::ops::{get, get_ok, metric, ops_addr};
 use wasmtrade_e2e::{Serve, guest_path, run_cli};
 
 /// How long a metric may take to move.
 const PROGRESS_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The ops address `serve` printed (`ops endpoints on http://ADDR ...`).
-fn ops_addr(serve: &Serve) -> String {
-    let stderr = serve.stderr();
-    stderr
-        .lines()
-        .find_map(|l| l.split("ops endpoints on http://").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("serve printed no ops address; stderr:\n{stderr}"))
-        .to_string()
-}
-
-/// `GET path` over HTTP/1.0: the status code and the body.
-fn get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.set_write_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw)?;
-    let code = raw.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((code, body))
-}
-
-fn get_ok(addr: &str, path: &str) -> String {
-    let (code, body) = get(addr, path).unwrap();
-    assert_eq!(code, 200, "GET {path}: {body}");
-    body
-}
-
-/// The value of `series` (name and labels as rendered) in a scrape.
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
 
 /// Scrapes until `done` holds; fails with the last scrape.
 #[allow(clippy::disallowed_methods, reason = "a test waits in real time")]

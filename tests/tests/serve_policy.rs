@@ -16,14 +16,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-use std::io::{BufRead, Read, Write};
-use std::net::TcpStream;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use wasmtrade_e2e::ops::{get_ok, metric, ops_addr};
 use wasmtrade_e2e::{Serve, guest_path, python, serve_refused, wasmtrade_bin, workspace_root};
 use wasmtrade_models::TransitionLog;
 
@@ -63,34 +63,6 @@ fn policies_env(guest: &Path) -> String {
     )
 }
 
-/// The ops address `serve` printed.
-fn ops_addr(serve: &Serve) -> String {
-    let stderr = serve.stderr();
-    stderr
-        .lines()
-        .find_map(|l| l.split("ops endpoints on http://").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("serve printed no ops address; stderr:\n{stderr}"))
-        .to_string()
-}
-
-/// `GET /metrics` over HTTP/1.0.
-fn scrape(addr: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    raw.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
-}
-
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 const STEPS: &str = r#"wasmtrade_policy_steps_total{policy="clstm"}"#;
 
 /// Scrapes until the policy has taken at least `n` steps; returns the count.
@@ -98,7 +70,7 @@ const STEPS: &str = r#"wasmtrade_policy_steps_total{policy="clstm"}"#;
 fn wait_for_steps(ops: &str, n: f64) -> f64 {
     let deadline = Instant::now() + PROGRESS_TIMEOUT;
     loop {
-        let text = scrape(ops);
+        let text = get_ok(ops, "/metrics");
         let steps = metric(&text, STEPS).unwrap_or(0.0);
         if steps >= n {
             return steps;
@@ -248,7 +220,7 @@ fn model_hot_swap_under_flow_keeps_every_bar_and_the_policy_state_and_bad_models
         "a refused version is never marked active"
     );
     let after = wait_for_steps(&ops, swapped + 20.0);
-    let text = scrape(&ops);
+    let text = get_ok(&ops, "/metrics");
     for series in [
         r#"wasmtrade_policy_portfolio_value{policy="clstm"}"#,
         r#"wasmtrade_policy_reward_cumulative{policy="clstm"}"#,

@@ -119,18 +119,24 @@ pub struct StartOptions {
     pub policies: Vec<crate::policy::PolicySpec>,
 }
 
-/// A broker whose every request first passes the order gate.
+/// The broker the engine talks to: every request first passes the order
+/// gate (when there is one), and requests and reports are counted for the
+/// message-rate metrics.
 pub(crate) struct GatedBroker {
     pub(crate) inner: Box<dyn Broker + Send>,
-    pub(crate) gate: OrderGate,
+    pub(crate) gate: Option<OrderGate>,
+    pub(crate) traffic: Arc<crate::Traffic>,
 }
 
 impl GatedBroker {
     fn pass(&self, id: OrderId) -> Result<(), BrokerError> {
-        (self.gate)().map_err(|reason| BrokerError::Refused {
-            id,
-            reason: format!("not sent: {reason}"),
-        })
+        match &self.gate {
+            Some(gate) => gate().map_err(|reason| BrokerError::Refused {
+                id,
+                reason: format!("not sent: {reason}"),
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -142,12 +148,16 @@ impl Broker for GatedBroker {
         order: &RiskApproved<NewOrder>,
         ts: Timestamp,
     ) -> Result<(), BrokerError> {
-        self.pass(id)?;
-        self.inner.submit(id, strategy, order, ts)
+        let out = self
+            .pass(id)
+            .and_then(|()| self.inner.submit(id, strategy, order, ts));
+        self.traffic.request(0, &out);
+        out
     }
     fn cancel(&mut self, id: OrderId, ts: Timestamp) -> Result<(), BrokerError> {
-        self.pass(id)?;
-        self.inner.cancel(id, ts)
+        let out = self.pass(id).and_then(|()| self.inner.cancel(id, ts));
+        self.traffic.request(1, &out);
+        out
     }
     fn amend(
         &mut self,
@@ -155,8 +165,9 @@ impl Broker for GatedBroker {
         change: &RiskApproved<Amendment>,
         ts: Timestamp,
     ) -> Result<(), BrokerError> {
-        self.pass(id)?;
-        self.inner.amend(id, change, ts)
+        let out = self.pass(id).and_then(|()| self.inner.amend(id, change, ts));
+        self.traffic.request(2, &out);
+        out
     }
     fn on_bar(&mut self, bar: &Bar) {
         self.inner.on_bar(bar);
@@ -165,7 +176,11 @@ impl Broker for GatedBroker {
         self.inner.on_tick(tick);
     }
     fn poll(&mut self, out: &mut Vec<BrokerEvent>) {
+        let before = out.len();
         self.inner.poll(out);
+        for event in &out[before..] {
+            self.traffic.event(event);
+        }
     }
     fn connection(&self) -> Connection {
         self.inner.connection()
@@ -182,21 +197,14 @@ mod tests {
     use wasmtrade_model::{ClientOrderId, InstrumentId, Instruments, OrderType, Quantity, Side, TimeInForce};
     use wasmtrade_risk::{Engine, Exposure, RiskConfig};
 
-    #[test]
-    fn a_closed_gate_refuses_every_request_before_the_broker_sees_it() {
+    /// A paper broker behind `gate`, and a market order risk approved.
+    fn broker_and_order(gate: Option<OrderGate>) -> (GatedBroker, RiskApproved<NewOrder>) {
         let mut instruments = Instruments::new();
         let aapl = instruments.intern("AAPL");
-        let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = open.clone();
-        let mut broker = GatedBroker {
+        let broker = GatedBroker {
             inner: Box::new(PaperBroker::new(PaperConfig::default())),
-            gate: Arc::new(move || {
-                if flag.load(std::sync::atomic::Ordering::Relaxed) {
-                    Ok(())
-                } else {
-                    Err("the Lease fence of account DU1 is closed".into())
-                }
-            }),
+            gate,
+            traffic: Arc::new(crate::Traffic::default()),
         };
         let order = NewOrder {
             client_id: ClientOrderId::new("b1"),
@@ -214,6 +222,20 @@ mod tests {
                 &Exposure::default(),
             )
             .unwrap();
+        (broker, approved)
+    }
+
+    #[test]
+    fn a_closed_gate_refuses_every_request_before_the_broker_sees_it() {
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = open.clone();
+        let (mut broker, approved) = broker_and_order(Some(Arc::new(move || {
+            if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                Ok(())
+            } else {
+                Err("the Lease fence of account DU1 is closed".into())
+            }
+        })));
         let err = broker
             .submit(OrderId(1), &StrategyId::new("s"), &approved, Timestamp::EPOCH)
             .unwrap_err();
@@ -229,5 +251,28 @@ mod tests {
         broker
             .submit(OrderId(1), &StrategyId::new("s"), &approved, Timestamp::EPOCH)
             .unwrap();
+    }
+
+    #[test]
+    fn requests_and_reports_are_counted_by_kind() {
+        let (mut broker, approved) = broker_and_order(None);
+        let traffic = broker.traffic.clone();
+        broker
+            .submit(OrderId(1), &StrategyId::new("s"), &approved, Timestamp::EPOCH)
+            .unwrap();
+        // A second submit of the same id is refused by the paper broker.
+        let _ = broker.submit(OrderId(1), &StrategyId::new("s"), &approved, Timestamp::EPOCH);
+        broker.cancel(OrderId(1), Timestamp::EPOCH).unwrap();
+        let mut events = Vec::new();
+        broker.poll(&mut events);
+        traffic.journal_commit(Duration::from_micros(300));
+        let f = traffic.figures();
+        assert_eq!(f.requests, vec![("submit", 2), ("cancel", 1), ("amend", 0)]);
+        assert_eq!(f.refused, 1, "the duplicate submit");
+        let reported: u64 = f.events.iter().map(|(_, n)| n).sum();
+        assert_eq!(reported, events.len() as u64, "{events:?}");
+        assert!(reported > 0, "the paper broker acknowledged the order");
+        assert_eq!(f.journal_commits.count(), 1);
+        assert_eq!(f.journal_commits.sum_ns, 300_000);
     }
 }

@@ -208,13 +208,10 @@ impl Runtime {
                 (Box::new(paper), None, VenueMemory::None)
             }
         };
-        let broker: Box<dyn Broker + Send> = match options.order_gate.clone() {
-            Some(gate) => Box::new(GatedBroker { inner: broker, gate }),
-            None => broker,
-        };
         let traffic = Arc::new(crate::Traffic::default());
-        let broker: Box<dyn Broker + Send> = Box::new(crate::traffic::CountingBroker {
+        let broker: Box<dyn Broker + Send> = Box::new(GatedBroker {
             inner: broker,
+            gate: options.order_gate.clone(),
             traffic: traffic.clone(),
         });
         let readiness = options.readiness.clone();
