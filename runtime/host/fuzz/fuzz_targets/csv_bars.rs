@@ -1,33 +1,7 @@
-//! `CsvBars::from_reader` over arbitrary bytes, with and without a time zone:
-//! every row must yield a validated bar or an error, never a panic.
+//! libFuzzer target over the shared `csv_bars` entry point (`entry/csv_bars.rs`).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use wasmtrade_market::{CsvBars, CsvOptions};
-use wasmtrade_model::Instruments;
+#[path = "../entry/csv_bars.rs"]
+mod entry;
 
-/// Rows read per input at most (keeps one input fast).
-const MAX_ROWS: usize = 10_000;
-
-fuzz_target!(|data: &[u8]| {
-    let (tz, csv) = match data.split_first() {
-        Some((b, rest)) if b % 2 == 1 => (Some("America/New_York"), rest),
-        _ => (None, data),
-    };
-    let mut options = CsvOptions::with_symbol("FUZZ");
-    if let Some(tz) = tz {
-        options = match options.time_zone_named(tz) {
-            Ok(o) => o,
-            Err(e) => panic!("a valid time zone was refused: {e}"),
-        };
-    }
-    let mut instruments = Instruments::new();
-    let Ok(bars) = CsvBars::from_reader(csv, "fuzz.csv", &options, &mut instruments) else {
-        return;
-    };
-    for row in bars.take(MAX_ROWS) {
-        if row.is_err() {
-            break;
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| entry::run(data));
