@@ -98,7 +98,7 @@ pub struct ServeArgs {
     /// Address of the gRPC API (overrides `server.listen`).
     #[arg(long)]
     pub listen: Option<String>,
-    /// Data directory (the store; overrides `store.data_dir`).
+    /// Data directory (the store; overrides the top-level `data_dir` key).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Address of the ops endpoints `/healthz`, `/readyz`, `/status` and
