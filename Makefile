@@ -1,68 +1,115 @@
 # Front door for developer tasks. See README.md.
 #
-#   make demo   build the bundled guests, backtest sma-cross on embedded synthetic data,
-#               then run `wasmtrade serve` and upload, hot-swap, shadow and promote it
-#   make test   everything CI runs: set-up, format, lints, guests, all tests
+#   make demo   build the binary and the one guest the demo runs, backtest sma-cross on
+#               embedded synthetic data, then run `wasmtrade serve` and upload, hot-swap,
+#               shadow and promote it (~8 min cold on 2 cores, a few seconds when built)
+#   make test   everything CI runs: set-up, format, lints, guests, all tests, deploy checks;
+#               prints each stage's duration at the end
+#   make check  the inner loop: format, clippy and unit tests of the crates you changed
+#   make guests every guest in the repository (wasm32-wasip2, profile `guest`)
 #   make bench  throughput (wasm vs native), serve (swap pause, API, stream), sandbox (fuel/epoch, pooling),
 #               kill (kill switch under full load), durability (journal, restart to ready)
-#   make fuzz   longer fuzz runs (AddressSanitizer) of guest loading and CSV parsing (nightly);
-#               `make test` runs a short one without a sanitizer (fuzz-smoke)
+#   make fuzz   coverage-guided fuzz runs (libFuzzer, AddressSanitizer, nightly) of guest loading
+#               and CSV parsing; `make test` replays their entry points over every saved input
+#               and a fixed set of mutations on stable (runtime/host/tests/fuzz_corpus.rs)
 
 GUESTS := sma-cross rsi-reversion sma ema rsi macd bollinger atr breakout clstm-ppo \
 	hostile-infinite-loop hostile-deep-recursion hostile-memory-bomb hostile-trap-on-nth \
 	hostile-order-flood hostile-log-flood hostile-forbidden-import hostile-bad-snapshot
 GUEST_FLAGS := $(foreach g,$(GUESTS),-p $(g))
+# What `make demo` runs: examples/serve_demo.sh uploads sma-cross only.
+DEMO_GUESTS := sma-cross
 GUEST_DIR := target/wasm32-wasip2/guest
 PYENV := target/pyenv
 PY := $(PYENV)/bin/python
+TIMED := .ci/timed.sh
 
-.PHONY: demo test guests lint bench fuzz fuzz-smoke setup python deploy-check
+.PHONY: demo demo-build test check guests lint clippy bench fuzz setup python deploy-check deploy-tools
 
 # Temporary files (tests' data dirs, the C++ compiler's scratch files) go
 # under target/, on the disk that holds the build, not a possibly small /tmp.
 export TMPDIR := $(CURDIR)/target/tmp
 $(shell mkdir -p $(TMPDIR))
 
-demo: guests
-	cargo run --release --quiet -p wasmtrade -- backtest \
+demo: demo-build
+	target/release/wasmtrade backtest \
 		--strategy $(GUEST_DIR)/sma_cross.wasm --config fast=10,slow=30 \
 		--cash 10000 --commission 0.001 --trades-csv target/demo-trades.csv
 	examples/serve_demo.sh target/release/wasmtrade
 
+# The binary and the demo's guest only. The guest build is small, so it goes
+# first (a broken toolchain shows in seconds, not after the long build).
+demo-build: setup
+	cargo build --profile guest --target wasm32-wasip2 $(foreach g,$(DEMO_GUESTS),-p $(g))
+	cargo build --release -p wasmtrade
+
+# The toolchain rust-toolchain.toml names (with its components and the
+# wasm32-wasip2 target): rustup does not install it on its own here.
 setup:
-	@command -v rustup >/dev/null && rustup target add wasm32-wasip2 >/dev/null || \
-		echo "rustup not found: make sure the wasm32-wasip2 target is installed"
+	@if command -v rustup >/dev/null; then \
+		rustup toolchain install >/dev/null 2>&1 || rustup toolchain install; \
+		rustup target add wasm32-wasip2 >/dev/null; \
+	else \
+		echo "rustup not found: make sure the toolchain of rust-toolchain.toml and its wasm32-wasip2 target are installed"; \
+	fi
 
 guests: setup
 	cargo build --profile guest --target wasm32-wasip2 $(GUEST_FLAGS)
 
 # Python reference tools for cross-checks; the stamp's name changes with the list.
+# flock: `make test` installs them in the background while it compiles.
 PY_REQS := "TA-Lib==0.8.2" "numpy>=1.26" "grpcio-tools==1.85.1" "onnx==1.23.2" "onnxruntime==1.31.1"
 PY_STAMP := $(PYENV)/.installed-3
 
-python: $(PY_STAMP)
+python:
+	@mkdir -p target
+	flock target/pyenv.lock $(MAKE) --no-print-directory $(PY_STAMP)
 
 $(PY_STAMP):
 	test -x $(PY) || python3 -m venv $(PYENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check $(PY_REQS)
 	touch $@
 
-lint:
+lint: clippy
 	cargo fmt --all --check
+
+clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target wasm32-wasip2 -p wasmtrade-sdk $(GUEST_FLAGS) -- -D warnings
 
-test: guests python lint
-	cargo build --release -p wasmtrade
-	WASMTRADE_PYTHON=$(abspath $(PY)) cargo test --workspace --release
-	cargo bench --workspace --no-run
-	$(MAKE) fuzz-smoke
-	$(MAKE) deploy-check
+# Every stage timed; the table of durations is printed at the end (and when
+# a stage fails). The Python tools and the deploy-check tools download and
+# install in the background while the Rust code compiles (logs in target/).
+# One feature resolution for everything native: `cargo test --workspace`
+# builds the release binary too (runtime/wasmtrade has an integration test),
+# so the binary the e2e tests run, deploy-check checks and the image ships
+# is compiled once.
+test:
+	@$(TIMED) --reset
+	@$(TIMED) setup $(MAKE) --no-print-directory setup
+	@echo "installing the Python and deploy-check tools in the background (target/python.log, target/deploy-tools.log)"
+	@($(MAKE) --no-print-directory python >target/python.log 2>&1 &)
+	@(deploy/check.sh --tools >target/deploy-tools.log 2>&1 &)
+	@$(TIMED) fmt cargo fmt --all --check
+	@$(TIMED) guests $(MAKE) --no-print-directory guests
+	@$(TIMED) clippy $(MAKE) --no-print-directory clippy
+	@$(TIMED) build sh -c 'cargo test --workspace --release --no-run && cargo bench --workspace --no-run'
+	@$(TIMED) python sh -c '$(MAKE) --no-print-directory python || { cat target/python.log; exit 1; }'
+	@$(TIMED) tests env WASMTRADE_PYTHON=$(abspath $(PY)) cargo test --workspace --release
+	@$(TIMED) deploy-check deploy/check.sh
+	@$(TIMED) --report
+
+check:
+	.ci/check-changed.sh
 
 # Every file under deploy/ checked offline with helm, kubectl, kubernetes-validate,
-# checkov, actionlint, hadolint and podman (installed into target/deploy-tools).
+# checkov, actionlint, hadolint and podman (installed into target/deploy-tools),
+# against the release binary (built if missing).
 deploy-check:
 	deploy/check.sh
+
+deploy-tools:
+	deploy/check.sh --tools
 
 bench: guests
 	cargo bench -p wasmtrade-e2e --bench throughput
@@ -71,14 +118,8 @@ bench: guests
 	cargo bench -p wasmtrade-e2e --bench kill
 	cargo bench -p wasmtrade-e2e --bench durability
 
-# A short bounded fuzz run of every target, part of `make test`: built without
-# a sanitizer (~5 min cold here; the AddressSanitizer build of `make fuzz`
-# takes ~16 min). Needs the nightly toolchain; installs cargo-fuzz if missing.
-fuzz-smoke: guests
-	FUZZ_SANITIZER=none runtime/host/fuzz/run.sh 15
-
-# Longer fuzz runs with AddressSanitizer. FUZZ_SECONDS per target.
+# Coverage-guided fuzz runs with AddressSanitizer (nightly; installs
+# cargo-fuzz if missing). FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
 fuzz: guests
-	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	runtime/host/fuzz/run.sh $(FUZZ_SECONDS)
