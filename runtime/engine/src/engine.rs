@@ -424,7 +424,7 @@ impl<B: Broker> Engine<B> {
         }
     }
 
-    fn on_fault(&mut self, idx: usize, fault: GuestFault) {
+    pub(crate) fn on_fault(&mut self, idx: usize, fault: GuestFault) {
         self.stats.faults += 1;
         let id = self.strategies[idx].id.clone();
         tracing::warn!(strategy = %id, kind = fault.kind(), "guest fault: {fault}");

@@ -13,6 +13,7 @@ use wasmtrade_broker::Broker;
 use wasmtrade_model::{GuestContext, GuestFault, IndicatorGuest, StrategyGuest, StrategyId};
 
 use crate::engine::Engine;
+use crate::observe::EngineEvent;
 use crate::slots::{IndicatorSlot, ShadowSlot, SlotState, StrategySlot};
 
 /// Why a swap did not happen. The engine is unchanged.
@@ -24,7 +25,9 @@ pub enum SwapError {
         /// The name asked for.
         name: String,
     },
-    /// The running guest could not produce its state.
+    /// The running guest could not produce its state. When the fault stops
+    /// the guest ([`GuestFault::stops_the_guest`]: a trap, a budget or a
+    /// limit), the engine has quarantined it: it no longer runs.
     #[error("the running version of `{name}` failed to snapshot its state: {fault}")]
     Snapshot {
         /// Guest name.
@@ -48,6 +51,15 @@ pub enum SwapError {
         /// Why (e.g. the shadow faulted).
         detail: String,
     },
+}
+
+impl SwapError {
+    /// True when the guest that was running is quarantined by this refusal
+    /// (its snapshot faulted in a way that stops it), false when it runs on
+    /// unchanged.
+    pub fn quarantined_the_running_guest(&self) -> bool {
+        matches!(self, SwapError::Snapshot { fault, .. } if fault.stops_the_guest())
+    }
 }
 
 /// A swap that happened.
@@ -148,13 +160,44 @@ impl<B: Broker> Engine<B> {
         if handover && slot.is_active() {
             match hand_over(id.as_str(), || slot.guest.snapshot(), |state| new.restore(state)) {
                 Ok(n) => state_bytes = n,
-                Err(error) => return Err(SwapRefused { error, guest: new }),
+                Err(error) => {
+                    if let SwapError::Snapshot { fault, .. } = &error
+                        && fault.stops_the_guest()
+                    {
+                        // The old guest is gone (the sandbox stopped it):
+                        // quarantine it now, as after a fault in a callback,
+                        // rather than at its next event.
+                        self.on_fault(idx, fault.clone());
+                        self.apply_quarantines();
+                    }
+                    return Err(SwapRefused { error, guest: new });
+                }
             }
         }
         carry_over(slot.guest.context(), new.context());
         let old = std::mem::replace(&mut slot.guest, new);
         slot.state = SlotState::Active;
         Ok(SwapOutcome { state_bytes, old })
+    }
+
+    /// The state of running strategy `id` (its `snapshot`). A fault that
+    /// stops the guest (a trap, a budget, a limit) quarantines the strategy
+    /// at once, as a fault in an event callback does. `None` if no active
+    /// strategy has that id.
+    pub fn snapshot_strategy(&mut self, id: &StrategyId) -> Option<Result<Vec<u8>, GuestFault>> {
+        let idx = self.slot_of(id)?;
+        let slot = &mut self.strategies[idx];
+        if !slot.is_active() {
+            return None;
+        }
+        let out = slot.guest.snapshot();
+        if let Err(fault) = &out
+            && fault.stops_the_guest()
+        {
+            self.on_fault(idx, fault.clone());
+            self.apply_quarantines();
+        }
+        Some(out)
     }
 
     /// Replaces the indicator `name` with `new`, handing over its state when
@@ -175,7 +218,18 @@ impl<B: Broker> Engine<B> {
         if handover && slot.fault.is_none() {
             match hand_over(name, || slot.guest.snapshot(), |state| new.restore(state)) {
                 Ok(n) => state_bytes = n,
-                Err(error) => return Err(SwapRefused { error, guest: new }),
+                Err(error) => {
+                    if let SwapError::Snapshot { fault, .. } = &error
+                        && fault.stops_the_guest()
+                    {
+                        tracing::warn!(indicator = %name, kind = fault.kind(), "indicator fault in snapshot: {fault}");
+                        slot.fault = Some(fault.to_string());
+                        self.stats.faults += 1;
+                        let (name, fault) = (name.to_string(), fault.clone());
+                        self.emit(|| EngineEvent::IndicatorFault { name, fault });
+                    }
+                    return Err(SwapRefused { error, guest: new });
+                }
             }
         }
         carry_over(slot.guest.context(), new.context());

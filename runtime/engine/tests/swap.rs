@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 
 use wasmtrade_broker::paper::{PaperBroker, PaperConfig};
-use wasmtrade_engine::{Engine, EngineConfig, FaultPolicy, SwapError};
+use wasmtrade_engine::{Engine, EngineConfig, FaultPolicy, SlotState, SwapError};
 use wasmtrade_model::{
     Bar, Fill, GuestContext, GuestFault, GuestInfo, IndicatorGuest, InstrumentId, Instruments, Intents,
     Money, Price, Quantity, RawIntent, RawOrderType, RejectNotice, Side, StrategyGuest, StrategyId, Tick,
@@ -26,6 +26,8 @@ struct Counter {
     buy_at: u64,
     limit: Option<f64>,
     refuse_restore: bool,
+    /// `snapshot` fails with this fault.
+    snapshot_fault: Option<GuestFault>,
     seen: Arc<Mutex<Vec<u64>>>,
 }
 
@@ -39,6 +41,7 @@ impl Counter {
             buy_at,
             limit: None,
             refuse_restore: false,
+            snapshot_fault: None,
             seen: seen.clone(),
         };
         (g, seen)
@@ -84,6 +87,9 @@ impl StrategyGuest for Counter {
         Ok(vec![])
     }
     fn snapshot(&mut self) -> Result<Vec<u8>, GuestFault> {
+        if let Some(fault) = &self.snapshot_fault {
+            return Err(fault.clone());
+        }
         Ok(self.bars.to_le_bytes().to_vec())
     }
     fn restore(&mut self, state: &[u8]) -> Result<(), GuestFault> {
@@ -218,6 +224,60 @@ fn a_new_version_that_refuses_the_state_is_not_installed_and_the_old_one_runs_on
     e.on_bar(&bar(2)).unwrap();
     assert_eq!(*seen_old.lock().unwrap(), [1, 2]);
     assert!(seen_new.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_snapshot_out_of_fuel_quarantines_the_running_version_and_says_so() {
+    let mut e = engine();
+    let (mut old, seen_old) = Counter::new(e.instruments(), 1);
+    old.snapshot_fault = Some(GuestFault::Budget {
+        budget: "fuel 50000000 per callback".into(),
+    });
+    e.add_strategy(id(), Box::new(old)).unwrap();
+    e.on_bar(&bar(1)).unwrap(); // buys 5 at the market: a working order
+    let (new, seen_new) = Counter::new(e.instruments(), 0);
+    let refused = e.swap_strategy(&id(), Box::new(new), true).err().unwrap();
+    assert!(
+        refused.error.quarantined_the_running_guest(),
+        "{:?}",
+        refused.error
+    );
+    assert!(
+        matches!(&e.strategies()[0].state, SlotState::Quarantined { reason } if reason.contains("cpu budget")),
+        "{:?}",
+        e.strategies()[0].state
+    );
+    e.on_bar(&bar(2)).unwrap();
+    assert_eq!(
+        *seen_old.lock().unwrap(),
+        [1],
+        "the quarantined version gets no more bars"
+    );
+    assert!(seen_new.lock().unwrap().is_empty());
+    assert_eq!(e.stats().faults, 1);
+    // A later swap starts the new version without the (lost) state.
+    let (new, seen_new) = Counter::new(e.instruments(), 0);
+    let done = e.swap_strategy(&id(), Box::new(new), true).unwrap();
+    assert_eq!(done.state_bytes, 0);
+    e.on_bar(&bar(3)).unwrap();
+    assert_eq!(*seen_new.lock().unwrap(), [1]);
+}
+
+#[test]
+fn a_snapshot_the_guest_refuses_leaves_the_running_version_running() {
+    let mut e = engine();
+    let (mut old, seen_old) = Counter::new(e.instruments(), 0);
+    old.snapshot_fault = Some(GuestFault::Returned {
+        message: "no state today".into(),
+    });
+    e.add_strategy(id(), Box::new(old)).unwrap();
+    let (new, _) = Counter::new(e.instruments(), 0);
+    let refused = e.swap_strategy(&id(), Box::new(new), true).err().unwrap();
+    assert!(matches!(refused.error, SwapError::Snapshot { .. }));
+    assert!(!refused.error.quarantined_the_running_guest());
+    assert_eq!(e.strategies()[0].state, SlotState::Active);
+    e.on_bar(&bar(1)).unwrap();
+    assert_eq!(*seen_old.lock().unwrap(), [1]);
 }
 
 #[test]

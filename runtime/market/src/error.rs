@@ -29,6 +29,35 @@ pub enum MarketError {
         #[source]
         source: csv::Error,
     },
+    /// A record (row) is longer than the limit: the rest of the file is not read.
+    #[error(
+        "{file}:{line}: the row is longer than {limit} bytes, the limit of a CSV row: this is not a file of OHLCV bars, or a row lost its line ending"
+    )]
+    LineTooLong {
+        /// File name.
+        file: String,
+        /// 1-based line the row starts on.
+        line: u64,
+        /// The limit in bytes ([`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES)).
+        limit: usize,
+    },
+    /// A field is longer than the limit: the rest of the file is not read.
+    #[error(
+        "{file}:{line}: field {field}{} is longer than {limit} bytes, the limit of a CSV field: remove the column or shorten the value",
+        column.as_ref().map_or_else(String::new, |c| format!(" (column `{c}`)"))
+    )]
+    FieldTooLong {
+        /// File name.
+        file: String,
+        /// 1-based line the row starts on.
+        line: u64,
+        /// 1-based field number.
+        field: usize,
+        /// Its header name, when the header was read.
+        column: Option<String>,
+        /// The limit in bytes ([`MAX_FIELD_BYTES`](crate::MAX_FIELD_BYTES)).
+        limit: usize,
+    },
     /// The file could not be created or written.
     #[error("{path}: cannot write the file: check the directory exists and is writable", path = path.display())]
     Write {

@@ -23,6 +23,11 @@
 //!   `high ≥ max(open, close)`, timestamps strictly increasing per symbol and
 //!   non-decreasing across the file. Every row has as many fields as the header.
 //!
+//! - Size limits: a row may be at most [`MAX_LINE_BYTES`] (1 MiB) and a
+//!   field at most [`MAX_FIELD_BYTES`] (64 KiB); the read stops at the
+//!   first byte past a limit with an error naming `file:line`, so an
+//!   oversized file costs no more memory than the limit.
+//!
 //! Every problem is a [`MarketError`] whose message is one line naming
 //! `file:line`, the column and the value, e.g.
 //! ``bars.csv:17: column `high`: 99.5 is below low 100.2: fix the bar's high/low``.
@@ -50,12 +55,14 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod bounded;
 mod error;
 mod read;
 mod synth;
 mod time;
 mod write;
 
+pub use bounded::{MAX_FIELD_BYTES, MAX_LINE_BYTES};
 pub use error::MarketError;
 pub use read::{CsvBars, CsvOptions, load_csv};
 pub use synth::{Synth, SynthConfig, generate};

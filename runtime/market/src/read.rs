@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use wasmtrade_model::{Bar, FixedError, InstrumentId, Instruments, Price, Quantity, Timestamp};
 
 use crate::MarketError;
+use crate::bounded::{Bounded, Exceeded};
 use crate::time::{TimeError, parse_timestamp};
 
 /// How to read a CSV file of bars.
@@ -129,9 +130,11 @@ impl Columns {
 /// or the first error (after which it yields nothing).
 pub struct CsvBars<'a, R: Read = File> {
     file: String,
-    reader: csv::Reader<R>,
+    reader: csv::Reader<Bounded<R>>,
     record: csv::StringRecord,
     columns: Option<Columns>,
+    /// The header row, for messages.
+    header: Option<csv::StringRecord>,
     tz: Tz,
     default_symbol: String,
     instruments: &'a mut Instruments,
@@ -161,12 +164,16 @@ impl<'a> CsvBars<'a, File> {
 
 impl<'a, R: Read> CsvBars<'a, R> {
     /// Reads CSV from any reader; `name` stands for the file in messages.
+    /// A record longer than [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) or a
+    /// field longer than [`MAX_FIELD_BYTES`](crate::MAX_FIELD_BYTES) stops
+    /// the read with an error before more of it is buffered.
     pub fn from_reader(
         reader: R,
         name: &str,
         options: &CsvOptions,
         instruments: &'a mut Instruments,
     ) -> Result<Self, MarketError> {
+        let reader = Bounded::new(reader);
         let reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
@@ -177,6 +184,7 @@ impl<'a, R: Read> CsvBars<'a, R> {
             reader,
             record: csv::StringRecord::new(),
             columns: None,
+            header: None,
             tz: options.time_zone,
             default_symbol: options.default_symbol.clone(),
             instruments,
@@ -193,11 +201,37 @@ impl<'a, R: Read> CsvBars<'a, R> {
             return Err(MarketError::Empty { file: this.file });
         }
         this.columns = Some(Columns::resolve(&this.file, &header)?);
+        this.header = Some(header);
         Ok(this)
     }
 
     fn csv_error(&self, e: csv::Error, line: u64) -> MarketError {
         let line = e.position().map_or(line, csv::Position::line);
+        let (max_line, max_field) = self.reader.get_ref().limits();
+        match self.reader.get_ref().exceeded() {
+            Some(Exceeded::Line { line }) => {
+                return MarketError::LineTooLong {
+                    file: self.file.clone(),
+                    line,
+                    limit: max_line,
+                };
+            }
+            Some(Exceeded::Field { line, index }) => {
+                let column = self
+                    .header
+                    .as_ref()
+                    .and_then(|h| h.get(index))
+                    .map(|c| c.trim().to_string());
+                return MarketError::FieldTooLong {
+                    file: self.file.clone(),
+                    line,
+                    field: index + 1,
+                    column,
+                    limit: max_field,
+                };
+            }
+            None => {}
+        }
         if e.is_io_error() {
             MarketError::Read {
                 file: self.file.clone(),

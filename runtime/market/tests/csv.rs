@@ -5,7 +5,8 @@ use std::io::Write;
 
 use rstest::rstest;
 use wasmtrade_market::{
-    CsvBars, CsvOptions, MarketError, Synth, SynthConfig, generate, load_csv, write_csv, write_csv_file,
+    CsvBars, CsvOptions, MAX_FIELD_BYTES, MAX_LINE_BYTES, MarketError, Synth, SynthConfig, generate,
+    load_csv, write_csv, write_csv_file,
 };
 use wasmtrade_model::{Bar, Instruments, Price, Quantity, Timestamp};
 
@@ -222,6 +223,68 @@ fn missing_file_names_the_path() {
             .starts_with("/nonexistent/bars.csv: cannot read the file"),
         "{e}"
     );
+}
+
+/// An endless stream: the header, one good row, then a field that never
+/// ends. Reading it whole would never finish: the test finishing is the proof.
+fn endless_field() -> impl std::io::Read {
+    use std::io::Read;
+    std::io::Cursor::new(format!("{H}2024-01-02,1,2,1,1,1\n2024-01-03,1,2,1,1,"))
+        .chain(std::io::repeat(b'7'))
+}
+
+#[test]
+fn an_endless_field_is_refused_at_the_limit_without_reading_on() {
+    let mut instruments = Instruments::new();
+    let mut it = CsvBars::from_reader(
+        endless_field(),
+        "big.csv",
+        &CsvOptions::default(),
+        &mut instruments,
+    )
+    .unwrap();
+    assert!(it.next().unwrap().is_ok(), "the row before it is read");
+    let e = it.next().unwrap().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "big.csv:3: field 6 (column `volume`) is longer than {MAX_FIELD_BYTES} bytes, the limit of a CSV field: remove the column or shorten the value"
+        )
+    );
+    assert!(it.next().is_none());
+}
+
+#[test]
+fn a_row_over_the_line_limit_names_file_line_and_limit() {
+    // Many short fields: no field is too long, the row is.
+    let row = "1,".repeat(MAX_LINE_BYTES / 2 + 1);
+    let text = format!("{H}2024-01-02,1,2,1,1,1\n{row}\n");
+    assert_eq!(
+        err(&text),
+        format!(
+            "bars.csv:3: the row is longer than {MAX_LINE_BYTES} bytes, the limit of a CSV row: this is not a file of OHLCV bars, or a row lost its line ending"
+        )
+    );
+}
+
+#[test]
+fn a_header_over_the_field_limit_is_refused() {
+    let text = format!("{}\n", "x".repeat(MAX_FIELD_BYTES + 1));
+    assert!(
+        err(&text).starts_with("bars.csv:1: field 1 is longer than"),
+        "{}",
+        err(&text)
+    );
+}
+
+#[test]
+fn rows_at_the_limits_are_read() {
+    // A field of exactly the limit in an ignored column.
+    let text = format!(
+        "timestamp,open,high,low,close,notes\n2024-01-02,1,2,1,1,{}\n",
+        "n".repeat(MAX_FIELD_BYTES)
+    );
+    assert_eq!(read_utc(&text).unwrap().len(), 1);
 }
 
 #[test]

@@ -446,6 +446,17 @@ pub enum GuestFault {
 }
 
 impl GuestFault {
+    /// True when the guest cannot be called again after this fault: it
+    /// trapped or hit a budget or limit (the sandbox stops such an instance
+    /// for good), or it was stopped already. False when the guest itself
+    /// returned an error or too many intents: it is still healthy.
+    pub fn stops_the_guest(&self) -> bool {
+        !matches!(
+            self,
+            GuestFault::Returned { .. } | GuestFault::TooManyIntents { .. }
+        )
+    }
+
     /// A short stable label for metrics: `returned`, `trap`, `budget`, `limit`, `too-many-intents`, `quarantined`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -21,6 +21,7 @@ mod fixed;
 mod guest;
 mod instrument;
 mod market;
+mod name;
 mod order;
 mod policy;
 mod time;
@@ -33,6 +34,7 @@ pub use guest::{
 };
 pub use instrument::{Instrument, InstrumentId, Instruments};
 pub use market::{Bar, Tick, TickData};
+pub use name::{InvalidModuleName, MAX_MODULE_NAME_LEN, MODULE_NAME_RULE, check_module_name};
 pub use order::{
     ClientOrderId, Fill, NewOrder, Order, OrderId, OrderIntent, OrderStatus, OrderType, Side, StrategyId,
     TimeInForce,

@@ -37,7 +37,7 @@
 //! | R8 | quantity / notional per rolling window, per level | `checks::flow::window`, `window` | `max-window-quantity`, `max-window-notional` |
 //! | R9 | open (working) order notional | `checks::book::open_exposure` | `max-open-exposure` |
 //! | R10 | position (long/short) incl. pending; gross and net exposure across instruments, worst case | `checks::book::position`, `checks::book::gross_net` | `max-position`, `max-gross-exposure`, `max-net-exposure` |
-//! | R11 | buying power = cash × multiplier ≥ notional + open buys + commission | `checks::book::buying_power` | `insufficient-buying-power` |
+//! | R11 | buying power = cash after the closing leg × multiplier ≥ opening notional + open buys + commission (a reversal is funded by what it closes) | `checks::book::buying_power` | `insufficient-buying-power` |
 //! | R12 | daily loss (realised + unrealised) and drawdown from the day's peak → latched halt of the strategy or account | `Engine::on_pnl`, `pnl` | halt; orders then `max-daily-loss` / `max-drawdown` |
 //! | R13 | orders/s, orders/min, messages/s (orders, amendments, cancels), cancels/min; sliding windows on event time; cancels never refused | `checks::flow::rates`, `throttle` | `order-rate`, `message-rate`, `cancel-rate` |
 //! | R14 | order-to-trade ratio per day, after a minimum | `checks::flow::order_to_trade` | `order-to-trade-ratio` (throttle) |
@@ -51,6 +51,12 @@
 //! | R22 | drop-copy reconciliation | — (serve mode) | |
 //! | R23 | audited limit changes; `loosens` flags where a second approver is due | `audit`, `Engine::set_limits` | [`ChangeRecord`] |
 //! | R24 | alerts | `on_fill` / `on_pnl` return the [`Halt`] to alert on | |
+//!
+//! Orders that close a position: R10 and R11 judge what the order leaves
+//! behind, so a reversal (+100 to −100 in one sell of 200) is measured by
+//! its resulting position (100 short) and its opening leg is funded by what
+//! its closing leg brings. R6–R9 measure what is sent to the market, so they
+//! count a reversal's whole quantity and notional.
 //!
 //! Checks run in the order of [`Engine`]'s docs; the first failure wins.
 //! Every message names the values and the level of the limit, e.g.:

@@ -259,15 +259,11 @@ fn cash_engine(rate: &str) -> Engine {
 #[case::buy_exactly_affordable(Side::Buy, 100, 0, "1501", None)]
 #[case::buy_one_unit_short(Side::Buy, 100, 0, "1500.99", Some(RejectCode::InsufficientBuyingPower))]
 #[case::sell_within_long_needs_no_cash(Side::Sell, 100, 100, "0", None)]
-// sells 150 with 100 long: the 50 short part needs 500 + 0.5 + 500 open buys
-#[case::sell_short_part_affordable(Side::Sell, 150, 100, "1000.5", None)]
-#[case::sell_short_part_unaffordable(
-    Side::Sell,
-    150,
-    100,
-    "1000.49",
-    Some(RejectCode::InsufficientBuyingPower)
-)]
+// sells 150 with 100 long: the 50 short part needs 500 + 0.5 + 500 open
+// buys, from the cash plus the 1000 − 1 the 100 closing bring
+// (tests/buying_power.rs has the reversals)
+#[case::sell_short_part_affordable(Side::Sell, 150, 100, "1.5", None)]
+#[case::sell_short_part_unaffordable(Side::Sell, 150, 100, "1.49", Some(RejectCode::InsufficientBuyingPower))]
 fn cash_covers_notional_open_buys_and_commission(
     #[case] side: Side,
     #[case] qty: i64,

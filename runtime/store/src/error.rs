@@ -177,6 +177,13 @@ pub enum StoreError {
         /// The active version.
         version: u32,
     },
+    /// A module name outside the documented rule (the API refuses it
+    /// before it gets here).
+    #[error("{reason}; nothing was stored")]
+    InvalidName {
+        /// What is wrong with the name.
+        reason: wasmtrade_model::InvalidModuleName,
+    },
     /// A guest configuration that is not JSON.
     #[error(
         "the configuration of module `{name}` is not valid JSON ({detail}); send a JSON document, or an empty one for `{{}}`"

@@ -51,6 +51,9 @@
 //!
 //! # On-disk schema (version 1, engine `sled 0.34`)
 //!
+//! Every directory of the data dir is `0700` and every file `0600`
+//! (owner only): the store tightens them when it opens.
+//!
 //! ```text
 //! <dir>/LOCK           flock'd while open; holds the pid of the holder
 //! <dir>/MARK           envelope of JSON {journal_seq, order_id_hwm}: how far
@@ -108,6 +111,7 @@ mod journal;
 mod lock;
 mod mark;
 mod modules;
+mod perms;
 mod portfolio;
 mod record;
 mod recovery;
@@ -122,6 +126,7 @@ pub use error::StoreError;
 pub use hash::{BadHash, ContentHash};
 pub use journal::{Journal, JournalEntry, Replay, Seq, SeqRange};
 pub use modules::{Module, ModuleKind, ModuleVersion, Modules, Upload, VersionStatus};
+pub use perms::{DIR_MODE, FILE_MODE};
 pub use portfolio::{Portfolio, PortfolioKind, PortfolioSnapshot};
 pub use record::{Difference, DifferenceKind, IntentState, JournalRecord};
 pub use recovery::{RecoveredOrder, Recovery};

@@ -5,7 +5,7 @@
 //! holder exits, however it exits, so a crash never leaves a stale lock. The
 //! holder writes its pid into the file so a refused process can name it.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
@@ -24,7 +24,7 @@ impl DirLock {
     /// Takes the lock or reports who holds it. Never blocks.
     pub(crate) fn acquire(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
+        let mut file = crate::perms::private_file()
             .read(true)
             .write(true)
             .create(true)

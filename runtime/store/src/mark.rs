@@ -70,7 +70,11 @@ pub(crate) fn write(dir: &Path, mark: &Mark) -> Result<(), StoreError> {
     })?;
     let tmp = dir.join(format!("{MARK_FILE}.tmp"));
     let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
+        let mut f = crate::perms::private_file()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         f.write_all(&value)?;
         f.sync_data()?;
         fs::rename(&tmp, dir.join(MARK_FILE))?;

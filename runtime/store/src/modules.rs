@@ -154,7 +154,12 @@ impl Modules {
     /// this module returns that version unchanged (retried uploads are
     /// harmless); bytes of a [removed](VersionStatus::Removed) version make a
     /// new version, numbered after the last one.
+    /// A name outside
+    /// [`MODULE_NAME_RULE`](wasmtrade_model::MODULE_NAME_RULE) is refused
+    /// ([`StoreError::InvalidName`]).
     pub fn add_version(&self, upload: &Upload<'_>, bytes: &[u8]) -> Result<ModuleVersion, StoreError> {
+        wasmtrade_model::check_module_name(upload.name)
+            .map_err(|reason| StoreError::InvalidName { reason })?;
         let sha256 = ContentHash::of(bytes);
         let sealed_blob = codec::seal(bytes);
         let dir = &self.shared.dir;

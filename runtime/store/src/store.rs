@@ -139,7 +139,8 @@ impl Store {
             if !options.create {
                 return Err(StoreError::Missing { dir });
             }
-            fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, "creating the data dir", e))?;
+            crate::perms::create_dir_all(&dir)
+                .map_err(|e| StoreError::io(&dir, "creating the data dir", e))?;
         }
         let lock = DirLock::acquire(&dir)?;
         let sled_dir = dir.join(SLED_DIR);
@@ -181,6 +182,7 @@ impl Store {
         }
         shared.flush("flushing at open")?;
         mark::write(&dir, &reached)?;
+        crate::perms::tighten(&dir);
         Ok(Store {
             schema,
             modules: Modules::open(shared.clone())?,

@@ -243,3 +243,37 @@ fn leftover_unfinished_creation_is_cleaned_and_creation_retried() {
     let store = open(tmp.path());
     assert_eq!(store.schema().schema_version, SCHEMA_VERSION);
 }
+
+#[test]
+fn store_dirs_are_owner_only_and_files_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let store = open(&dir);
+    // An artifact and a module: both land in sled's files.
+    store
+        .artifacts()
+        .put(&wasmtrade_store::ContentHash::of(b"m"), "fp", &[7; 100_000])
+        .unwrap();
+    drop(store);
+    // A store left 0755/0644 by an older binary is tightened when opened.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(dir.join("MARK"), fs::Permissions::from_mode(0o644)).unwrap();
+    drop(open(&dir));
+    let mut seen = (0, 0);
+    let mut pending = vec![dir.clone()];
+    while let Some(p) = pending.pop() {
+        let meta = fs::symlink_metadata(&p).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.is_dir() {
+            assert_eq!(mode, wasmtrade_store::DIR_MODE, "{}", p.display());
+            pending.extend(fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            seen.0 += 1;
+        } else {
+            assert_eq!(mode, wasmtrade_store::FILE_MODE, "{}", p.display());
+            seen.1 += 1;
+        }
+    }
+    // The data dir, sled/ and its files, LOCK and MARK.
+    assert!(seen.0 >= 2 && seen.1 >= 3, "{seen:?}");
+}

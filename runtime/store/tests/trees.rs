@@ -270,3 +270,19 @@ fn positions_and_account_snapshots_survive_reopen() {
         .unwrap();
     assert_eq!(account.value, "100000.25");
 }
+
+#[test]
+fn module_names_outside_the_rule_are_not_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let long = "a".repeat(200);
+    for name in ["", ".", "..", "a/b", "Sma", "smа", long.as_str()] {
+        let e = store
+            .modules()
+            .add_version(&upload(name, "x"), b"wasm")
+            .unwrap_err();
+        assert!(matches!(e, StoreError::InvalidName { .. }), "{name:?}: {e}");
+        assert!(e.to_string().contains("1 to 64 characters from a-z"), "{e}");
+    }
+    assert!(store.modules().list().unwrap().is_empty());
+}

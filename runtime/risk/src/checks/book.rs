@@ -161,10 +161,39 @@ pub(crate) fn gross_net(
     Ok(())
 }
 
-/// R11: buying power. A buy needs `cash × buying_power_multiplier ≥
-/// notional + open buy notional + estimated commission`; a sell needs the
-/// same for the part that would go short (beyond the long position not
-/// already being sold).
+/// How an order splits against the strategy's position: the part that
+/// closes (shrinks |position| towards zero) and the part that then opens or
+/// extends a position on the order's side. Working orders on the same side
+/// count as already filled, so two sells cannot both close the same long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Legs {
+    closing: Quantity,
+    opening: Quantity,
+}
+
+impl Legs {
+    fn of(order: &NewOrder, e: &Exposure) -> Self {
+        let closable = match order.side {
+            Side::Sell => (e.position - e.open_sell).max(Quantity::ZERO),
+            Side::Buy => (-e.position - e.open_buy).max(Quantity::ZERO),
+        };
+        let closing = order.quantity.min(closable);
+        Self {
+            closing,
+            opening: order.quantity - closing,
+        }
+    }
+}
+
+/// R11: buying power, checked as if the order's closing leg filled first.
+/// The closing leg needs no buying power; it changes the cash the opening
+/// leg is checked against: a sell closing a long adds its proceeds, a buy
+/// covering a short pays for it (short proceeds are in the cash already),
+/// each less its commission. The opening leg then needs
+/// `cash after the closing leg × buying_power_multiplier ≥ its notional +
+/// open buy notional + its commission`, exactly what the same order would
+/// need from a flat position with that cash. So a reversal from +100 % to
+/// −100 % of equity in one order passes when the −100 % would from flat.
 pub(crate) fn buying_power(
     s: &Subject<'_>,
     config: &RiskConfig,
@@ -174,41 +203,54 @@ pub(crate) fn buying_power(
     if !config.raw.enforce_cash {
         return Ok(());
     }
-    let needs_cash = match order.side {
-        Side::Buy => order.quantity,
-        Side::Sell => {
-            let sellable = (e.position - e.open_sell).max(Quantity::ZERO);
-            (order.quantity - sellable).max(Quantity::ZERO)
-        }
-    };
-    if needs_cash.is_zero() {
+    let legs = Legs::of(order, e);
+    if legs.opening.is_zero() {
         return Ok(());
     }
     let price = require_price(s, order, e)?;
-    let notional = price.notional(needs_cash);
-    let commission = notional.mul_rate(config.raw.commission_rate);
+    let rate = config.raw.commission_rate;
+    let close_notional = price.notional(legs.closing);
+    let close_commission = close_notional.mul_rate(rate);
+    let cash_after = match order.side {
+        Side::Sell => e.available_cash + close_notional,
+        Side::Buy => e.available_cash - close_notional,
+    } - close_commission;
+    let notional = price.notional(legs.opening);
+    let commission = notional.mul_rate(rate);
     let required = notional + e.open_buy_notional + commission;
     let multiplier = config.raw.buying_power_multiplier;
     let power = if multiplier == wasmtrade_model::Rate::ONE {
-        e.available_cash
+        cash_after
     } else {
-        e.available_cash.mul_rate(multiplier)
+        cash_after.mul_rate(multiplier)
     };
-    if required > power {
-        let of = if multiplier == wasmtrade_model::Rate::ONE {
-            String::from("cash")
-        } else {
-            format!("buying power ({} cash × {multiplier})", e.available_cash)
-        };
-        return Err(s.reject(
-            RejectCode::InsufficientBuyingPower,
-            format_args!(
-                "order needs {required} ({needs_cash} at {price} + open buys {} + commission {commission}) but only {power} {of} is available",
-                e.open_buy_notional
-            ),
-        ));
+    if required <= power {
+        return Ok(());
     }
-    Ok(())
+    let of = if multiplier == wasmtrade_model::Rate::ONE {
+        String::from("cash")
+    } else {
+        format!("buying power ({cash_after} cash × {multiplier})")
+    };
+    let after = if legs.closing.is_zero() {
+        String::new()
+    } else {
+        let (sign, what) = match order.side {
+            Side::Sell => ('+', "proceeds"),
+            Side::Buy => ('−', "cost"),
+        };
+        format!(
+            " after the {} that close the position ({} cash {sign} {close_notional} {what} − commission {close_commission})",
+            legs.closing, e.available_cash
+        )
+    };
+    Err(s.reject(
+        RejectCode::InsufficientBuyingPower,
+        format_args!(
+            "order needs {required} ({} at {price} + open buys {} + commission {commission}) but only {power} {of} is available{after}",
+            legs.opening, e.open_buy_notional
+        ),
+    ))
 }
 
 /// R17: refuse an order that would trade against the account's own resting
