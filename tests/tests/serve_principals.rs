@@ -117,13 +117,27 @@ fn each_principal_may_make_the_calls_of_its_role_and_the_audit_names_it() {
         ),
         "{err}"
     );
-    let err = refused(serve.cli_as("vic-token", ["kill", "on", "--reason", "x"]).unwrap());
-    assert!(err.contains("TradingService/SetKillSwitch: it needs the trader role"), "{err}");
+    let err = refused(
+        serve
+            .cli_as("vic-token", ["kill", "on", "--reason", "x"])
+            .unwrap(),
+    );
+    assert!(
+        err.contains("TradingService/SetKillSwitch: it needs the trader role"),
+        "{err}"
+    );
 
     // A deployer uploads and activates, under its own name.
     ok(serve.cli_as("dana-token", upload).unwrap());
-    let err = refused(serve.cli_as("vic-token", ["strategy", "activate", "sma", "1"]).unwrap());
-    assert!(err.contains("principal `vic`") && err.contains("StrategyService/Activate"), "{err}");
+    let err = refused(
+        serve
+            .cli_as("vic-token", ["strategy", "activate", "sma", "1"])
+            .unwrap(),
+    );
+    assert!(
+        err.contains("principal `vic`") && err.contains("StrategyService/Activate"),
+        "{err}"
+    );
 
     // A trader engages the kill switch, and may not deploy.
     ok(serve
@@ -140,7 +154,10 @@ fn each_principal_may_make_the_calls_of_its_role_and_the_audit_names_it() {
 
     // An unknown token is not a principal.
     let err = refused(serve.cli_as("nobody", ["strategy", "list"]).unwrap());
-    assert!(err.contains("unauthenticated") && err.contains("wrong API token"), "{err}");
+    assert!(
+        err.contains("unauthenticated") && err.contains("wrong API token"),
+        "{err}"
+    );
 
     let records = audit(&serve);
     assert!(has_record(&records, "dana", "upload"), "{records:?}");
@@ -250,11 +267,7 @@ fn a_loosening_change_takes_effect_only_when_another_principal_approves_it() {
     assert_eq!(proposed["revision"], 1, "{proposed}");
     assert_eq!(quantity(&serve), "100", "a pending change is not in force");
     let id_arg = id.to_string();
-    let err = refused(
-        serve
-            .cli_as("alice-token", ["risk", "approve", &id_arg])
-            .unwrap(),
-    );
+    let err = refused(serve.cli_as("alice-token", ["risk", "approve", &id_arg]).unwrap());
     assert!(err.contains("failed_precondition"), "{err}");
     assert!(err.contains("alice proposed pending risk change"), "{err}");
     assert!(err.contains("cannot approve it"), "{err}");
@@ -300,6 +313,9 @@ fn a_loosening_change_takes_effect_only_when_another_principal_approves_it() {
         )
         .unwrap());
     let err = refused(serve.cli_as("bob-token", ["risk", "approve", &stale]).unwrap());
-    assert!(err.contains("aborted") && err.contains("propose the change again"), "{err}");
+    assert!(
+        err.contains("aborted") && err.contains("propose the change again"),
+        "{err}"
+    );
     assert_eq!(quantity(&serve), "10");
 }

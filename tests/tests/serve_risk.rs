@@ -232,8 +232,14 @@ fn loosening_limits_needs_a_second_approver_when_configured() {
         .iter()
         .map(|r| r["action"].as_str().unwrap())
         .collect();
-    assert!(actions.contains(&"risk_propose"), "the proposal is audited: {audit}");
-    assert!(actions.contains(&"risk_refused"), "the refused approval is audited: {audit}");
+    assert!(
+        actions.contains(&"risk_propose"),
+        "the proposal is audited: {audit}"
+    );
+    assert!(
+        actions.contains(&"risk_refused"),
+        "the refused approval is audited: {audit}"
+    );
 }
 
 #[test]

@@ -175,7 +175,13 @@ impl Handle {
             )));
         };
         if pending.proposed_by == who {
-            self.record(who, "risk_refused", "", 0, &format!("approving its own pending change {id}"));
+            self.record(
+                who,
+                "risk_refused",
+                "",
+                0,
+                &format!("approving its own pending change {id}"),
+            );
             return Err(LiveError::FailedPrecondition(format!(
                 "{who} proposed pending risk change {id} and cannot approve it: another principal \
                  (deployer role) must run `wasmtrade risk approve {id}`"

@@ -222,15 +222,19 @@ mod tests {
     use crate::principals::token_hash;
 
     fn auth() -> Auth {
-        let text: String = [("vic", "viewer", "v"), ("tara", "trader", "t"), ("dan", "deployer", "d")]
-            .iter()
-            .map(|(n, r, t)| {
-                format!(
-                    "[[principal]]\nname = \"{n}\"\nrole = \"{r}\"\ntoken_sha256 = \"{}\"\n",
-                    token_hash(t)
-                )
-            })
-            .collect();
+        let text: String = [
+            ("vic", "viewer", "v"),
+            ("tara", "trader", "t"),
+            ("dan", "deployer", "d"),
+        ]
+        .iter()
+        .map(|(n, r, t)| {
+            format!(
+                "[[principal]]\nname = \"{n}\"\nrole = \"{r}\"\ntoken_sha256 = \"{}\"\n",
+                token_hash(t)
+            )
+        })
+        .collect();
         let principals = Principals::parse(&text, std::path::Path::new("tokens.toml"))
             .unwrap()
             .with_single("s3cret")
@@ -338,11 +342,18 @@ mod tests {
                 if let Some(rest) = line.strip_prefix("rpc ") {
                     let method = rest.split('(').next().unwrap().trim();
                     let path = format!("/wasmtrade.v1.{service}/{method}");
-                    assert!(Call::from_path(&path).is_some(), "{path} is not in the call table");
+                    assert!(
+                        Call::from_path(&path).is_some(),
+                        "{path} is not in the call table"
+                    );
                     rpcs += 1;
                 }
             }
         }
-        assert_eq!(rpcs + 2, Call::ALL.len(), "the table has calls the proto does not");
+        assert_eq!(
+            rpcs + 2,
+            Call::ALL.len(),
+            "the table has calls the proto does not"
+        );
     }
 }

@@ -220,7 +220,8 @@ impl Principals {
                 path: path.to_path_buf(),
             });
         }
-        let line = |span: std::ops::Range<usize>| text.get(..span.start).map_or(0, |t| t.matches('\n').count() + 1);
+        let line =
+            |span: std::ops::Range<usize>| text.get(..span.start).map_or(0, |t| t.matches('\n').count() + 1);
         let mut problems = Vec::new();
         let mut entries: Vec<(Entry, usize)> = Vec::new();
         for e in raw.principal {
@@ -356,31 +357,48 @@ mod tests {
         assert_eq!((alice.name.as_str(), alice.role), ("alice", Role::Deployer));
         assert_eq!(p.authenticate("b-secret").unwrap().role, Role::Viewer);
         assert!(p.authenticate("a-secret ").is_none());
-        assert!(p.authenticate(&token_hash("a-secret")).is_none(), "the hash is not the token");
+        assert!(
+            p.authenticate(&token_hash("a-secret")).is_none(),
+            "the hash is not the token"
+        );
     }
 
     #[test]
     fn a_bad_hash_is_refused_naming_the_file_line_and_principal() {
-        let text = entry("alice", "deployer", "x") + "[[principal]]\nname = \"bob\"\nrole = \"viewer\"\ntoken_sha256 = \"b-secret\"\n";
+        let text = entry("alice", "deployer", "x")
+            + "[[principal]]\nname = \"bob\"\nrole = \"viewer\"\ntoken_sha256 = \"b-secret\"\n";
         let e = parse(&text).unwrap_err().to_string();
         assert!(e.contains("/etc/wasmtrade/tokens.toml"), "{e}");
-        assert!(e.contains("line 8, principal `bob`: token_sha256 must be 64 hex digits"), "{e}");
+        assert!(
+            e.contains("line 8, principal `bob`: token_sha256 must be 64 hex digits"),
+            "{e}"
+        );
     }
 
     #[test]
     fn an_unknown_role_is_refused_with_the_roles_there_are() {
         let e = parse(&entry("carol", "root", "c")).unwrap_err().to_string();
-        assert!(e.contains("line 3, principal `carol`: unknown role `root`"), "{e}");
+        assert!(
+            e.contains("line 3, principal `carol`: unknown role `root`"),
+            "{e}"
+        );
         assert!(e.contains("viewer, trader, deployer or admin"), "{e}");
     }
 
     #[test]
     fn duplicate_names_and_tokens_are_refused_with_both_lines() {
-        let text = entry("alice", "viewer", "a") + &entry("alice", "trader", "b") + &entry("bob", "trader", "a");
+        let text =
+            entry("alice", "viewer", "a") + &entry("alice", "trader", "b") + &entry("bob", "trader", "a");
         let e = parse(&text).unwrap_err().to_string();
         assert!(e.contains("2 problem(s)"), "{e}");
-        assert!(e.contains("line 6: principal `alice` is already defined at line 2"), "{e}");
-        assert!(e.contains("line 10, principal `bob`: same token as `alice` (line 2)"), "{e}");
+        assert!(
+            e.contains("line 6: principal `alice` is already defined at line 2"),
+            "{e}"
+        );
+        assert!(
+            e.contains("line 10, principal `bob`: same token as `alice` (line 2)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -394,12 +412,21 @@ mod tests {
 
     #[test]
     fn the_single_token_is_an_admin_principal_named_token_and_must_not_collide() {
-        let p = parse(&entry("alice", "viewer", "a")).unwrap().with_single("t").unwrap();
+        let p = parse(&entry("alice", "viewer", "a"))
+            .unwrap()
+            .with_single("t")
+            .unwrap();
         let t = p.authenticate("t").unwrap();
         assert_eq!((t.name.as_str(), t.role), (SINGLE_TOKEN_PRINCIPAL, Role::Admin));
-        let e = parse(&entry("alice", "viewer", "a")).unwrap().with_single("a").unwrap_err();
+        let e = parse(&entry("alice", "viewer", "a"))
+            .unwrap()
+            .with_single("a")
+            .unwrap_err();
         assert!(e.to_string().contains("`alice`"), "{e}");
-        let e = parse(&entry("token", "viewer", "a")).unwrap().with_single("t").unwrap_err();
+        let e = parse(&entry("token", "viewer", "a"))
+            .unwrap()
+            .with_single("t")
+            .unwrap_err();
         assert!(matches!(e, PrincipalsError::Conflict(_)));
     }
 

@@ -32,7 +32,9 @@ pub fn run(command: TokenCommand) -> anyhow::Result<()> {
                 });
                 return write_stdout(&format!("{v}\n"));
             }
-            eprintln!("token for {name} (shown once, stored nowhere; only its hash goes into the tokens file):");
+            eprintln!(
+                "token for {name} (shown once, stored nowhere; only its hash goes into the tokens file):"
+            );
             eprintln!("{token}");
             write_stdout(&entry(&name, role, &hash))
         }

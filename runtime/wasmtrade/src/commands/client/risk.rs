@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Map, Value, json};
 use wasmtrade_proto::v1::{
-    ApproveLimitsRequest, GetLimitsRequest, ListPendingRequest, ReenableRequest, RiskHistoryRequest, RiskLimits,
-    SetLimitsRequest, SetLimitsResponse,
+    ApproveLimitsRequest, GetLimitsRequest, ListPendingRequest, ReenableRequest, RiskHistoryRequest,
+    RiskLimits, SetLimitsRequest, SetLimitsResponse,
 };
 
 use super::args::RiskCommand;
@@ -111,7 +111,10 @@ pub async fn run(command: RiskCommand) -> anyhow::Result<()> {
                         ]
                     })
                     .collect();
-                output::print(&table(&["id", "proposed by", "at", "against revision", "note"], &rows))
+                output::print(&table(
+                    &["id", "proposed by", "at", "against revision", "note"],
+                    &rows,
+                ))
             }
         }
         RiskCommand::History { client } => {

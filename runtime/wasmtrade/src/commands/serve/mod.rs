@@ -19,7 +19,6 @@ use wasmtrade_server::Server;
 use crate::cli::ServeArgs;
 pub use config::ServeConfig;
 
-
 /// Runs the runtime until SIGTERM/SIGINT.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = config::load(&args, std::env::vars())?;

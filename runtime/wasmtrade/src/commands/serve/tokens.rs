@@ -174,7 +174,10 @@ mod tests {
         let e = check_private(&with_mode(dir.path(), 0o644), "server.token_file")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("readable or writable by every user (mode 0644)"), "{e}");
+        assert!(
+            e.contains("readable or writable by every user (mode 0644)"),
+            "{e}"
+        );
         assert!(e.contains("chmod 600"), "{e}");
         check_private(&with_mode(dir.path(), 0o440), "server.token_file").unwrap();
         check_private(&with_mode(dir.path(), 0o600), "server.token_file").unwrap();
