@@ -260,6 +260,23 @@ impl Serve {
             .with_context(|| format!("cannot run {}", bin.display()))
     }
 
+    /// Runs the CLI against this server with another API `token` (a
+    /// principal of the tokens file).
+    pub fn cli_as<I, S>(&self, token: &str, args: I) -> anyhow::Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let bin = wasmtrade_bin()?;
+        Command::new(&bin)
+            .args(args)
+            .env_remove("WASMTRADE_LOG")
+            .env("WASMTRADE_SERVER", &self.addr)
+            .env("WASMTRADE_TOKEN", token)
+            .output()
+            .with_context(|| format!("cannot run {}", bin.display()))
+    }
+
     /// Runs the CLI and parses its `--json` stdout; fails with stderr if it failed.
     pub fn cli_json<I, S>(&self, args: I) -> anyhow::Result<serde_json::Value>
     where

@@ -1,7 +1,7 @@
 //! Risk control of `wasmtrade serve` through the CLI: limits changed at run
 //! time are enforced, persisted with who/when/why and survive a restart;
 //! kill switches are latched across restarts until a person resets them;
-//! a loosening change can require a second approver; and the "Knight
+//! a loosening change can require a second principal's approval; and the "Knight
 //! drill": a strategy that orders on every event regardless of fills is
 //! contained by its limits and ends halted with an alert event.
 
@@ -201,44 +201,44 @@ fn loosening_limits_needs_a_second_approver_when_configured() {
     ok(serve
         .cli(["risk", "set", "--limit", "account.max_order_quantity=50"])
         .unwrap());
-    let out = serve
-        .cli(["risk", "set", "--limit", "account.max_order_quantity=500"])
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("second person"), "{err}");
-    let shown = serve.cli_json(["risk", "show", "--json"]).unwrap();
-    assert_eq!(
-        shown["limits"]["account"]["max_order_quantity"], "50",
-        "refused: {shown}"
-    );
-    let audit = serve.cli_json(["strategy", "audit", "--json"]).unwrap();
-    assert!(
-        audit["records"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["action"] == "risk_refused"),
-        "the refused attempt is audited: {audit}"
-    );
-    ok(serve
-        .cli([
+    // Loosening is only proposed: it waits for another principal
+    // (tests/tests/serve_principals.rs shows the approval by a second one).
+    let proposed = serve
+        .cli_json([
             "risk",
             "set",
             "--limit",
             "account.max_order_quantity=500",
-            "--approved-by",
-            "second-officer",
+            "--json",
         ])
-        .unwrap());
+        .unwrap();
+    let id = proposed["pending_id"].as_u64().expect("a pending id").to_string();
     let shown = serve.cli_json(["risk", "show", "--json"]).unwrap();
-    assert_eq!(shown["limits"]["account"]["max_order_quantity"], "500");
+    assert_eq!(
+        shown["limits"]["account"]["max_order_quantity"], "50",
+        "pending, not in force: {shown}"
+    );
+    // The one who proposed it cannot approve it.
+    let out = serve.cli(["risk", "approve", &id]).unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("token proposed pending risk change"), "{err}");
+    let shown = serve.cli_json(["risk", "show", "--json"]).unwrap();
+    assert_eq!(shown["limits"]["account"]["max_order_quantity"], "50");
+    let audit = serve.cli_json(["strategy", "audit", "--json"]).unwrap();
+    let actions: Vec<&str> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
     assert!(
-        shown["changed_by"]
-            .as_str()
-            .unwrap()
-            .contains("approved by second-officer"),
-        "{shown}"
+        actions.contains(&"risk_propose"),
+        "the proposal is audited: {audit}"
+    );
+    assert!(
+        actions.contains(&"risk_refused"),
+        "the refused approval is audited: {audit}"
     );
 }
 

@@ -21,6 +21,7 @@
 //! version that fails to start or to restore the state never replaces the
 //! running one (automatic rollback) and the error is returned.
 
+mod approvals;
 mod bus;
 mod clock;
 mod config;
@@ -41,6 +42,7 @@ mod supervisor;
 mod traffic;
 mod view;
 
+pub use approvals::{PendingRiskChange, RiskChangeOutcome};
 pub use bus::{BarInterest, Bus};
 pub use clock::{Stopwatch, unix_now};
 pub use config::{

@@ -30,8 +30,9 @@ pub const FROM_CONFIG_FILE: &str = "config-file";
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RiskChangesConfig {
-    /// A change that loosens any limit (or lifts a restriction) needs a
-    /// second person, named in `approved_by`, other than the one making it.
+    /// A change that loosens any limit (or lifts a restriction) waits,
+    /// stored as pending, until another authenticated principal approves
+    /// it ([`Handle::approve_risk_change`]); the one who proposed it cannot.
     /// Default `false`.
     pub second_approver_to_loosen: bool,
     /// Engage the global kill switch at start (by `config`), e.g. with
@@ -68,7 +69,7 @@ impl From<RiskRevision<serde_json::Value>> for RiskLimits {
     }
 }
 
-/// What a limit change did.
+/// What a limit change that took effect did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RiskChange {
     /// The new revision.
@@ -301,101 +302,6 @@ impl Handle {
             .await
             .map_err(|e| LiveError::Internal(format!("reading the risk history failed: {e}")))??;
         Ok(revisions.into_iter().map(RiskLimits::from).collect())
-    }
-
-    /// Replaces the limits: validated (every problem at once), refused with
-    /// `Aborted` unless `expected_revision` (when given) is current, refused
-    /// when it loosens a limit without the required second approver, then
-    /// stored (flushed), applied between two events, audited and reported.
-    pub async fn set_risk_limits(
-        &self,
-        document: serde_json::Value,
-        expected_revision: Option<u64>,
-        note: &str,
-        approved_by: Option<&str>,
-        who: &str,
-    ) -> Result<RiskChange, LiveError> {
-        let raw: RawRiskConfig = serde_json::from_value(document)
-            .map_err(|e| LiveError::InvalidArgument(format!("risk limits: {e}")))?;
-        let config = RiskConfig::try_from(raw.clone())
-            .map_err(|e| LiveError::InvalidArgument(format!("risk limits: {e}")))?;
-        let _guard = self.inner().changes.lock().await;
-        let store = self.inner().registry.shared_store();
-        let current = {
-            let store = store.clone();
-            tokio::task::spawn_blocking(move || store.risk().current::<RawRiskConfig>())
-                .await
-                .map_err(|e| LiveError::Internal(format!("reading the risk limits failed: {e}")))??
-        };
-        let current_revision = current.as_ref().map_or(0, |c| c.revision);
-        if let Some(expected) = expected_revision
-            && expected != current_revision
-        {
-            return Err(LiveError::Aborted(format!(
-                "the risk limits changed meanwhile: revision {current_revision} is current, the change was made \
-                 against revision {expected}; read them again and retry"
-            )));
-        }
-        let old = match current {
-            Some(c) => RiskConfig::try_from(c.document).unwrap_or_default(),
-            None => RiskConfig::default(),
-        };
-        let loosens = old.loosened_by(&config);
-        let approver = approved_by.map(str::trim).filter(|a| !a.is_empty());
-        if loosens && self.config().risk_changes.second_approver_to_loosen {
-            match approver {
-                Some(a) if a != who => {}
-                _ => {
-                    self.record(who, "risk_refused", "", 0, "loosening without a second approver");
-                    return Err(LiveError::FailedPrecondition(
-                        "this change loosens risk limits and risk_changes.second_approver_to_loosen is on: \
-                         a second person must approve it (approved_by, not yourself)"
-                            .into(),
-                    ));
-                }
-            }
-        }
-        let changed_by = match approver {
-            Some(a) => format!("{who} (approved by {a})"),
-            None => who.to_string(),
-        };
-        let note_owned = note.to_string();
-        let revision = tokio::task::spawn_blocking(move || {
-            let change = Change {
-                changed_by: &changed_by,
-                changed_at: unix_now(),
-                note: &note_owned,
-            };
-            store.risk().set(&raw, &change)
-        })
-        .await
-        .map_err(|e| LiveError::Internal(format!("storing the risk limits failed: {e}")))??;
-        let record = self
-            .command(|reply| Command::SetLimits {
-                config: Box::new(config),
-                who: who.to_string(),
-                reply,
-            })
-            .await?;
-        self.record(
-            who,
-            "risk_set",
-            "",
-            0,
-            &format!(
-                "revision {revision}{}{}",
-                if record.loosens { " (loosens)" } else { "" },
-                if note.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {note}")
-                }
-            ),
-        );
-        Ok(RiskChange {
-            revision,
-            loosens: record.loosens,
-        })
     }
 
     /// Turns a kill switch on or off: `strategy` names one strategy's,

@@ -4,13 +4,17 @@
 //! and server reflection (for `grpcurl`).
 //!
 //! Every call except health (reflection included) needs `authorization: Bearer <token>`; a
-//! request without it, or with another token, fails with `UNAUTHENTICATED`
-//! before it reaches the runtime. Runtime errors map to gRPC codes in one
-//! place ([`to_status`]).
+//! request without it, or with an unknown token, fails with `UNAUTHENTICATED`
+//! before it reaches the runtime. The token names a [`Principal`] with a
+//! [`Role`] ([`Principals`]: a tokens file and/or the single API token); a
+//! call its role does not cover ([`Call`] lists what each needs) fails with
+//! `PERMISSION_DENIED`. The principal's name is the audit trail's actor.
+//! Runtime errors map to gRPC codes in one place ([`to_status`]).
 
 mod auth;
 mod convert;
 mod models;
+mod principals;
 mod risk;
 mod status;
 mod strategy;
@@ -19,7 +23,6 @@ mod trading;
 use std::future::Future;
 
 use tokio::net::TcpListener;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -29,8 +32,9 @@ use wasmtrade_proto::v1::risk_service_server::RiskServiceServer;
 use wasmtrade_proto::v1::strategy_service_server::StrategyServiceServer;
 use wasmtrade_proto::v1::trading_service_server::TradingServiceServer;
 
-pub use auth::{ACTOR_HEADER, Auth, Principal};
+pub use auth::{Auth, Authorized, Call};
 pub use models::{ActivationHook, Models, models_status};
+pub use principals::{Principal, Principals, PrincipalsError, Role, SINGLE_TOKEN_PRINCIPAL, token_hash};
 pub use risk::Risk;
 pub use status::to_status;
 pub use strategy::Strategies;
@@ -63,12 +67,19 @@ pub struct Server {
 }
 
 impl Server {
-    /// A server for `handle` accepting `token`. Health starts NOT_SERVING;
-    /// call [`Server::set_serving`] once the runtime is ready.
+    /// A server for `handle` accepting `token` (one principal, `token`,
+    /// with every role). Health starts NOT_SERVING; call
+    /// [`Server::set_serving`] once the runtime is ready.
     pub fn new(handle: Handle, token: &str) -> Self {
+        Self::with_principals(handle, Principals::single(token))
+    }
+
+    /// A server for `handle` accepting the tokens of `principals`, each
+    /// call within its principal's role.
+    pub fn with_principals(handle: Handle, principals: Principals) -> Self {
         Self {
             handle,
-            auth: Auth::new(token),
+            auth: Auth::new(principals),
             reporter: HealthReporter::new(),
             models: None,
         }
@@ -115,30 +126,16 @@ impl Server {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
-        let (a1, a2, a3, a4) = (
-            self.auth.clone(),
-            self.auth.clone(),
-            self.auth.clone(),
-            self.auth.clone(),
-        );
-        // Reflection describes the API only to clients holding the token.
-        let reflection_v1 = InterceptedService::new(reflection_v1, move |r| a3.check(r));
-        let reflection_v1alpha = InterceptedService::new(reflection_v1alpha, move |r| a4.check(r));
-        let strategies =
-            StrategyServiceServer::with_interceptor(Strategies::new(self.handle.clone()), move |r| {
-                a1.check(r)
-            });
-        let trading =
-            TradingServiceServer::with_interceptor(Trading::new(self.handle.clone()), move |r| a2.check(r));
-        let a5 = self.auth.clone();
-        let risk = RiskServiceServer::with_interceptor(Risk::new(self.handle.clone()), move |r| a5.check(r));
+        let auth = &self.auth;
+        // Reflection describes the API only to clients holding a token.
+        let reflection_v1 = auth.wrap(reflection_v1);
+        let reflection_v1alpha = auth.wrap(reflection_v1alpha);
+        let strategies = auth.wrap(StrategyServiceServer::new(Strategies::new(self.handle.clone())));
+        let trading = auth.wrap(TradingServiceServer::new(Trading::new(self.handle.clone())));
+        let risk = auth.wrap(RiskServiceServer::new(Risk::new(self.handle.clone())));
         let models = self.models.map(|m| {
-            let a6 = self.auth.clone();
             let limit = m.max_message_bytes();
-            InterceptedService::new(
-                ModelServiceServer::new(m).max_decoding_message_size(limit),
-                move |r| a6.check(r),
-            )
+            auth.wrap(ModelServiceServer::new(m).max_decoding_message_size(limit))
         });
         tonic::transport::Server::builder()
             .add_service(tonic_health::pb::health_server::HealthServer::new(

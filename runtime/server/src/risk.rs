@@ -2,7 +2,7 @@
 //! them, their history, and lifting halts.
 
 use tonic::{Request, Response, Status};
-use wasmtrade_live::Handle;
+use wasmtrade_live::{Handle, RiskChangeOutcome};
 use wasmtrade_proto::v1 as pb;
 use wasmtrade_proto::v1::risk_service_server::RiskService;
 
@@ -38,21 +38,78 @@ impl RiskService for Risk {
     ) -> Result<Response<pb::SetLimitsResponse>, Status> {
         let who = who(&request);
         let r = request.into_inner();
+        if !r.approved_by.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "approved_by is no longer accepted: a name typed by the caller approves nothing. Send the \
+                 change without it; if it needs a second approver it is stored as pending and another \
+                 principal approves it (`wasmtrade risk approve ID`, RiskService/ApproveLimits)",
+            ));
+        }
         let document: serde_json::Value = serde_json::from_str(&r.document_json).map_err(|e| {
             Status::invalid_argument(format!(
                 "document_json is not JSON ({e}): send the whole risk configuration"
             ))
         })?;
         let expected = (r.expected_revision != 0).then_some(r.expected_revision);
-        let approved_by = (!r.approved_by.trim().is_empty()).then_some(r.approved_by.as_str());
+        let outcome = self
+            .handle
+            .set_risk_limits(document, expected, &r.note, &who)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(match outcome {
+            RiskChangeOutcome::Applied(change) => pb::SetLimitsResponse {
+                revision: change.revision,
+                loosens: change.loosens,
+                pending_id: 0,
+            },
+            RiskChangeOutcome::Pending(p) => pb::SetLimitsResponse {
+                revision: p.base_revision,
+                loosens: true,
+                pending_id: p.id,
+            },
+        }))
+    }
+
+    async fn approve_limits(
+        &self,
+        request: Request<pb::ApproveLimitsRequest>,
+    ) -> Result<Response<pb::SetLimitsResponse>, Status> {
+        let who = who(&request);
+        let id = request.into_inner().pending_id;
+        if id == 0 {
+            return Err(Status::invalid_argument(
+                "pending_id is 0: name the pending change to approve (`wasmtrade risk pending` lists them)",
+            ));
+        }
         let change = self
             .handle
-            .set_risk_limits(document, expected, &r.note, approved_by, &who)
+            .approve_risk_change(id, &who)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::SetLimitsResponse {
             revision: change.revision,
             loosens: change.loosens,
+            pending_id: 0,
+        }))
+    }
+
+    async fn list_pending(
+        &self,
+        _request: Request<pb::ListPendingRequest>,
+    ) -> Result<Response<pb::ListPendingResponse>, Status> {
+        let pending = self.handle.pending_risk_changes().await.map_err(to_status)?;
+        Ok(Response::new(pb::ListPendingResponse {
+            pending: pending
+                .into_iter()
+                .map(|p| pb::PendingLimits {
+                    pending_id: p.id,
+                    proposed_by: p.proposed_by,
+                    proposed_at_ns: p.proposed_at.nanos(),
+                    note: p.note,
+                    base_revision: p.base_revision,
+                    document_json: p.document.to_string(),
+                })
+                .collect(),
         }))
     }
 

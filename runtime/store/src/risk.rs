@@ -16,6 +16,7 @@ use crate::store::Shared;
 
 const CURRENT: &[u8] = b"current";
 const LATCHES: &[u8] = b"latches";
+const PENDING: &[u8] = b"pending";
 const LOG_PREFIX: &[u8] = b"log/";
 
 /// Who changed the configuration, when and why.
@@ -140,6 +141,33 @@ impl RiskConfig {
             .get(LATCHES)
             .map_err(self.shared.err("reading the kill switches and halts"))?;
         raw.map(|raw| codec::unseal_json(&raw).map_err(|r| self.shared.corrupt(format!("risk/latches: {r}"))))
+            .transpose()
+    }
+}
+
+impl RiskConfig {
+    /// Replaces the persisted changes waiting for a second approver
+    /// (`risk/pending`), so a proposal survives a restart and its id is
+    /// never reused. Flushed before it returns.
+    pub fn set_pending<T: Serialize>(&self, pending: &T) -> Result<(), StoreError> {
+        let value = codec::seal_json(pending).map_err(|e| StoreError::Encode {
+            what: "pending risk changes".into(),
+            detail: e.to_string(),
+        })?;
+        self.tree
+            .insert(PENDING, value)
+            .map_err(self.shared.err("storing the pending risk changes"))?;
+        self.shared.flush("flushing the pending risk changes")?;
+        Ok(())
+    }
+
+    /// The persisted pending changes, decoded as `T`.
+    pub fn pending<T: DeserializeOwned>(&self) -> Result<Option<T>, StoreError> {
+        let raw = self
+            .tree
+            .get(PENDING)
+            .map_err(self.shared.err("reading the pending risk changes"))?;
+        raw.map(|raw| codec::unseal_json(&raw).map_err(|r| self.shared.corrupt(format!("risk/pending: {r}"))))
             .transpose()
     }
 }

@@ -235,6 +235,18 @@ fn risk_document_and_change_log_survive_reopen() {
 }
 
 #[test]
+fn pending_risk_changes_survive_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    assert_eq!(store.risk().pending::<Vec<String>>().unwrap(), None);
+    let pending = vec!["change 1 by alice".to_string()];
+    store.risk().set_pending(&pending).unwrap();
+    drop(store);
+    let store = open(tmp.path());
+    assert_eq!(store.risk().pending::<Vec<String>>().unwrap(), Some(pending));
+}
+
+#[test]
 fn positions_and_account_snapshots_survive_reopen() {
     let tmp = tempfile::tempdir().unwrap();
     let store = open(tmp.path());

@@ -57,6 +57,10 @@ pub enum Command {
     /// Pre-trade risk limits of a running server: show, set, history, re-enable.
     #[command(subcommand)]
     Risk(RiskCommand),
+    /// API tokens for `server.tokens_file`: hash one, or make a new one
+    /// with its file entry.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Run the paper broker and its market as a separate process (a venue
     /// that keeps trading while the runtime restarts; `[broker] kind = "venue"`).
     PaperVenue(PaperVenueArgs),
@@ -238,4 +242,40 @@ pub struct InspectArgs {
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `wasmtrade token ...`: API tokens for the tokens file (`server.tokens_file`).
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print the sha256 of the token read from stdin (surrounding whitespace
+    /// trimmed): the `token_sha256` of a `[[principal]]` entry.
+    Hash,
+    /// Make a new random token for a principal: its `[[principal]]` entry
+    /// goes to stdout (append it to the tokens file), the token itself to
+    /// stderr, once (hand it to its holder; it is stored nowhere).
+    New {
+        /// The principal's name (1 to 64 of A-Z a-z 0-9 _ - . @), as the
+        /// audit trail will show it.
+        #[arg(long)]
+        name: String,
+        /// What it may do.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// One JSON object with name, role, token and token_sha256 on stdout instead.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A principal's role (see `wasmtrade token new --help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Read-only calls.
+    Viewer,
+    /// Reads and the kill switch.
+    Trader,
+    /// Reads, guests, models, risk limits and approvals, lifting halts.
+    Deployer,
+    /// Everything.
+    Admin,
 }

@@ -5,6 +5,7 @@ pub(crate) mod client;
 mod data;
 mod guest;
 mod serve;
+mod token;
 mod venue;
 
 use crate::cli::{Cli, Command, DataCommand, GuestCommand};
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(args) => client::events(args),
         Command::Kill(command) => client::kill(command),
         Command::Risk(command) => client::risk(command),
+        Command::Token(command) => token::run(command),
         Command::PaperVenue(args) => venue::run(args),
     }
 }

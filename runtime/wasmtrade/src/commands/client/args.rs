@@ -288,7 +288,10 @@ pub enum RiskCommand {
     /// Change the limits: a whole TOML file (the `[risk]` section's keys at
     /// the top level), and/or single keys, e.g.
     /// `--limit strategies.sma-cross.max_position=500`. Refused if someone
-    /// else changed them since they were read.
+    /// else changed them since they were read. A change that loosens limits
+    /// while `risk_changes.second_approver_to_loosen` is on is stored as
+    /// pending: its id is printed, and another principal approves it with
+    /// `wasmtrade risk approve ID`.
     Set {
         /// TOML file replacing the whole configuration.
         #[arg(long)]
@@ -300,9 +303,21 @@ pub enum RiskCommand {
         /// Why (kept with the revision).
         #[arg(long, default_value = "")]
         note: String,
-        /// A second person approving a change that loosens limits.
-        #[arg(long)]
-        approved_by: Option<String>,
+        /// Server, token and output.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Approve another principal's pending change (it takes effect now).
+    /// Needs the deployer role; nobody approves their own change.
+    Approve {
+        /// The pending change's id (`wasmtrade risk pending`).
+        id: u64,
+        /// Server, token and output.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// The changes waiting for a second principal's approval.
+    Pending {
         /// Server, token and output.
         #[command(flatten)]
         client: ClientArgs,

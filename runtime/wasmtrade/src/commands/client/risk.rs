@@ -1,4 +1,4 @@
-//! `wasmtrade risk show|set|history|reenable`: the pre-trade limits of a
+//! `wasmtrade risk show|set|approve|pending|history|reenable`: the pre-trade limits of a
 //! running server. Limits travel as JSON; people read and write TOML (the
 //! keys of the config file's `[risk]` section).
 
@@ -7,7 +7,8 @@ use std::path::Path;
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Map, Value, json};
 use wasmtrade_proto::v1::{
-    GetLimitsRequest, ReenableRequest, RiskHistoryRequest, RiskLimits, SetLimitsRequest,
+    ApproveLimitsRequest, GetLimitsRequest, ListPendingRequest, ReenableRequest, RiskHistoryRequest,
+    RiskLimits, SetLimitsRequest, SetLimitsResponse,
 };
 
 use super::args::RiskCommand;
@@ -44,7 +45,6 @@ pub async fn run(command: RiskCommand) -> anyhow::Result<()> {
             file,
             limits,
             note,
-            approved_by,
             client,
         } => {
             if file.is_none() && limits.is_empty() {
@@ -63,18 +63,57 @@ pub async fn run(command: RiskCommand) -> anyhow::Result<()> {
                 document_json: document.to_string(),
                 expected_revision: current.revision,
                 note,
-                approved_by: approved_by.unwrap_or_default(),
+                approved_by: String::new(),
             });
             let done = conn
                 .unary("RiskService/SetLimits", conn.risk().set_limits(request))
                 .await?;
+            print_change(&done, client.json)
+        }
+        RiskCommand::Approve { id, client } => {
+            let conn = Connection::open(&client).await?;
+            let request = conn.request(ApproveLimitsRequest { pending_id: id });
+            let done = conn
+                .unary("RiskService/ApproveLimits", conn.risk().approve_limits(request))
+                .await?;
+            print_change(&done, client.json)
+        }
+        RiskCommand::Pending { client } => {
+            let conn = Connection::open(&client).await?;
+            let request = conn.request(ListPendingRequest {});
+            let pending = conn
+                .unary("RiskService/ListPending", conn.risk().list_pending(request))
+                .await?
+                .pending;
             if client.json {
-                json::print_document(&json!({ "revision": done.revision, "loosens": done.loosens }))
+                let items = pending
+                    .iter()
+                    .map(|p| {
+                        let limits: Value = serde_json::from_str(&p.document_json).unwrap_or(Value::Null);
+                        json!({
+                            "id": p.pending_id, "proposed_by": p.proposed_by,
+                            "proposed_at_ns": p.proposed_at_ns, "note": p.note,
+                            "base_revision": p.base_revision, "limits": limits,
+                        })
+                    })
+                    .collect::<Vec<_>>();
+                json::print_document(&json!({ "pending": items }))
             } else {
-                output::print(&format!(
-                    "risk limits: revision {}{}\n",
-                    done.revision,
-                    if done.loosens { " (loosens limits)" } else { "" }
+                let rows: Vec<Vec<String>> = pending
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            p.pending_id.to_string(),
+                            p.proposed_by.clone(),
+                            timestamp_ns(p.proposed_at_ns),
+                            p.base_revision.to_string(),
+                            or_dash(&p.note).to_string(),
+                        ]
+                    })
+                    .collect();
+                output::print(&table(
+                    &["id", "proposed by", "at", "against revision", "note"],
+                    &rows,
                 ))
             }
         }
@@ -122,6 +161,28 @@ pub async fn run(command: RiskCommand) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+fn print_change(done: &SetLimitsResponse, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        let pending = (done.pending_id != 0).then_some(done.pending_id);
+        return json::print_document(
+            &json!({ "revision": done.revision, "loosens": done.loosens, "pending_id": pending }),
+        );
+    }
+    if done.pending_id != 0 {
+        return output::print(&format!(
+            "risk limits: pending change {id} (loosens limits) waits for another principal's approval; \
+             revision {} stays in force until `wasmtrade risk approve {id}`\n",
+            done.revision,
+            id = done.pending_id
+        ));
+    }
+    output::print(&format!(
+        "risk limits: revision {}{}\n",
+        done.revision,
+        if done.loosens { " (loosens limits)" } else { "" }
+    ))
 }
 
 async fn get(conn: &Connection) -> anyhow::Result<RiskLimits> {

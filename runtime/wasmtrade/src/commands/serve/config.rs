@@ -25,6 +25,12 @@ pub struct ServerSection {
     /// `WASMTRADE_TOKEN` (the token itself) wins over it. With neither, a
     /// random token is generated into `<data_dir>/api-token` (mode 0600).
     pub token_file: Option<PathBuf>,
+    /// File naming the API's principals (TOML, one `[[principal]]` per
+    /// person or system: `name`, `role` = viewer/trader/deployer/admin,
+    /// `token_sha256`; `wasmtrade token new` prints an entry). With it, no
+    /// token is generated; `WASMTRADE_TOKEN`/`token_file`, if set, is one
+    /// more principal, `token`, with the admin role.
+    pub tokens_file: Option<PathBuf>,
     /// Seconds a graceful shutdown may take before the process exits anyway;
     /// keep it below the pod's `terminationGracePeriodSeconds`. Default 25.
     pub shutdown_grace_secs: u64,
@@ -39,6 +45,7 @@ impl Default for ServerSection {
         Self {
             listen: "127.0.0.1:50051".to_string(),
             token_file: None,
+            tokens_file: None,
             shutdown_grace_secs: 25,
             ops_listen: "127.0.0.1:9464".to_string(),
         }

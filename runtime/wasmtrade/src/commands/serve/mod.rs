@@ -5,8 +5,8 @@ mod cluster;
 mod config;
 mod ops;
 mod policies;
+mod tokens;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,11 +18,6 @@ use wasmtrade_server::Server;
 
 use crate::cli::ServeArgs;
 pub use config::ServeConfig;
-
-/// Environment variable holding the API token itself.
-pub const TOKEN_ENV: &str = "WASMTRADE_TOKEN";
-/// Name of the generated token file in the data dir.
-pub const TOKEN_FILE: &str = "api-token";
 
 /// Runs the runtime until SIGTERM/SIGINT.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -78,7 +73,7 @@ fn model_dirs(config: &ServeConfig) -> anyhow::Result<ModelDirs> {
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    let token = token(&config)?;
+    let principals = tokens::principals(&config)?;
     let listener = TcpListener::bind(&config.server.listen).await.with_context(|| {
         format!(
             "cannot listen on {} (server.listen): is another server running?",
@@ -111,7 +106,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     let models = wasmtrade_server::Models::new(dirs.store, dirs.checkpoints)
         .with_activation_hook(policies::activation_hook(runtime.handle()));
-    let server = Server::new(runtime.handle(), &token).with_models(models);
+    let server = Server::with_principals(runtime.handle(), principals).with_models(models);
     let health = server.health();
     Server::set_serving(&health, true).await;
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -184,69 +179,4 @@ async fn wait_for_signal() -> anyhow::Result<&'static str> {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     })
-}
-
-/// The API token: `WASMTRADE_TOKEN`, else `server.token_file`, else the
-/// token generated (once) into the data dir.
-fn token(config: &ServeConfig) -> anyhow::Result<String> {
-    if let Ok(t) = std::env::var(TOKEN_ENV)
-        && !t.trim().is_empty()
-    {
-        return Ok(t.trim().to_string());
-    }
-    if let Some(path) = &config.server.token_file {
-        let t = std::fs::read_to_string(path).with_context(|| {
-            format!(
-                "cannot read the API token file {} (server.token_file)",
-                path.display()
-            )
-        })?;
-        let t = t.trim();
-        if t.is_empty() {
-            bail!(
-                "the API token file {} (server.token_file) is empty",
-                path.display()
-            );
-        }
-        return Ok(t.to_string());
-    }
-    generated_token(&config.data_dir)
-}
-
-fn generated_token(data_dir: &Path) -> anyhow::Result<String> {
-    let path = data_dir.join(TOKEN_FILE);
-    if let Ok(t) = std::fs::read_to_string(&path)
-        && !t.trim().is_empty()
-    {
-        return Ok(t.trim().to_string());
-    }
-    let mut raw = [0u8; 32];
-    {
-        use std::io::Read;
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut raw))
-            .context("cannot read /dev/urandom to generate an API token: set WASMTRADE_TOKEN")?;
-    }
-    let token = hex::encode(raw);
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
-    write_private(&path, &token)?;
-    eprintln!(
-        "wasmtrade serve: generated an API token into {} (set WASMTRADE_TOKEN or server.token_file to choose one)",
-        path.display()
-    );
-    Ok(token)
-}
-
-fn write_private(path: &Path, token: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create the token file {}", path.display()))?;
-    f.write_all(token.as_bytes())
-        .with_context(|| format!("cannot write the token file {}", path.display()))
 }
