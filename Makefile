@@ -10,7 +10,8 @@
 
 GUESTS := sma-cross rsi-reversion sma ema rsi macd bollinger atr breakout clstm-ppo \
 	hostile-infinite-loop hostile-deep-recursion hostile-memory-bomb hostile-trap-on-nth \
-	hostile-order-flood hostile-log-flood hostile-forbidden-import hostile-bad-snapshot
+	hostile-order-flood hostile-log-flood hostile-forbidden-import hostile-bad-snapshot \
+	hostile-reject-storm
 GUEST_FLAGS := $(foreach g,$(GUESTS),-p $(g))
 GUEST_DIR := target/wasm32-wasip2/guest
 PYENV := target/pyenv
