@@ -165,6 +165,7 @@ fn per_bar(journal: Option<Arc<Store>>, bars: i64) -> anyhow::Result<Histogram<u
         EngineConfig {
             fault_policy: FaultPolicy::Quarantine,
             flatten_on_fault: false,
+            ..EngineConfig::default()
         },
     );
     if let Some(store) = journal {

@@ -28,6 +28,9 @@ pub struct BacktestConfig {
     pub risk: RiskConfig,
     /// Periods per year for annualised figures; `None` infers from the data.
     pub periods_per_year: Option<f64>,
+    /// The work one bar may cause for one strategy (the same budget as
+    /// live; over it the run stops with the strategy's fault).
+    pub budget: crate::EventBudget,
 }
 
 impl Default for BacktestConfig {
@@ -37,6 +40,7 @@ impl Default for BacktestConfig {
             paper: PaperConfig::default(),
             risk: RiskConfig::default(),
             periods_per_year: None,
+            budget: crate::EventBudget::default(),
         }
     }
 }
@@ -82,6 +86,7 @@ pub struct Backtest {
 impl Backtest {
     /// A backtest over `instruments`.
     pub fn new(instruments: Arc<Instruments>, config: BacktestConfig) -> Result<Self, EngineError> {
+        config.budget.validate()?;
         let risk = RiskEngine::new(config.risk.clone());
         let oms = Oms::new(config.starting_cash);
         let broker = PaperBroker::try_new(config.paper, &instruments).map_err(|e| EngineError::Config {
@@ -96,6 +101,7 @@ impl Backtest {
             EngineConfig {
                 fault_policy: FaultPolicy::Abort,
                 flatten_on_fault: false,
+                budget: config.budget,
             },
         );
         Ok(Self { engine, config })

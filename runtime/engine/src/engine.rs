@@ -16,6 +16,7 @@ use wasmtrade_model::{
 use wasmtrade_oms::Oms;
 use wasmtrade_risk::Engine as RiskEngine;
 
+use crate::budget::EventBudget;
 use crate::error::EngineError;
 use crate::observe::{EngineEvent, Observer};
 use crate::slots::{IndicatorSlot, SlotState, StrategySlot};
@@ -42,6 +43,9 @@ pub struct EngineConfig {
     /// With [`FaultPolicy::Quarantine`]: close a faulted strategy's
     /// positions at the market (its working orders are always cancelled).
     pub flatten_on_fault: bool,
+    /// The work one market event may cause for one strategy; more is a
+    /// fault ([`GuestFault::EventBudget`]).
+    pub budget: EventBudget,
 }
 
 /// Counters of a run.
@@ -202,6 +206,7 @@ impl<B: Broker> Engine<B> {
 
     /// Processes one closed bar through the whole path.
     pub fn on_bar(&mut self, bar: &Bar) -> Result<(), EngineError> {
+        self.begin_event();
         self.advance(bar.ts);
         self.stats.bars += 1;
         // 1. The venue sees the new bar first: orders from earlier bars fill at its open.
@@ -219,7 +224,7 @@ impl<B: Broker> Engine<B> {
             }
             self.poll_kill_signal();
             self.refresh_context(idx, bar.instrument, account);
-            let result = self.strategies[idx].call(|g| g.on_bar(bar));
+            let result = self.call(idx, |g| g.on_bar(bar));
             self.strategies[idx].counters.bars += 1;
             if self.strategies[idx].shadow.is_some() {
                 self.shadow_step(idx, &result, |g| g.on_bar(bar));
@@ -236,6 +241,7 @@ impl<B: Broker> Engine<B> {
 
     /// Processes one tick through the whole path.
     pub fn on_tick(&mut self, tick: &Tick) -> Result<(), EngineError> {
+        self.begin_event();
         self.advance(tick.ts);
         self.stats.ticks += 1;
         self.broker.on_tick(tick);
@@ -249,7 +255,7 @@ impl<B: Broker> Engine<B> {
             }
             self.poll_kill_signal();
             self.refresh_context(idx, tick.instrument, account);
-            let result = self.strategies[idx].call(|g| g.on_tick(tick));
+            let result = self.call(idx, |g| g.on_tick(tick));
             self.strategies[idx].counters.ticks += 1;
             if self.strategies[idx].shadow.is_some() {
                 self.shadow_step(idx, &result, |g| g.on_tick(tick));
@@ -265,6 +271,7 @@ impl<B: Broker> Engine<B> {
 
     /// Moves time forward without data (live timers); fires due timers.
     pub fn on_time(&mut self, now: Timestamp) -> Result<(), EngineError> {
+        self.begin_event();
         self.advance(now);
         for idx in 0..self.strategies.len() {
             if self.strategies[idx].is_active() {
@@ -381,21 +388,40 @@ impl<B: Broker> Engine<B> {
             if !self.strategies[idx].is_active() {
                 return;
             }
-            let result = self.strategies[idx].call(|g| g.on_timer(&name, ts));
+            let result = self.call(idx, |g| g.on_timer(&name, ts));
             self.strategies[idx].counters.timers += 1;
             self.handle_result(idx, result, 0);
         }
     }
 
+    /// Runs one callback of strategy `idx`, telling the guest first how
+    /// much wall time its budget per event leaves (when that budget is on).
+    #[inline]
+    pub(crate) fn call<R>(&mut self, idx: usize, f: impl FnOnce(&mut dyn StrategyGuest) -> R) -> R {
+        if let Some(left) = self.time_left(idx) {
+            self.strategies[idx].guest.set_time_left(Some(left));
+        }
+        self.strategies[idx].call(f)
+    }
+
     /// Handles what a guest callback returned: intents go through risk, a fault
-    /// applies the fault policy. Logs are drained.
+    /// applies the fault policy; work beyond the budget per event is a fault.
+    /// Logs are drained.
     fn handle_result(&mut self, idx: usize, result: Result<Vec<RawIntent>, GuestFault>, depth: u32) {
         self.drain_logs(idx);
         match result {
             Ok(intents) => {
+                if !self.charge(idx, intents.len(), 0) {
+                    return;
+                }
                 // Every order of one callback shares one journal commit.
                 self.batching += 1;
                 for raw in intents {
+                    // A fault in a callback this intent caused (a reply to
+                    // its rejection) stops the rest of the batch.
+                    if !self.strategies[idx].is_active() {
+                        break;
+                    }
                     self.process_intent(idx, raw, depth);
                 }
                 self.batching -= 1;
@@ -657,10 +683,10 @@ impl<B: Broker> Engine<B> {
         tracing::debug!(strategy = %notice.strategy, code = %notice.rejection.code, "rejected: {}", notice.rejection.message);
         self.emit(|| EngineEvent::Rejected(notice.clone()));
         self.strategies[idx].counters.rejects += 1;
-        if depth >= MAX_REJECT_CHAIN || !self.strategies[idx].is_active() {
+        if !self.charge(idx, 0, 1) || depth >= MAX_REJECT_CHAIN {
             return;
         }
-        let result = self.strategies[idx].call(|g| g.on_reject(&notice));
+        let result = self.call(idx, |g| g.on_reject(&notice));
         self.handle_result(idx, result, depth + 1);
     }
 
@@ -728,7 +754,7 @@ impl<B: Broker> Engine<B> {
         let account = self.account_view();
         self.refresh_context(idx, fill.instrument, account);
         self.strategies[idx].counters.fills += 1;
-        let result = self.strategies[idx].call(|g| g.on_fill(&fill));
+        let result = self.call(idx, |g| g.on_fill(&fill));
         if self.strategies[idx].shadow.is_some() {
             self.shadow_step(idx, &result, |g| g.on_fill(&fill));
         }

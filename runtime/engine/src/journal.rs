@@ -78,6 +78,9 @@ impl<B: Broker> Engine<B> {
             .collect();
         let n = fills.len();
         for fill in fills {
+            // Each redelivered fill counts as an event of its own for the
+            // budget per event.
+            self.begin_event();
             self.deliver_fill(fill, 0);
         }
         self.send_unsent(0);

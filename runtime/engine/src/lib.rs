@@ -22,6 +22,7 @@
 //! ```
 
 mod backtest;
+mod budget;
 mod clock;
 mod durations;
 mod engine;
@@ -37,6 +38,7 @@ mod slots;
 mod swap;
 
 pub use backtest::{Backtest, BacktestConfig, BacktestResult, PROGRESS_EVERY, StrategySummary};
+pub use budget::EventBudget;
 pub use clock::{Clock, SimulatedClock, WallClock};
 pub use durations::{DURATION_BOUNDS_NS, Durations};
 pub use engine::{Engine, EngineConfig, EngineStats, FaultPolicy};

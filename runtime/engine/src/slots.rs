@@ -2,6 +2,7 @@
 
 use wasmtrade_model::{IndicatorGuest, StrategyGuest, StrategyId};
 
+use crate::budget::EventWork;
 use crate::durations::Durations;
 
 /// Whether a strategy still takes events.
@@ -49,6 +50,8 @@ pub struct StrategySlot {
     pub counters: SlotCounters,
     /// A version running in shadow beside the guest, if any.
     pub shadow: Option<ShadowSlot>,
+    /// Work done in the current market event (the budget per event).
+    pub(crate) event: EventWork,
 }
 
 /// How a shadow run compares with the active guest.
@@ -102,6 +105,7 @@ impl StrategySlot {
             state: SlotState::Active,
             counters: SlotCounters::default(),
             shadow: None,
+            event: EventWork::default(),
         }
     }
 
@@ -111,7 +115,8 @@ impl StrategySlot {
     }
 
     /// Runs one callback of the guest, adding its duration and the fuel it
-    /// burned to the counters.
+    /// burned to the counters, and the callback and its duration to the
+    /// work of the current event.
     /// The wall clock is read for the metric only: nothing the engine
     /// decides depends on it, so replays stay deterministic.
     #[inline]
@@ -121,6 +126,8 @@ impl StrategySlot {
         let out = f(self.guest.as_mut());
         let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.counters.callback_time.record(ns);
+        self.event.callbacks = self.event.callbacks.saturating_add(1);
+        self.event.time_ns = self.event.time_ns.saturating_add(ns);
         self.counters.fuel += self.guest.take_fuel_used();
         out
     }

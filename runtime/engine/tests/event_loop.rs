@@ -129,6 +129,7 @@ fn engine(risk: RiskConfig, policy: FaultPolicy) -> Engine<wasmtrade_broker::pap
         EngineConfig {
             fault_policy: policy,
             flatten_on_fault: false,
+            ..EngineConfig::default()
         },
     )
 }

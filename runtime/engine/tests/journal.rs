@@ -193,6 +193,7 @@ fn rig(per_bar: u64) -> Rig {
         EngineConfig {
             fault_policy: FaultPolicy::Quarantine,
             flatten_on_fault: false,
+            ..EngineConfig::default()
         },
     );
     let fail_commit = Arc::new(Mutex::new(false));

@@ -102,6 +102,7 @@ fn a_kill_signal_raised_during_a_callback_blocks_its_orders_and_cancels_the_work
         EngineConfig {
             fault_policy: FaultPolicy::Quarantine,
             flatten_on_fault: false,
+            ..EngineConfig::default()
         },
     );
     let rejects = Arc::new(Mutex::new(Vec::new()));

@@ -165,6 +165,7 @@ fn engine() -> Engine<PaperBroker> {
         EngineConfig {
             fault_policy: FaultPolicy::Quarantine,
             flatten_on_fault: false,
+            ..EngineConfig::default()
         },
     )
 }
@@ -424,6 +425,7 @@ fn quarantine_run(flatten: bool) -> Engine<PaperBroker> {
         EngineConfig {
             fault_policy: FaultPolicy::Quarantine,
             flatten_on_fault: flatten,
+            ..EngineConfig::default()
         },
     );
     let g = BuyThenTrap {

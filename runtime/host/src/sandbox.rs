@@ -23,6 +23,13 @@ pub(crate) struct Sandbox {
     fuel_used: u64,
     /// Epoch ticks per callback when deadlines are on.
     deadline_ticks: Option<u64>,
+    /// How long one epoch tick is (deadlines on).
+    tick: Option<std::time::Duration>,
+    /// Wall time the engine's budget per event leaves the next call.
+    time_left: Option<std::time::Duration>,
+    /// The event budget's time left when it set the running call's epoch
+    /// deadline (shorter than the per-callback one).
+    event_bound: Option<std::time::Duration>,
     /// Set after the first trap: a trapped instance never runs again.
     quarantined: Option<String>,
     live: LiveGuard,
@@ -51,6 +58,9 @@ impl Sandbox {
             fuel: config.fuel_per_callback,
             fuel_used: 0,
             deadline_ticks,
+            tick: shared.deadline.map(|d| d.tick),
+            time_left: None,
+            event_bound: None,
             quarantined: None,
             live,
         })
@@ -81,6 +91,7 @@ impl Sandbox {
         }
         // One predictable branch when deadlines are off.
         if let Some(ticks) = self.deadline_ticks {
+            let ticks = self.ticks_for_call(ticks);
             self.store.set_epoch_deadline(ticks);
         }
         let out = call(&mut self.store);
@@ -114,13 +125,51 @@ impl Sandbox {
         out
     }
 
+    /// Wall time the next call may take (the engine's budget per event); it
+    /// shortens that call's epoch deadline when deadlines are on.
+    pub(crate) fn set_time_left(&mut self, left: Option<std::time::Duration>) {
+        self.time_left = left;
+    }
+
+    /// Epoch ticks for the next call: the per-callback deadline, or the
+    /// time left of the event budget when that is shorter (at least one
+    /// tick, rounded up like the per-callback deadline).
+    #[inline]
+    fn ticks_for_call(&mut self, per_callback: u64) -> u64 {
+        self.event_bound = None;
+        let (Some(left), Some(tick)) = (self.time_left.take(), self.tick) else {
+            return per_callback;
+        };
+        let tick_ns = tick.as_nanos().max(1);
+        let ticks = u64::try_from(left.as_nanos().div_ceil(tick_ns))
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        if ticks < per_callback {
+            self.event_bound = Some(left);
+            ticks
+        } else {
+            per_callback
+        }
+    }
+
     /// Fuel burned since the last call of this method (0 when fuel is off).
     pub(crate) fn take_fuel_used(&mut self) -> u64 {
         std::mem::take(&mut self.fuel_used)
     }
 
     fn poison(&mut self, err: &wasmtime::Error, stderr: Option<String>) -> GuestFault {
-        let fault = classify(err, &self.live.shared().config, stderr);
+        let fault = if let Some(left) = self.event_bound
+            && matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt))
+        {
+            GuestFault::EventBudget {
+                what: format!(
+                    "a callback ran past the {} ms of wall time its budget per event had left (interrupted; see max_time_ms)",
+                    left.as_millis()
+                ),
+            }
+        } else {
+            classify(err, &self.live.shared().config, stderr)
+        };
         tracing::warn!(kind = fault.kind(), fault = %fault, "guest quarantined");
         self.quarantined = Some(format!("stopped after an earlier fault: {fault}"));
         fault

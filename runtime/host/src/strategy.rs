@@ -132,6 +132,10 @@ impl StrategyGuest for WasmStrategy {
         self.sandbox.take_fuel_used()
     }
 
+    fn set_time_left(&mut self, left: Option<std::time::Duration>) {
+        self.sandbox.set_time_left(left);
+    }
+
     fn info(&self) -> &GuestInfo {
         &self.info
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use wasmtrade_broker::paper::PaperConfig;
+use wasmtrade_engine::EventBudget;
 use wasmtrade_host::{HostConfig, QuarantinePolicy};
 use wasmtrade_model::Money;
 use wasmtrade_risk::RawRiskConfig;
@@ -112,6 +113,12 @@ pub struct GuestsConfig {
     /// callback as a backstop; a tighter deadline risks quarantining a
     /// healthy guest on a machine whose CPU is busy elsewhere.
     pub sandbox: HostConfig,
+    /// The work one market event may cause for one strategy, summed over
+    /// every callback it triggers (fills, timers, chains of rejections);
+    /// more quarantines the strategy for good (its version is marked
+    /// quarantined in the store, so a restart does not run it again). Live
+    /// default: the backtest budget plus 2 s of wall time per event.
+    pub event_budget: EventBudget,
 }
 
 impl Default for GuestsConfig {
@@ -125,6 +132,10 @@ impl Default for GuestsConfig {
             sandbox: HostConfig {
                 deadline_ms: Some(1000),
                 ..HostConfig::default()
+            },
+            event_budget: EventBudget {
+                max_time_ms: Some(2000),
+                ..EventBudget::default()
             },
         }
     }
@@ -278,6 +289,9 @@ impl LiveConfig {
         }
         if let Err(e) = self.guests.quarantine.validate() {
             out.push(format!("guests.quarantine: {e}"));
+        }
+        if let Err(e) = self.guests.event_budget.validate() {
+            out.push(format!("guests.event_budget: {e}"));
         }
         if self.guests.snapshot_every_bars == 0 {
             out.push("guests.snapshot_every_bars must be at least 1".to_string());

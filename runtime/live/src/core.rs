@@ -206,6 +206,7 @@ pub(crate) struct CoreConfig {
     pub(crate) risk: RiskConfig,
     pub(crate) starting_cash: wasmtrade_model::Money,
     pub(crate) flatten_on_fault: bool,
+    pub(crate) event_budget: wasmtrade_engine::EventBudget,
     pub(crate) snapshot_every_bars: u64,
     pub(crate) store: Arc<Store>,
     /// Kill switches and halts latched before the last stop.
@@ -236,6 +237,7 @@ pub(crate) fn run(
         EngineConfig {
             fault_policy: FaultPolicy::Quarantine,
             flatten_on_fault: config.flatten_on_fault,
+            budget: config.event_budget,
         },
     );
     engine.risk_mut().restore_kill_switches(config.latches.clone());

@@ -355,6 +355,38 @@ impl Handle {
         .await?
     }
 
+    /// Stops strategy `name` for good after a fault that would repeat:
+    /// `version` is marked quarantined in the store (a restart of the
+    /// runtime leaves it stopped; it cannot be activated again), the audit
+    /// trail says why and the loop publishes that it stopped.
+    pub(crate) async fn quarantine_for_good(&self, name: &str, version: u32, reason: &str) {
+        let _guard = self.inner.changes.lock().await;
+        let registry = self.inner.registry.clone();
+        let n = name.to_string();
+        match blocking(move || Ok(registry.store().modules().quarantine(&n, version)?)).await {
+            Ok(_) => self.record("runtime", "stopped", name, version, reason),
+            Err(e) => {
+                tracing::error!(
+                    module = name,
+                    version,
+                    "cannot mark the version quarantined in the store: {e}"
+                );
+                self.record(
+                    "runtime",
+                    "stopped",
+                    name,
+                    version,
+                    &format!("{reason} (not stored: {e})"),
+                );
+            }
+        }
+        let _ = self.send_command(Command::Stopped {
+            name: name.to_string(),
+            version,
+            reason: reason.to_string(),
+        });
+    }
+
     fn audit(&self, who: &str, action: &str, name: &str, version: u32, sha256: &str, detail: &str) {
         let record = AuditRecord {
             ts: unix_now(),

@@ -155,6 +155,9 @@ impl<S: StrategyGuest> StrategyGuest for OneInstrument<S> {
     fn load_model(&mut self, model: &[u8]) -> Result<ModelInfo, ModelError> {
         self.inner.load_model(model)
     }
+    fn set_time_left(&mut self, left: Option<std::time::Duration>) {
+        self.inner.set_time_left(left);
+    }
 }
 
 /// The message for a model the running policy refused.

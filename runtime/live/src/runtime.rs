@@ -225,6 +225,7 @@ impl Runtime {
                 starting_cash,
                 flatten_on_fault: config.guests.quarantine.positions
                     == wasmtrade_host::PositionAction::Flatten,
+                event_budget: config.guests.event_budget,
                 snapshot_every_bars: config.guests.snapshot_every_bars,
                 store: store.clone(),
                 latches,

@@ -4,7 +4,9 @@
 //! audit trail and asks the strategy's [`FaultTracker`] what next — restart
 //! it after a backoff from its last good snapshot, or, after too many faults
 //! in the window, stop it for good until an operator activates a version
-//! (which also resets its tracker).
+//! (which also resets its tracker). A strategy over its budget per market
+//! event is not restarted: its version is quarantined in the store, so a
+//! restart of the runtime does not run it into the same storm.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +17,10 @@ use crate::clock::unix_now;
 use crate::core::Command;
 use crate::event::EventKind;
 use crate::handle::Handle;
+
+/// [`GuestFault::kind`](wasmtrade_model::GuestFault::kind) of a fault over
+/// the budget per market event.
+const EVENT_BUDGET: &str = "event-budget";
 
 /// Runs until the bus closes or the runtime has shut down.
 pub(crate) async fn supervise(handle: Handle, policy: QuarantinePolicy) {
@@ -45,6 +51,16 @@ pub(crate) async fn supervise(handle: Handle, policy: QuarantinePolicy) {
                 strategy: true,
             } => {
                 handle.record("runtime", "fault", name, *version, &format!("{kind}: {message}"));
+                if *kind == EVENT_BUDGET {
+                    // Deterministic on the same events: a restart would only
+                    // repeat it. Stopped for good, and so across restarts.
+                    let reason = format!(
+                        "stopped for good: {message}; the version is quarantined in the store: upload a fixed version (or raise guests.event_budget) to run it again"
+                    );
+                    handle.quarantine_for_good(name, *version, &reason).await;
+                    trackers.remove(name);
+                    continue;
+                }
                 let tracker = trackers
                     .entry(name.clone())
                     .or_insert_with(|| FaultTracker::new(&policy));

@@ -437,6 +437,14 @@ pub enum GuestFault {
         /// The limit.
         limit: usize,
     },
+    /// One market event made the guest do more work than its budget per
+    /// event allows (callbacks, intents, rejections or wall time, summed over
+    /// every callback the event caused, e.g. a chain of rejections).
+    #[error("guest exceeded its budget per market event: {what}")]
+    EventBudget {
+        /// Which budget, with the work done and the limit.
+        what: String,
+    },
     /// The guest has been stopped and takes no more events.
     #[error("guest is quarantined: {reason}")]
     Quarantined {
@@ -457,7 +465,8 @@ impl GuestFault {
         )
     }
 
-    /// A short stable label for metrics: `returned`, `trap`, `budget`, `limit`, `too-many-intents`, `quarantined`.
+    /// A short stable label for metrics: `returned`, `trap`, `budget`, `limit`, `too-many-intents`,
+    /// `event-budget`, `quarantined`.
     pub fn kind(&self) -> &'static str {
         match self {
             GuestFault::Returned { .. } => "returned",
@@ -465,6 +474,7 @@ impl GuestFault {
             GuestFault::Budget { .. } => "budget",
             GuestFault::Limit { .. } => "limit",
             GuestFault::TooManyIntents { .. } => "too-many-intents",
+            GuestFault::EventBudget { .. } => "event-budget",
             GuestFault::Quarantined { .. } => "quarantined",
         }
     }
@@ -498,6 +508,15 @@ pub trait StrategyGuest {
     /// Guests the host does not meter (native ones) report 0.
     fn take_fuel_used(&mut self) -> u64 {
         0
+    }
+    /// Wall time the next callback may take before the engine's budget per
+    /// event is used up; the engine sets it before every callback when that
+    /// budget is on (`None`: no such limit). A sandboxed guest stops the
+    /// callback when it runs out (wasm guests: with their epoch deadline);
+    /// guests that cannot be interrupted ignore it (the default) and the
+    /// engine checks the time between callbacks.
+    fn set_time_left(&mut self, left: Option<std::time::Duration>) {
+        let _ = left;
     }
     /// Replaces the weights of a policy between two events, keeping its
     /// state (see [`PolicyStrategy::load_model`](crate::PolicyStrategy::load_model)).

@@ -190,6 +190,7 @@ fn backtest_config(args: &BacktestArgs) -> anyhow::Result<BacktestConfig> {
         paper,
         risk,
         periods_per_year: args.periods_per_year,
+        ..BacktestConfig::default()
     })
 }
 
