@@ -638,7 +638,7 @@ impl<B: Broker> Engine<B> {
     }
 
     /// Tells the guest (and observers) that an intent or order was refused.
-    fn reject(
+    pub(crate) fn reject(
         &mut self,
         idx: usize,
         client_id: ClientOrderId,
