@@ -664,7 +664,7 @@ impl<B: Broker> Engine<B> {
     }
 
     /// Tells the guest (and observers) that an intent or order was refused.
-    fn reject(
+    pub(crate) fn reject(
         &mut self,
         idx: usize,
         client_id: ClientOrderId,
@@ -719,7 +719,14 @@ impl<B: Broker> Engine<B> {
             }
         }
         self.journal_event(&event);
-        self.emit(|| EngineEvent::Broker(event.clone()));
+        if self.observer.is_some() {
+            let order = self.oms.order(event.order_id()).cloned();
+            let reported = event.clone();
+            self.emit(|| EngineEvent::Broker {
+                event: reported,
+                order,
+            });
+        }
         match event {
             BrokerEvent::Filled(fill) => {
                 if let Some(instrument) = self.instruments.get(fill.instrument)

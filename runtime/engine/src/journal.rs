@@ -59,6 +59,35 @@ impl<B: Broker> Engine<B> {
         self.journal_commit();
     }
 
+    /// Adopts the end of an order that reconciliation found without the
+    /// strategy asking for it (gone with an in-process broker that restarted,
+    /// cancelled or expired at the venue while the runtime was down) and
+    /// tells the owning strategy through `on-reject` with `reason`, so it
+    /// stops waiting for a fill that will never come. A rejection goes the
+    /// usual way ([`apply_reconciled`](Self::apply_reconciled)); an event
+    /// that changes nothing, or the cancel the strategy asked for, tells
+    /// nothing.
+    pub fn end_reconciled(&mut self, event: BrokerEvent, reason: &str) {
+        let id = event.order_id();
+        let before = self.oms.order(id).map(|o| o.status);
+        let ends = matches!(event, BrokerEvent::Cancelled { .. } | BrokerEvent::Expired { .. })
+            && before != Some(wasmtrade_model::OrderStatus::PendingCancel);
+        self.apply_broker_event(event, 0);
+        if let Some(order) = self.oms.order(id)
+            && ends
+            && order.status.is_terminal()
+            && Some(order.status) != before
+        {
+            let (strategy, client_id) = (order.strategy.clone(), order.request.client_id.clone());
+            if let Some(idx) = self.slot_of(&strategy) {
+                let r = wasmtrade_model::Rejection::new(wasmtrade_model::RejectCode::Broker, reason);
+                self.reject(idx, client_id, Some(id), r, 0);
+            }
+        }
+        self.send_unsent(0);
+        self.journal_commit();
+    }
+
     /// Hands strategy `strategy` the fills of its orders later than `since`
     /// (engine time) again: a guest restored from a snapshot taken at
     /// `since` has not seen them (the OMS, rebuilt from the journal, has).

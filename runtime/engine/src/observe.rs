@@ -1,7 +1,7 @@
 //! What the engine reports while it runs, for journals, streams and tests.
 
 use wasmtrade_model::{
-    BrokerEvent, GuestFault, LogLine, NewOrder, OrderId, RejectNotice, StrategyId, Timestamp,
+    BrokerEvent, GuestFault, LogLine, NewOrder, Order, OrderId, RejectNotice, StrategyId, Timestamp,
 };
 
 /// Something that happened in the engine.
@@ -18,8 +18,16 @@ pub enum EngineEvent {
         /// When.
         ts: Timestamp,
     },
-    /// The broker reported something (acceptance, fill, cancel, ...).
-    Broker(BrokerEvent),
+    /// The broker reported something (acceptance, fill, cancel, ...) and
+    /// the OMS applied it.
+    Broker {
+        /// What the broker reported.
+        event: BrokerEvent,
+        /// The order as the OMS holds it after the event (strategy, request,
+        /// status, filled quantity): observers read order state here rather
+        /// than keeping their own copy.
+        order: Option<Order>,
+    },
     /// An intent or order was refused.
     Rejected(RejectNotice),
     /// A guest faulted.

@@ -290,3 +290,34 @@ fn an_intent_that_cannot_be_made_durable_is_rejected_and_never_reaches_the_broke
     rig.engine.on_bar(&bar(2)).unwrap();
     assert!(rig.log.lock().unwrap().iter().any(|l| l.starts_with("submit")));
 }
+
+#[test]
+fn an_order_ended_by_reconciliation_reaches_its_strategy_through_on_reject_with_the_reason() {
+    let mut rig = rig(1);
+    rig.engine.on_bar(&bar(1)).unwrap();
+    assert_eq!(
+        rig.engine.oms().order(OrderId(1001)).unwrap().status,
+        OrderStatus::Accepted
+    );
+    let cancelled = BrokerEvent::Cancelled {
+        order_id: OrderId(1001),
+        ts: Timestamp::from_secs(61),
+    };
+    rig.engine
+        .end_reconciled(cancelled.clone(), "the in-process paper broker restarted");
+    assert_eq!(
+        rig.engine.oms().order(OrderId(1001)).unwrap().status,
+        OrderStatus::Cancelled
+    );
+    let rejects = rig.rejects.lock().unwrap().clone();
+    assert_eq!(
+        rejects,
+        [(
+            RejectCode::Broker,
+            "the in-process paper broker restarted".to_string()
+        )]
+    );
+    // The same end again changes nothing and tells nothing.
+    rig.engine.end_reconciled(cancelled, "again");
+    assert_eq!(rig.rejects.lock().unwrap().len(), 1);
+}

@@ -249,11 +249,17 @@ pub(crate) fn run(
         .set_trading_gate(false, "startup", wasmtrade_model::Timestamp::EPOCH);
     engine.set_kill_signal(config.kill_signal);
     let rebuilt = crate::journal::rebuild(engine.oms_mut(), &config.journal);
+    let net_position = engine
+        .oms()
+        .positions()
+        .fold(wasmtrade_model::Quantity::ZERO, |q, (_, p)| q + p.quantity);
     tracing::info!(
         orders = rebuilt.orders,
         fills = rebuilt.fills,
         open = rebuilt.unresolved,
         refused = rebuilt.refused,
+        cash = %engine.oms().cash(),
+        net_position = %net_position,
         "order book rebuilt from the journal"
     );
     engine.set_journal(Box::new(

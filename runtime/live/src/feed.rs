@@ -35,15 +35,20 @@ pub struct FeedStats {
     pub finished: AtomicBool,
 }
 
-/// Interns the market's instruments and prepares its bars.
-pub(crate) fn plan(config: &MarketConfig, instruments: &mut Instruments) -> Result<Plan, LiveError> {
+/// Interns the market's instruments and prepares its bars. A random walk
+/// starts at the current wall-clock interval, or after `resume_after` (the
+/// last journaled time) when that is later: an accelerated market runs ahead
+/// of the wall clock, and after a restart its bars must not go back in time.
+pub(crate) fn plan(
+    config: &MarketConfig,
+    instruments: &mut Instruments,
+    resume_after: Timestamp,
+) -> Result<Plan, LiveError> {
     match config.source {
         SourceKind::RandomWalk => {
             let step = i64::try_from(config.bar_interval_secs).unwrap_or(i64::MAX);
             let step_nanos = step.saturating_mul(Timestamp::NANOS_PER_SEC);
-            // Start at the current wall-clock interval so bars carry real times.
-            let now = unix_now().nanos();
-            let start = Timestamp::from_nanos(now - now.rem_euclid(step_nanos.max(1)));
+            let start = walk_start(unix_now(), resume_after, step_nanos);
             let room = (i64::MAX - start.nanos()) / step_nanos.max(1) - 1;
             let bars = usize::try_from(room.max(1)).unwrap_or(usize::MAX);
             let start_price = Price::from_f64(config.start_price).map_err(|e| {
@@ -82,6 +87,20 @@ pub(crate) fn plan(config: &MarketConfig, instruments: &mut Instruments) -> Resu
             Ok(Plan::Replay(bars))
         }
     }
+}
+
+/// The first bar's time: the wall-clock interval `now` is in, or the first
+/// interval after `resume_after` if that is later.
+fn walk_start(now: Timestamp, resume_after: Timestamp, step_nanos: i64) -> Timestamp {
+    let step = step_nanos.max(1);
+    let now = now.nanos() - now.nanos().rem_euclid(step);
+    let after = resume_after.nanos() - resume_after.nanos().rem_euclid(step);
+    let after = after.saturating_add(step);
+    Timestamp::from_nanos(if resume_after.nanos() > 0 {
+        now.max(after)
+    } else {
+        now
+    })
 }
 
 /// Plays `plan` into `tx` until it ends, `max_bars` are played, `stop` is
@@ -153,5 +172,34 @@ fn wait_until(watch: &Stopwatch, due: Duration, stop: &AtomicBool) -> bool {
             return true;
         }
         std::thread::sleep((due - elapsed).min(Duration::from_millis(50)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_walk_starts_at_the_wall_clock_interval_on_a_fresh_data_dir() {
+        let now = Timestamp::from_nanos(1_000 * Timestamp::NANOS_PER_SEC + 500_000_000);
+        assert_eq!(
+            walk_start(now, Timestamp::EPOCH, Timestamp::NANOS_PER_SEC),
+            Timestamp::from_secs(1_000)
+        );
+    }
+
+    #[test]
+    fn a_walk_resumes_after_the_last_journaled_time_when_that_is_ahead_of_the_clock() {
+        let now = Timestamp::from_secs(1_000);
+        let step = 60 * Timestamp::NANOS_PER_SEC;
+        assert_eq!(
+            walk_start(now, Timestamp::from_secs(9_030), step),
+            Timestamp::from_secs(9_060)
+        );
+        // Behind the clock: the clock wins.
+        assert_eq!(
+            walk_start(now, Timestamp::from_secs(30), step),
+            Timestamp::from_secs(960)
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use wasmtrade_engine::{JournalError, OrderJournal};
-use wasmtrade_model::{BrokerEvent, Order, OrderId, OrderStatus};
+use wasmtrade_model::{BrokerEvent, Fill, Order, OrderId, OrderStatus, Quantity};
 use wasmtrade_oms::Oms;
 use wasmtrade_store::{JournalEntry, JournalRecord, Store};
 
@@ -166,12 +166,42 @@ pub(crate) fn rebuild(oms: &mut Oms, records: &[JournalEntry]) -> Rebuilt {
     out
 }
 
+/// The journaled orders (id and quantity) and fills: the books an
+/// in-process paper broker resumes after a restart (its positions, cash and
+/// execution ids continue from them, as the rebuilt OMS does).
+pub(crate) fn paper_books(records: &[JournalEntry]) -> (Vec<(OrderId, Quantity)>, Vec<Fill>) {
+    let (mut orders, mut fills) = (Vec::new(), Vec::new());
+    for entry in records {
+        match &entry.record {
+            JournalRecord::Intent { order_id, order, .. } => orders.push((*order_id, order.request.quantity)),
+            JournalRecord::Fill(fill) => fills.push(fill.clone()),
+            _ => {}
+        }
+    }
+    (orders, fills)
+}
+
+/// The latest time the journal records (`EPOCH` for an empty journal).
+pub(crate) fn last_time(records: &[JournalEntry]) -> wasmtrade_model::Timestamp {
+    records
+        .iter()
+        .filter_map(|entry| match &entry.record {
+            JournalRecord::Intent { order, .. } => Some(order.created),
+            JournalRecord::Status { ts, .. } | JournalRecord::NeverSent { ts, .. } => Some(*ts),
+            JournalRecord::Fill(fill) => Some(fill.ts),
+            JournalRecord::Reconciliation(d) => Some(d.ts),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(wasmtrade_model::Timestamp::EPOCH)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use wasmtrade_model::{
-        ClientOrderId, Fill, InstrumentId, Money, NewOrder, OrderType, Price, Quantity, Side, StrategyId,
-        TimeInForce, Timestamp,
+        ClientOrderId, InstrumentId, Money, NewOrder, OrderType, Price, Side, StrategyId, TimeInForce,
+        Timestamp,
     };
     use wasmtrade_store::Seq;
 

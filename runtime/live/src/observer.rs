@@ -1,6 +1,9 @@
 //! Turns the engine's events into bus events: resolves symbols, tags guest
-//! events with the running module version and follows orders so that every
-//! order update names its strategy, client id, instrument and side.
+//! events with the running module version and names, in every order update,
+//! the order's strategy, client id, instrument and side — read from the OMS's
+//! order the engine hands over, so no order map is kept here (one that
+//! dropped an order only when a single fill covered it leaked every
+//! partially filled order).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -8,7 +11,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use wasmtrade_engine::{EngineEvent, Observer};
-use wasmtrade_model::{BrokerEvent, Instruments, OrderId, Quantity, Side, StrategyId};
+use wasmtrade_model::{BrokerEvent, Instruments, NewOrder, OrderId, StrategyId};
 
 use crate::bus::Bus;
 use crate::event::{EventKind, OrderUpdate};
@@ -25,14 +28,6 @@ pub(crate) struct LoopState {
 
 /// Shared between the event loop and its observer (one thread).
 pub(crate) type Versions = Rc<LoopState>;
-
-struct Tracked {
-    strategy: StrategyId,
-    client_id: String,
-    symbol: Arc<str>,
-    side: Side,
-    quantity: Quantity,
-}
 
 /// Every instrument's symbol, shared, indexed by instrument id: built once
 /// so that events do not allocate a symbol string each.
@@ -60,12 +55,12 @@ impl Symbols {
     }
 }
 
-/// The engine observer of the live runtime.
+/// The engine observer of the live runtime. It keeps no order state: each
+/// order update is described from the OMS's order the engine hands over.
 pub(crate) struct BusObserver {
     bus: Arc<Bus>,
     symbols: Symbols,
     versions: Versions,
-    orders: BTreeMap<OrderId, Tracked>,
 }
 
 impl BusObserver {
@@ -74,7 +69,6 @@ impl BusObserver {
             bus,
             symbols,
             versions,
-            orders: BTreeMap::new(),
         }
     }
 
@@ -87,34 +81,23 @@ impl BusObserver {
     }
 
     fn update(
-        &mut self,
+        &self,
         order_id: OrderId,
+        strategy: &StrategyId,
+        request: &NewOrder,
         status: &'static str,
         reason: String,
-        terminal: bool,
-    ) -> Option<EventKind> {
-        let t = if terminal {
-            self.orders.remove(&order_id)?
-        } else {
-            let t = self.orders.get(&order_id)?;
-            Tracked {
-                strategy: t.strategy.clone(),
-                client_id: t.client_id.clone(),
-                symbol: t.symbol.clone(),
-                side: t.side,
-                quantity: t.quantity,
-            }
-        };
-        Some(EventKind::Order(OrderUpdate {
+    ) -> EventKind {
+        EventKind::Order(OrderUpdate {
             order_id,
-            strategy: t.strategy,
-            client_id: t.client_id,
-            symbol: t.symbol,
-            side: t.side,
-            quantity: t.quantity,
+            strategy: strategy.clone(),
+            client_id: request.client_id.to_string(),
+            symbol: self.symbol(request.instrument),
+            side: request.side,
+            quantity: request.quantity,
             status,
             reason,
-        }))
+        })
     }
 }
 
@@ -126,58 +109,35 @@ impl Observer for BusObserver {
                 strategy,
                 order,
                 ts,
-            } => {
-                let t = Tracked {
-                    strategy: strategy.clone(),
-                    client_id: order.client_id.to_string(),
-                    symbol: self.symbol(order.instrument),
-                    side: order.side,
-                    quantity: order.quantity,
-                };
-                self.orders.insert(*order_id, t);
-                let Some(kind) = self.update(*order_id, "submitted", String::new(), false) else {
-                    return;
-                };
-                (*ts, kind)
-            }
-            EngineEvent::Broker(b) => {
-                let (ts, kind) = match b {
-                    BrokerEvent::Accepted { order_id, ts } => {
-                        (*ts, self.update(*order_id, "accepted", String::new(), false))
-                    }
-                    BrokerEvent::Cancelled { order_id, ts } => {
-                        (*ts, self.update(*order_id, "cancelled", String::new(), true))
-                    }
-                    BrokerEvent::Expired { order_id, ts } => {
-                        (*ts, self.update(*order_id, "expired", String::new(), true))
-                    }
-                    BrokerEvent::Rejected { order_id, reason, ts } => {
-                        (*ts, self.update(*order_id, "rejected", reason.clone(), true))
-                    }
-                    BrokerEvent::CancelRejected { order_id, reason, ts } => (
-                        *ts,
-                        self.update(*order_id, "cancel_rejected", reason.clone(), false),
-                    ),
+            } => (
+                *ts,
+                self.update(*order_id, strategy, order, "submitted", String::new()),
+            ),
+            EngineEvent::Broker { event, order } => {
+                let (status, reason, ts) = match event {
                     BrokerEvent::Filled(fill) => {
-                        let filled_all = self
-                            .orders
-                            .get(&fill.order_id)
-                            .is_some_and(|t| t.quantity <= fill.quantity);
-                        if filled_all {
-                            self.orders.remove(&fill.order_id);
-                        }
                         let symbol = self.symbol(fill.instrument);
-                        (
-                            fill.ts,
-                            Some(EventKind::Fill {
-                                fill: fill.clone(),
-                                symbol,
-                            }),
-                        )
+                        let kind = EventKind::Fill {
+                            fill: fill.clone(),
+                            symbol,
+                        };
+                        self.bus.publish(fill.ts, kind);
+                        return;
+                    }
+                    BrokerEvent::Accepted { ts, .. } => ("accepted", String::new(), *ts),
+                    BrokerEvent::Cancelled { ts, .. } => ("cancelled", String::new(), *ts),
+                    BrokerEvent::Expired { ts, .. } => ("expired", String::new(), *ts),
+                    BrokerEvent::Rejected { reason, ts, .. } => ("rejected", reason.clone(), *ts),
+                    BrokerEvent::CancelRejected { reason, ts, .. } => {
+                        ("cancel_rejected", reason.clone(), *ts)
                     }
                 };
-                let Some(kind) = kind else { return };
-                (ts, kind)
+                // An event of an order the OMS does not know was refused there.
+                let Some(order) = order else { return };
+                (
+                    ts,
+                    self.update(order.id, &order.strategy, &order.request, status, reason),
+                )
             }
             EngineEvent::Rejected(notice) => (notice.ts, EventKind::Rejection(notice.clone())),
             EngineEvent::GuestFault { strategy, fault } => (

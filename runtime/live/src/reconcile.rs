@@ -1,11 +1,16 @@
 //! Start-up reconciliation with the venue. The venue is the source of truth
 //! for what happened while the runtime was down: every order the journal
 //! left open is looked up there by its intent id — found: the venue's state
-//! and missed fills are adopted; confirmed absent: marked never-sent (the
-//! strategy decides whether to try again, with a new intent) — and then the
-//! account's positions and cash are compared. Every difference is journaled
-//! and published. The trading gate opens only when the positions and cash
-//! agree; a mismatch keeps it closed (the account is halted) and says why.
+//! and missed fills are adopted (fills reach the strategy's `on-fill`,
+//! cancels and expiries its `on-reject` with the reason); confirmed absent:
+//! marked never-sent (the strategy gets `on-reject` and decides whether to
+//! try again, with a new intent) — and then the account's positions and cash
+//! are compared. The in-process paper broker restarted with the runtime: its
+//! books were resumed from the journal, its working orders are gone, so they
+//! are cancelled here and each strategy is told through `on-reject`. Every
+//! difference is journaled and published. The trading gate opens only when
+//! the positions and cash agree; a mismatch keeps it closed (the account is
+//! halted) and says why. The whole sequence is in docs/durability.md.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -21,12 +26,17 @@ use crate::event::EventKind;
 /// How the venue remembers orders across a runtime restart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum VenueMemory {
-    /// An in-process paper broker: it restarted with the runtime and
-    /// remembers nothing; open orders died with it, positions are ours.
-    None,
+    /// An in-process paper broker: it restarted with the runtime. Its books
+    /// (positions, cash, execution ids) were resumed from the journal; its
+    /// working orders died with the process.
+    Restarted,
     /// A venue that outlives the runtime (the paper venue, IB).
     Kept,
 }
+
+/// What a strategy is told about its order that died with the in-process
+/// paper broker.
+pub(crate) const RESTARTED_REASON: &str = "cancelled at start-up: the in-process paper broker restarted with the runtime and its working orders are gone; send a new order to try again";
 
 /// What reconciliation found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,10 +61,8 @@ impl Core {
         let mut out = ReconcileOutcome::default();
         let open: Vec<OrderId> = self.engine.oms().working_orders().map(|o| o.id).collect();
         out.looked_up = open.len();
-        if memory == VenueMemory::None {
-            for id in open {
-                let detail =
-                    "the in-process paper broker restarted with the runtime: its working orders are gone";
+        if memory == VenueMemory::Restarted {
+            for &id in &open {
                 self.difference(
                     &mut out,
                     DifferenceKind::NotFound,
@@ -62,15 +70,12 @@ impl Core {
                     None,
                     "working",
                     "unknown",
-                    detail,
+                    "the in-process paper broker restarted with the runtime: its working orders are gone; cancelled and the strategy told",
                 );
-                self.adopt(BrokerEvent::Cancelled {
-                    order_id: id,
-                    ts: self.now(),
-                });
+                let ts = self.now();
+                self.engine
+                    .end_reconciled(BrokerEvent::Cancelled { order_id: id, ts }, RESTARTED_REASON);
             }
-            out.agreed = true;
-            return out;
         }
         let report = match self.engine.broker_mut().report(&open, timeout) {
             Ok(r) => r,
@@ -228,14 +233,36 @@ impl Core {
                 Some(v) => {
                     out.adopted += 1;
                     let event = match v.status {
-                        OrderStatus::Cancelled => Some(BrokerEvent::Cancelled {
-                            order_id: id,
-                            ts: now,
-                        }),
-                        OrderStatus::Expired => Some(BrokerEvent::Expired {
-                            order_id: id,
-                            ts: now,
-                        }),
+                        OrderStatus::Cancelled | OrderStatus::Expired => {
+                            let (event, reason) = if v.status == OrderStatus::Cancelled {
+                                (
+                                    BrokerEvent::Cancelled {
+                                        order_id: id,
+                                        ts: now,
+                                    },
+                                    "cancelled at the venue while the runtime was down",
+                                )
+                            } else {
+                                (
+                                    BrokerEvent::Expired {
+                                        order_id: id,
+                                        ts: now,
+                                    },
+                                    "expired at the venue while the runtime was down",
+                                )
+                            };
+                            self.difference(
+                                out,
+                                DifferenceKind::StatusMismatch,
+                                Some(id),
+                                None,
+                                &format!("{local:?}"),
+                                &format!("{:?}", v.status),
+                                "adopted; the strategy told",
+                            );
+                            self.engine.end_reconciled(event, reason);
+                            None
+                        }
                         OrderStatus::Rejected => Some(BrokerEvent::Rejected {
                             order_id: id,
                             reason: v.reason.clone().unwrap_or_else(|| "rejected by the venue".into()),

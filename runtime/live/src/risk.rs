@@ -366,13 +366,11 @@ impl Handle {
 }
 
 impl Handle {
-    /// After the active guests are restored: engages the kill switch the
-    /// configuration asks for, and opens the trading gate (R21). The paper
-    /// broker starts empty on every start and so does the book, so the
-    /// start-up reconciliation between them has nothing to disagree on;
-    /// a real broker's reconciliation opens the gate only once it passed.
     /// At start-up, after the guests are back: asks the venue what happened
-    /// while the runtime was down (see [`crate::reconcile`]).
+    /// while the runtime was down and tells each guest about every order
+    /// that changed (see [`crate::reconcile`]). The in-process paper broker
+    /// resumed its books from the journal, like the OMS, so it is compared
+    /// like any venue.
     pub(crate) async fn reconcile(
         &self,
         memory: crate::reconcile::VenueMemory,

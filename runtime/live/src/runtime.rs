@@ -76,6 +76,27 @@ impl Runtime {
                 problems.join("\n  - ")
             )));
         }
+        let data_dir = if config.data_dir.as_os_str().is_empty() {
+            LiveConfig::default_data_dir()
+        } else {
+            config.data_dir.clone()
+        };
+        let sandbox = config.guests.sandbox.clone();
+        let (store, host, journal) = tokio::task::spawn_blocking(move || {
+            // The store owns its own directory: the data dir (a PVC root)
+            // may also hold `lost+found`, the API token and models.
+            let store = Store::open(data_dir.join(STORE_DIR), &StoreOptions::default())?;
+            // A journal that cannot be read refuses the start (never an empty book).
+            let journal = store.journal().replay().collect::<Result<Vec<_>, _>>()?;
+            let host = GuestEngine::new(sandbox)?;
+            Ok::<_, LiveError>((store, host, journal))
+        })
+        .await
+        .map_err(|e| LiveError::Internal(format!("store set-up panicked: {e}")))??;
+        // The paper market resumes after the last journaled time, so engine
+        // time never goes back across a restart (an accelerated market runs
+        // ahead of the wall clock).
+        let resume_after = crate::journal::last_time(&journal);
         let mut instruments = Instruments::new();
         // The venue process, when there is one: its symbols are the market.
         let venue = match config.broker.kind {
@@ -105,7 +126,7 @@ impl Runtime {
             (None, None) => {
                 let market = config.market.clone();
                 let planned = tokio::task::spawn_blocking(move || {
-                    let plan = feed::plan(&market, &mut instruments);
+                    let plan = feed::plan(&market, &mut instruments, resume_after);
                     plan.map(|p| (p, instruments))
                 })
                 .await
@@ -115,23 +136,6 @@ impl Runtime {
             }
         };
         let instruments = Arc::new(instruments);
-        let data_dir = if config.data_dir.as_os_str().is_empty() {
-            LiveConfig::default_data_dir()
-        } else {
-            config.data_dir.clone()
-        };
-        let sandbox = config.guests.sandbox.clone();
-        let (store, host, journal) = tokio::task::spawn_blocking(move || {
-            // The store owns its own directory: the data dir (a PVC root)
-            // may also hold `lost+found`, the API token and models.
-            let store = Store::open(data_dir.join(STORE_DIR), &StoreOptions::default())?;
-            // A journal that cannot be read refuses the start (never an empty book).
-            let journal = store.journal().replay().collect::<Result<Vec<_>, _>>()?;
-            let host = GuestEngine::new(sandbox)?;
-            Ok::<_, LiveError>((store, host, journal))
-        })
-        .await
-        .map_err(|e| LiveError::Internal(format!("store set-up panicked: {e}")))??;
         let store = Arc::new(store);
         let (risk, latches) = {
             let (store, from_file) = (store.clone(), config.risk.clone());
@@ -203,9 +207,15 @@ impl Runtime {
                 (Box::new(v), Some(starter), VenueMemory::Kept)
             }
             (None, None) => {
+                // The in-process broker restarts with the runtime: its books
+                // (positions, cash, execution ids) continue from the journal,
+                // like the OMS's; its working orders are gone.
+                let (orders, fills) = crate::journal::paper_books(&journal);
                 let paper = PaperBroker::try_new(config.account.paper, &instruments)
-                    .map_err(|e| LiveError::InvalidArgument(format!("account.paper: {e}")))?;
-                (Box::new(paper), None, VenueMemory::None)
+                    .map_err(|e| LiveError::InvalidArgument(format!("account.paper: {e}")))?
+                    .with_starting_cash(starting_cash)
+                    .resume(orders, &fills);
+                (Box::new(paper), None, VenueMemory::Restarted)
             }
         };
         let traffic = Arc::new(crate::Traffic::default());

@@ -38,7 +38,8 @@
 //! - **Cancels** are immediate ([`BrokerEvent::Cancelled`]); a cancel of an
 //!   unknown or finished order yields [`BrokerEvent::CancelRejected`]. An
 //!   amendment of an unknown or finished order is a [`BrokerError`].
-//! - Execution ids are deterministic: `P-1`, `P-2`, …
+//! - Execution ids are deterministic: `P-1`, `P-2`, …; a broker resumed
+//!   after a restart ([`PaperBroker::resume`]) continues after the last one.
 
 mod config;
 mod ledger;
@@ -128,6 +129,38 @@ impl PaperBroker {
     /// report carries no cash).
     pub fn with_starting_cash(mut self, cash: wasmtrade_model::Money) -> Self {
         self.ledger.set_starting_cash(cash);
+        self
+    }
+
+    /// Continues the books of a paper venue that stopped with the runtime
+    /// (the in-process broker restarts with it). `orders` are the journaled
+    /// orders (id and quantity) and `fills` the journaled executions:
+    /// positions, cash and executions are booked again, and new execution
+    /// ids continue after the highest `P-<n>` among them. Without that a
+    /// fill after the restart would reuse an id the order book already
+    /// holds, be dropped there as a re-sent duplicate, and leave its order
+    /// `accepted` forever. Working orders are not restored: they died with
+    /// the process, and start-up reconciliation ends them.
+    pub fn resume<'a>(
+        mut self,
+        orders: impl IntoIterator<Item = (OrderId, Quantity)>,
+        fills: impl IntoIterator<Item = &'a Fill>,
+    ) -> Self {
+        for (id, quantity) in orders {
+            self.known.insert(id);
+            self.ledger.quantity(id, quantity);
+        }
+        for fill in fills {
+            if let Some(n) = fill
+                .exec_id
+                .strip_prefix("P-")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                self.next_exec = self.next_exec.max(n.saturating_add(1));
+            }
+            self.known.insert(fill.order_id);
+            self.ledger.observe(&BrokerEvent::Filled(fill.clone()));
+        }
         self
     }
 
