@@ -597,7 +597,14 @@ impl Handle {
                     return Err(LiveError::NotFound(format!("module `{name}` has no version {v}")));
                 }
                 let sha = Self::sha_of(&module, v);
-                blocking(move || Ok(registry.store().modules().remove(&n, v)?)).await?;
+                let hash = module.version(v).map(|m| m.sha256);
+                let r2 = registry.clone();
+                blocking(move || Ok(r2.store().modules().remove(&n, v)?)).await?;
+                // The compiled module leaves memory too (a running shadow
+                // keeps its own reference; a later use reloads it).
+                if let Some(hash) = hash {
+                    registry.forget(&hash);
+                }
                 self.audit(who, "remove", name, v, &sha, "");
                 Ok(vec![v])
             }

@@ -120,6 +120,13 @@ impl Registry {
         instruments: Arc<Instruments>,
         seed: u64,
     ) -> Self {
+        // Artifacts compiled by another engine configuration (a wasmtime
+        // upgrade, other limits) can never be loaded again: drop them.
+        match store.artifacts().retain_fingerprint(&host.engine_fingerprint()) {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "deleted artifacts compiled by another engine configuration"),
+            Err(e) => tracing::warn!(error = %e, "could not delete artifacts of other engine configurations"),
+        }
         Self {
             store,
             host,

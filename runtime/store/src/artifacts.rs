@@ -82,6 +82,12 @@ impl Artifacts {
         Ok(())
     }
 
+    /// Deletes every artifact compiled from `module`, by any engine;
+    /// returns how many. Called when the module's bytes are deleted.
+    pub fn remove_module(&self, module: &ContentHash) -> Result<usize, StoreError> {
+        remove_compiled(&self.tree, &self.shared, module)
+    }
+
     /// Deletes artifacts built by any engine other than `fingerprint`;
     /// returns how many.
     pub fn retain_fingerprint(&self, fingerprint: &str) -> Result<usize, StoreError> {
@@ -105,6 +111,20 @@ impl Artifacts {
             misses: self.misses.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Deletes every key of `tree` (the artifacts tree) that starts with
+/// `module`'s hash; shared with [`crate::Modules`], which deletes a
+/// version's compiled forms together with its bytes.
+pub(crate) fn remove_compiled(tree: &sled::Tree, shared: &Shared, module: &ContentHash) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    for item in tree.scan_prefix(module.as_bytes()) {
+        let (k, _) = item.map_err(shared.err(format!("listing the artifacts of {module}")))?;
+        tree.remove(&k)
+            .map_err(shared.err(format!("removing an artifact of {module}")))?;
+        removed += 1;
+    }
+    Ok(removed)
 }
 
 /// `sha256 (32 bytes) ++ fingerprint (utf-8)`.

@@ -85,10 +85,16 @@ impl Modules {
             },
         );
         let (module, deleted) = self.finish(out, &format!("removing from module `{name}`"))?;
-        self.shared.flush(&format!("flushing module `{name}`"))?;
-        for sha in deleted {
-            tracing::info!(module = name, sha256 = %sha, "deleted module bytes no live version uses");
+        // The compiled forms of deleted bytes go too (after the commit: a
+        // crash in between leaves an artifact nothing will ask for, which
+        // the next removal of the same bytes, or nothing, cleans; never a
+        // version without its artifact).
+        let artifacts = self.shared.tree("artifacts")?;
+        for sha in &deleted {
+            let compiled = crate::artifacts::remove_compiled(&artifacts, &self.shared, sha)?;
+            tracing::info!(module = name, sha256 = %sha, compiled, "deleted module bytes no live version uses, and their compiled artifacts");
         }
+        self.shared.flush(&format!("flushing module `{name}`"))?;
         Ok(module)
     }
 
@@ -153,6 +159,33 @@ mod tests {
         assert_eq!(store.modules().bytes(&v1.sha256).unwrap(), None);
         assert_eq!(store.modules().bytes(&v2.sha256).unwrap().unwrap(), b"two");
         assert_eq!(store.modules().active_bytes("s").unwrap().unwrap().0.version, 2);
+    }
+
+    #[test]
+    fn removing_deletes_the_compiled_artifacts_of_deleted_bytes_only() {
+        let (_dir, store) = open(None);
+        let m = store.modules();
+        let v1 = m.add_version(&upload("s"), b"one").unwrap();
+        let v2 = m.add_version(&upload("s"), b"two").unwrap();
+        // Version 3 of another module shares version 1's bytes at first.
+        let shared = m.add_version(&upload("t"), b"one").unwrap();
+        assert_eq!(shared.sha256, v1.sha256);
+        let a = store.artifacts();
+        for sha in [&v1.sha256, &v2.sha256] {
+            a.put(sha, "engine-a", b"compiled").unwrap();
+            a.put(sha, "engine-b", b"compiled").unwrap();
+        }
+        m.activate("s", 2).unwrap();
+
+        m.remove("s", 1).unwrap();
+        assert!(a.get(&v1.sha256, "engine-a").unwrap().is_some(), "module t still uses these bytes");
+
+        m.remove_module("t").unwrap();
+        for engine in ["engine-a", "engine-b"] {
+            assert_eq!(a.get(&v1.sha256, engine).unwrap(), None, "no live version uses v1's bytes");
+            assert!(a.get(&v2.sha256, engine).unwrap().is_some(), "v2 is active");
+        }
+        assert_eq!(a.remove_module(&v2.sha256).unwrap(), 2);
     }
 
     #[test]
