@@ -99,3 +99,76 @@ fn bad_numbers_on_the_command_line_are_named() {
     .unwrap();
     assert_one_line_error(&out, &["--cash", "lots"]);
 }
+
+/// Issue 15: a 1 GiB field used to be read whole (4.2 GB RSS) and the
+/// backtest exited 0. Now the read stops at the first byte past the field
+/// limit, quickly, naming file:line and the limit. An 8 MiB field (128
+/// times the limit) stands for the 1 GiB one.
+#[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the test measures how long the refusal takes"
+)]
+fn a_huge_csv_field_is_refused_quickly_naming_file_line_and_limit() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.csv");
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(b"timestamp,open,high,low,close,volume\n2024-01-02,10,11,9,10.5,100\n2024-01-03,10,11,9,10,")
+        .unwrap();
+    let chunk = vec![b'7'; 1 << 20];
+    for _ in 0..8 {
+        f.write_all(&chunk).unwrap();
+    }
+    f.write_all(b"\n").unwrap();
+    drop(f);
+    let strategy = guest_path("sma_cross").unwrap();
+    let started = std::time::Instant::now();
+    let out = run_cli([
+        "backtest".as_ref(),
+        "--strategy".as_ref(),
+        strategy.as_os_str(),
+        "--data".as_ref(),
+        path.as_os_str(),
+        "--config".as_ref(),
+        "fast=2,slow=3".as_ref(),
+    ])
+    .unwrap();
+    assert_one_line_error(
+        &out,
+        &[
+            "huge.csv:3",
+            "field 6 (column `volume`)",
+            "65536 bytes",
+            "limit of a CSV field",
+        ],
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_csv_row_over_the_line_limit_is_refused_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let row = "1,".repeat(600_000);
+    let csv = write(
+        dir.path(),
+        "wide.csv",
+        &format!("timestamp,open,high,low,close\n2024-01-02,10,11,9,10.5\n{row}\n"),
+    );
+    let strategy = guest_path("sma_cross").unwrap();
+    let out = run_cli([
+        "backtest".as_ref(),
+        "--strategy".as_ref(),
+        strategy.as_os_str(),
+        "--data".as_ref(),
+        csv.as_os_str(),
+        "--config".as_ref(),
+        "fast=2,slow=3".as_ref(),
+    ])
+    .unwrap();
+    assert_one_line_error(&out, &["wide.csv:3", "1048576 bytes", "limit of a CSV row"]);
+}

@@ -210,3 +210,55 @@ async fn an_upload_over_the_size_limit_is_resource_exhausted() {
     let bars = s.account_bars().await;
     s.account_bars_grow_past(bars).await;
 }
+
+/// Issue 15: `.` and `..` were accepted as module names. Names are now
+/// `^[a-z0-9][a-z0-9_-]{0,63}$`, refused at the API edge before any byte
+/// is read, naming the field and the rule; nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn module_names_outside_the_rule_are_invalid_argument() {
+    let mut s = Server::with_good().await;
+    let bytes = guest_bytes("sma_cross").unwrap();
+    let long = "a".repeat(200);
+    for name in [".", "..", "a/b", "", long.as_str(), "smа-cross", "Sma", "../etc"] {
+        let r = upload(
+            &mut s.strategies,
+            header(name, GuestKind::Strategy, &bytes, ""),
+            &bytes,
+        )
+        .await;
+        assert_status(
+            &format!("upload as {name:?}"),
+            r,
+            Code::InvalidArgument,
+            &["`header.name`", "module name", "1 to 64 characters from a-z, 0-9"],
+        );
+    }
+    let r = s.activate("..", 1).await;
+    assert_status(
+        "activate ..",
+        r,
+        Code::InvalidArgument,
+        &["`name`", "module name \"..\""],
+    );
+    // The CLI shows the same reason and exits non-zero.
+    let path = wasmtrade_e2e::guest_path("sma_cross").unwrap();
+    let out = s
+        .serve
+        .cli(["strategy", "upload", path.to_str().unwrap(), "--name", ".."])
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("module name \"..\" is invalid") && err.contains("a-z, 0-9, `-` and `_`"),
+        "{err}"
+    );
+    let listed = s
+        .strategies
+        .list(ListRequest { name: String::new() })
+        .await
+        .unwrap()
+        .into_inner()
+        .modules;
+    assert_eq!(listed.len(), 1, "only `good` is stored: {listed:?}");
+    s.assert_good_unaffected().await;
+}

@@ -334,13 +334,10 @@ impl Core {
             .map(|(n, _)| n.clone())
             .collect();
         for name in names {
-            let Some(slot) = self.engine.strategy_mut(&StrategyId::new(&name)) else {
+            let Some(snapshot) = self.engine.snapshot_strategy(&StrategyId::new(&name)) else {
                 continue;
             };
-            if !slot.is_active() {
-                continue;
-            }
-            match slot.guest.snapshot() {
+            match snapshot {
                 Ok(state) => {
                     // Also on the store (flushed in the background), so a
                     // crash resumes from here rather than from the start.
@@ -356,7 +353,9 @@ impl Core {
                     }
                     self.last_good.insert(name, state);
                 }
-                // Guests without snapshot support restart from scratch.
+                // Guests without snapshot support restart from scratch; a
+                // snapshot that trapped or ran out of budget quarantined the
+                // guest (the engine reported the fault).
                 Err(fault) => tracing::debug!(module = %name, "periodic snapshot failed: {fault}"),
             }
         }
@@ -700,6 +699,11 @@ impl Core {
             }
             Err(e) => {
                 let message = match previous {
+                    Some(p) if e.quarantined_the_running_guest() => format!(
+                        "{e}; version {p} was quarantined by that fault and no longer trades \
+                         (guests.quarantine decides whether it restarts from its last good snapshot); \
+                         version {version} was not installed"
+                    ),
                     Some(p) => format!("{e}; version {p} keeps running (automatic rollback)"),
                     None => e.to_string(),
                 };

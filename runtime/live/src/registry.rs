@@ -55,20 +55,10 @@ pub struct Uploaded {
     pub compile_ns: u64,
 }
 
-/// Module names: what the store, the API and the strategy ids accept.
+/// Module names: what the store, the API and the strategy ids accept
+/// ([`MODULE_NAME_RULE`](wasmtrade_model::MODULE_NAME_RULE)).
 pub fn check_name(name: &str) -> Result<(), LiveError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(LiveError::InvalidArgument(format!(
-            "module name {name:?} is invalid: use 1 to 64 characters from A-Z, a-z, 0-9, `_`, `-` and `.`"
-        )))
-    }
+    wasmtrade_model::check_module_name(name).map_err(|e| LiveError::InvalidArgument(e.to_string()))
 }
 
 /// Checks that `config` is empty or a JSON object.

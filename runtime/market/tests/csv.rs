@@ -229,8 +229,7 @@ fn missing_file_names_the_path() {
 /// ends. Reading it whole would never finish: the test finishing is the proof.
 fn endless_field() -> impl std::io::Read {
     use std::io::Read;
-    std::io::Cursor::new(format!("{H}2024-01-02,1,2,1,1,1\n2024-01-03,1,2,1,1,"))
-        .chain(std::io::repeat(b'7'))
+    std::io::Cursor::new(format!("{H}2024-01-02,1,2,1,1,1\n2024-01-03,1,2,1,1,")).chain(std::io::repeat(b'7'))
 }
 
 #[test]

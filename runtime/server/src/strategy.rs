@@ -38,6 +38,13 @@ fn guest_kind(k: i32) -> Result<GuestKind, Status> {
     }
 }
 
+/// Refuses a module name outside
+/// [`MODULE_NAME_RULE`](wasmtrade_model::MODULE_NAME_RULE) at the edge,
+/// naming the request field.
+fn check_name(field: &str, name: &str) -> Result<(), Status> {
+    wasmtrade_model::check_module_name(name).map_err(|e| Status::invalid_argument(format!("`{field}`: {e}")))
+}
+
 fn some_version(v: u32) -> Option<u32> {
     (v != 0).then_some(v)
 }
@@ -68,6 +75,7 @@ impl StrategyService for Strategies {
                 ));
             }
         };
+        check_name("header.name", &header.name)?;
         let kind = guest_kind(header.kind)?;
         if header.size > limit {
             return Err(Status::resource_exhausted(format!(
@@ -129,6 +137,7 @@ impl StrategyService for Strategies {
     ) -> Result<Response<pb::ActivateResponse>, Status> {
         let who = who(&request);
         let r = request.into_inner();
+        check_name("name", &r.name)?;
         if r.version == 0 {
             return Err(Status::invalid_argument(
                 "activate: give the version to activate (1, 2, ...)",
@@ -148,6 +157,7 @@ impl StrategyService for Strategies {
     ) -> Result<Response<pb::ActivateResponse>, Status> {
         let who = who(&request);
         let r = request.into_inner();
+        check_name("name", &r.name)?;
         let done = self
             .handle
             .rollback(&r.name, some_version(r.version), &who)
@@ -162,6 +172,7 @@ impl StrategyService for Strategies {
     ) -> Result<Response<pb::RemoveResponse>, Status> {
         let who = who(&request);
         let r = request.into_inner();
+        check_name("name", &r.name)?;
         let removed = self
             .handle
             .remove(&r.name, some_version(r.version), &who)
@@ -179,6 +190,7 @@ impl StrategyService for Strategies {
     ) -> Result<Response<pb::ShadowResponse>, Status> {
         let who = who(&request);
         let r = request.into_inner();
+        check_name("name", &r.name)?;
         if r.version == 0 {
             return Err(Status::invalid_argument(
                 "start shadow: give the version to run in shadow",
@@ -201,6 +213,7 @@ impl StrategyService for Strategies {
     ) -> Result<Response<pb::ShadowResponse>, Status> {
         let who = who(&request);
         let r = request.into_inner();
+        check_name("name", &r.name)?;
         let info = self.handle.stop_shadow(&r.name, &who).await.map_err(to_status)?;
         Ok(Response::new(pb::ShadowResponse {
             name: r.name,
@@ -214,6 +227,7 @@ impl StrategyService for Strategies {
     ) -> Result<Response<pb::ActivateResponse>, Status> {
         let who = who(&request);
         let r = request.into_inner();
+        check_name("name", &r.name)?;
         let done = self.handle.promote(&r.name, &who).await.map_err(to_status)?;
         Ok(Response::new(convert::installed(&done)))
     }
@@ -224,6 +238,7 @@ impl StrategyService for Strategies {
     ) -> Result<Response<pb::ActivateResponse>, Status> {
         let who = who(&request);
         let r = request.into_inner();
+        check_name("name", &r.name)?;
         let done = self
             .handle
             .update_config(&r.name, &r.config_json, &who)
@@ -236,7 +251,7 @@ impl StrategyService for Strategies {
 
     async fn logs(&self, request: Request<pb::LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
         let r = request.into_inner();
-        wasmtrade_live::check_name(&r.name).map_err(to_status)?;
+        check_name("name", &r.name)?;
         let (recent, mut rx) = self.handle.logs(&r.name, r.tail as usize);
         let (tx, out) = mpsc::channel::<Result<pb::LogLine, Status>>(1024);
         let name = r.name;

@@ -130,8 +130,15 @@ fn generated_token(data_dir: &Path) -> anyhow::Result<String> {
             .context("cannot read /dev/urandom to generate an API token: set WASMTRADE_TOKEN")?;
     }
     let token = hex::encode(raw);
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+    {
+        // Owner-only, like the store the data dir holds.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+    }
     write_private(&path, &token)?;
     eprintln!(
         "wasmtrade serve: generated an API token into {} (set WASMTRADE_TOKEN or server.token_file to choose one, \
