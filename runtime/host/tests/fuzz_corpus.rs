@@ -31,7 +31,11 @@ impl Mutator {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 
     /// One mutation of `seed`, in the spirit of libFuzzer's default mutators.
@@ -88,7 +92,12 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            p.is_file()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     files.sort();
     files
@@ -118,9 +127,17 @@ fn csv_bars_survives_every_seed_regression_and_mutation() {
         .into_iter()
         .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
         .collect();
-    assert!(seeds.len() >= 5, "the csv_bars seeds are missing from {}", dir.display());
+    assert!(
+        seeds.len() >= 5,
+        "the csv_bars seeds are missing from {}",
+        dir.display()
+    );
     for p in files_in(&dir.join("regressions/csv_bars")) {
-        replay(csv_bars::run, &p.display().to_string(), &std::fs::read(&p).unwrap());
+        replay(
+            csv_bars::run,
+            &p.display().to_string(),
+            &std::fs::read(&p).unwrap(),
+        );
     }
     let mut mutator = Mutator(0x5eed_c5f0);
     let mut runs = 0;
@@ -160,7 +177,11 @@ fn load_guest_survives_every_seed_regression_and_mutation() {
         replay(load_guest::run, name, seed);
     }
     for p in files_in(&fuzz_dir().join("regressions/load_guest")) {
-        replay(load_guest::run, &p.display().to_string(), &std::fs::read(&p).unwrap());
+        replay(
+            load_guest::run,
+            &p.display().to_string(),
+            &std::fs::read(&p).unwrap(),
+        );
     }
     // Each mutation that still parses costs a compilation: a few per seed.
     let mut mutator = Mutator(0x10ad_9e57);

@@ -114,7 +114,10 @@ impl Registry {
         // upgrade, other limits) can never be loaded again: drop them.
         match store.artifacts().retain_fingerprint(&host.engine_fingerprint()) {
             Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "deleted artifacts compiled by another engine configuration"),
+            Ok(removed) => tracing::info!(
+                removed,
+                "deleted artifacts compiled by another engine configuration"
+            ),
             Err(e) => tracing::warn!(error = %e, "could not delete artifacts of other engine configurations"),
         }
         Self {

@@ -116,7 +116,11 @@ impl Artifacts {
 /// Deletes every key of `tree` (the artifacts tree) that starts with
 /// `module`'s hash; shared with [`crate::Modules`], which deletes a
 /// version's compiled forms together with its bytes.
-pub(crate) fn remove_compiled(tree: &sled::Tree, shared: &Shared, module: &ContentHash) -> Result<usize, StoreError> {
+pub(crate) fn remove_compiled(
+    tree: &sled::Tree,
+    shared: &Shared,
+    module: &ContentHash,
+) -> Result<usize, StoreError> {
     let mut removed = 0;
     for item in tree.scan_prefix(module.as_bytes()) {
         let (k, _) = item.map_err(shared.err(format!("listing the artifacts of {module}")))?;

@@ -14,23 +14,36 @@ fn run(args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("run the wasmtrade binary");
-    assert!(out.status.success(), "wasmtrade {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "wasmtrade {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8 help")
 }
 
 #[test]
 fn version_names_the_crate_version() {
-    assert_eq!(run(&["--version"]).trim(), format!("wasmtrade {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        run(&["--version"]).trim(),
+        format!("wasmtrade {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
 fn help_lists_serve_and_the_client_commands_as_available_today() {
     let help = run(&["--help"]);
     for command in ["backtest", "serve", "strategy", "orders", "kill", "risk"] {
-        assert!(help.contains(command), "`wasmtrade --help` does not list {command}:\n{help}");
+        assert!(
+            help.contains(command),
+            "`wasmtrade --help` does not list {command}:\n{help}"
+        );
     }
     for stale in ["(later)", "coming", "comes with"] {
-        assert!(!help.contains(stale), "`wasmtrade --help` still says {stale:?}:\n{help}");
+        assert!(
+            !help.contains(stale),
+            "`wasmtrade --help` still says {stale:?}:\n{help}"
+        );
     }
 }
 
@@ -38,5 +51,8 @@ fn help_lists_serve_and_the_client_commands_as_available_today() {
 fn serve_help_names_the_real_data_dir_key() {
     let help = run(&["serve", "--help"]);
     assert!(help.contains("data_dir"), "{help}");
-    assert!(!help.contains("store.data_dir"), "`serve --help` names a key that does not exist:\n{help}");
+    assert!(
+        !help.contains("store.data_dir"),
+        "`serve --help` names a key that does not exist:\n{help}"
+    );
 }

@@ -178,11 +178,18 @@ mod tests {
         m.activate("s", 2).unwrap();
 
         m.remove("s", 1).unwrap();
-        assert!(a.get(&v1.sha256, "engine-a").unwrap().is_some(), "module t still uses these bytes");
+        assert!(
+            a.get(&v1.sha256, "engine-a").unwrap().is_some(),
+            "module t still uses these bytes"
+        );
 
         m.remove_module("t").unwrap();
         for engine in ["engine-a", "engine-b"] {
-            assert_eq!(a.get(&v1.sha256, engine).unwrap(), None, "no live version uses v1's bytes");
+            assert_eq!(
+                a.get(&v1.sha256, engine).unwrap(),
+                None,
+                "no live version uses v1's bytes"
+            );
             assert!(a.get(&v2.sha256, engine).unwrap().is_some(), "v2 is active");
         }
         assert_eq!(a.remove_module(&v2.sha256).unwrap(), 2);
