@@ -104,7 +104,16 @@ fn each_principal_may_make_the_calls_of_its_role_and_the_audit_names_it() {
     let mut serve = Serve::start(&data, &env).unwrap();
     let sma = guest_path("sma_cross").unwrap();
     let sma = sma.to_str().unwrap();
-    let upload = ["strategy", "upload", sma, "--name", "sma", "--activate"];
+    let upload = [
+        "strategy",
+        "upload",
+        sma,
+        "--name",
+        "sma",
+        "--config",
+        "fast=5,slow=20",
+        "--activate",
+    ];
 
     // A viewer reads, and nothing else.
     ok(serve.cli_as("vic-token", ["strategy", "list", "--json"]).unwrap());
