@@ -40,9 +40,12 @@ demo: demo-build
 
 # The binary and the demo's guest only. The guest build is small, so it goes
 # first (a broken toolchain shows in seconds, not after the long build).
+# `--workspace --bins` resolves features exactly as `cargo test --workspace`
+# does (proto/Cargo.toml explains the one difference it had to remove), so
+# after `make test` this is a no-op and the demo runs the tested binary.
 demo-build: setup
 	cargo build --profile guest --target wasm32-wasip2 $(foreach g,$(DEMO_GUESTS),-p $(g))
-	cargo build --release -p wasmtrade
+	cargo build --workspace --release --bins
 
 # The toolchain rust-toolchain.toml names (with its components and the
 # wasm32-wasip2 target): rustup does not install it on its own here.
@@ -84,7 +87,9 @@ clippy:
 # One feature resolution for everything native: `cargo test --workspace`
 # builds the release binary too (runtime/wasmtrade has an integration test),
 # so the binary the e2e tests run, deploy-check checks and the image ships
-# is compiled once.
+# is compiled once. The benchmarks (package wasmtrade-bench) are not built
+# here: clippy --all-targets type-checks them, and `make bench` builds them;
+# keeping them out of `cargo test` keeps tract's native build out of CI.
 test:
 	@$(TIMED) --reset
 	@$(TIMED) setup $(MAKE) --no-print-directory setup
@@ -94,7 +99,7 @@ test:
 	@$(TIMED) fmt cargo fmt --all --check
 	@$(TIMED) guests $(MAKE) --no-print-directory guests
 	@$(TIMED) clippy $(MAKE) --no-print-directory clippy
-	@$(TIMED) build sh -c 'cargo test --workspace --release --no-run && cargo bench --workspace --no-run'
+	@$(TIMED) build cargo test --workspace --release --no-run
 	@$(TIMED) python sh -c '$(MAKE) --no-print-directory python || { cat target/python.log; exit 1; }'
 	@$(TIMED) tests env WASMTRADE_PYTHON=$(abspath $(PY)) cargo test --workspace --release
 	@$(TIMED) deploy-check deploy/check.sh
@@ -113,11 +118,11 @@ deploy-tools:
 	deploy/check.sh --tools
 
 bench: guests
-	cargo bench -p wasmtrade-e2e --bench throughput
-	cargo bench -p wasmtrade-e2e --bench serve
-	cargo bench -p wasmtrade-e2e --bench sandbox
-	cargo bench -p wasmtrade-e2e --bench kill
-	cargo bench -p wasmtrade-e2e --bench durability
+	cargo bench --workspace --bench throughput
+	cargo bench --workspace --bench serve
+	cargo bench --workspace --bench sandbox
+	cargo bench --workspace --bench kill
+	cargo bench --workspace --bench durability
 
 # Coverage-guided fuzz runs with AddressSanitizer (nightly; installs
 # cargo-fuzz if missing). FUZZ_SECONDS per target.

@@ -13,7 +13,7 @@
 //!
 //! ```text
 //! make guests    # once
-//! cargo bench -p wasmtrade-e2e --bench durability
+//! cargo bench --workspace --bench durability
 //! ```
 
 #![allow(clippy::print_stdout, reason = "a bench binary prints its figures")]
@@ -43,7 +43,7 @@ use wasmtrade_oms::Oms;
 use wasmtrade_risk::{Engine as RiskEngine, RiskConfig};
 use wasmtrade_store::{JournalRecord, Store, StoreOptions};
 
-const COMMAND: &str = "cargo bench -p wasmtrade-e2e --bench durability";
+const COMMAND: &str = "cargo bench --workspace --bench durability";
 const GUESTS: usize = 100;
 const READY_TARGET: Duration = Duration::from_secs(1);
 

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! make guests    # once
-//! cargo bench -p wasmtrade-e2e --bench kill
+//! cargo bench --workspace --bench kill
 //! ```
 //!
 //! 50 cycles: `Handle::set_kill_switch(on)` (what the gRPC call runs), then
@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use wasmtrade_e2e::guest_bytes;
 use wasmtrade_live::{EventKind, GuestKind, Handle, LiveConfig, MarketConfig, Runtime, UploadMeta};
 
-const COMMAND: &str = "cargo bench -p wasmtrade-e2e --bench kill";
+const COMMAND: &str = "cargo bench --workspace --bench kill";
 const CYCLES: usize = 50;
 const BLOCK_TARGET: Duration = Duration::from_millis(100);
 const CANCEL_TARGET: Duration = Duration::from_secs(1);

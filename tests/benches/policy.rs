@@ -4,7 +4,7 @@
 //! onnxruntime (Python, one thread), all measured in one run on the same
 //! model and observations.
 //!
-//! `make guests python && WASMTRADE_PYTHON=target/pyenv/bin/python cargo bench -p wasmtrade-e2e --bench policy`
+//! `make guests python && WASMTRADE_PYTHON=target/pyenv/bin/python cargo bench --workspace --bench policy`
 //! Set `BENCH_ACTIONS` to change the number of timed actions (default 2000).
 //! Target (perf.md R6): wasm ≤ 2× native.
 

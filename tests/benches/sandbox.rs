@@ -1,7 +1,7 @@
 //! What the sandbox's safety mechanisms cost, measured in one run so the
 //! ratios compare like with like.
 //!
-//! `cargo bench -p wasmtrade-e2e --bench sandbox` (after `make guests`).
+//! `cargo bench --workspace --bench sandbox` (after `make guests`).
 //! Set `BENCH_BARS` to change the number of bars (default 2,000,000).
 //!
 //! The figures:
@@ -241,7 +241,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    println!("sandbox costs: `cargo bench -p wasmtrade-e2e --bench sandbox`");
+    println!("sandbox costs: `cargo bench --workspace --bench sandbox`");
     interruption_overhead(&wasm);
     instantiation(&wasm);
     std::process::ExitCode::SUCCESS

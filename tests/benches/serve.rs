@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! make guests    # once: builds target/wasm32-wasip2/guest/sma_cross.wasm
-//! cargo bench -p wasmtrade-e2e --bench serve
+//! cargo bench --workspace --bench serve
 //! ```
 //!
 //! Set `WASMTRADE_GUEST_DIR` to take the guests from elsewhere. It runs in
@@ -72,7 +72,7 @@ use wasmtrade_proto::v1::trading_service_client::TradingServiceClient;
 use wasmtrade_proto::{AUTH_HEADER, bearer};
 use wasmtrade_server::Server;
 
-const COMMAND: &str = "cargo bench -p wasmtrade-e2e --bench serve";
+const COMMAND: &str = "cargo bench --workspace --bench serve";
 const TOKEN: &str = "bench-token";
 const NAME: &str = "sma-cross";
 const CONFIG: &str = r#"{"fast":5,"slow":20}"#;

@@ -2,7 +2,7 @@
 //! broker) on 1,000,000 synthetic bars: the wasm `sma-cross` against the
 //! same source compiled natively, measured in one run.
 //!
-//! `cargo bench -p wasmtrade-e2e --bench throughput` (after `make guests`).
+//! `cargo bench --workspace --bench throughput` (after `make guests`).
 //! Set `BENCH_BARS` to change the number of bars.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, missing_docs)]

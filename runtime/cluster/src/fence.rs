@@ -138,6 +138,12 @@ impl Fence {
     /// renewal is younger than the fence window. Call it before every
     /// broker send; attach the token to the order and its journal record.
     pub fn check(&self) -> Result<FenceToken, FenceError> {
+        self.check_at(Instant::now())
+    }
+
+    /// [`Fence::check`] as of `now` (a pure function of the fence's state
+    /// and the time, which the unit tests drive without a paused clock).
+    fn check_at(&self, now: Instant) -> Result<FenceToken, FenceError> {
         let inner = &*self.inner;
         match inner.state.load(Ordering::Acquire) {
             HELD => {}
@@ -156,7 +162,7 @@ impl Fence {
         }
         let renewed = Duration::from_nanos(inner.renewed_at.load(Ordering::Acquire));
         let token = FenceToken(inner.transitions.load(Ordering::Acquire));
-        let since = inner.base.elapsed().saturating_sub(renewed);
+        let since = now.saturating_duration_since(inner.base).saturating_sub(renewed);
         if since < inner.window {
             return Ok(token);
         }
@@ -287,21 +293,24 @@ mod tests {
         Fence::new("DU1", "wasmtrade-account-du1", Duration::from_secs(12))
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_new_fence_is_closed() {
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_new_fence_is_closed() {
         let f = fence();
         assert!(matches!(f.check(), Err(FenceError::NotHeld { .. })));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn opens_on_renewal_and_closes_after_the_window_on_its_own() {
+    #[test]
+    fn opens_on_renewal_and_closes_after_the_window_on_its_own() {
         let f = fence();
-        f.renewed(Instant::now(), 4);
-        assert_eq!(f.check(), Ok(FenceToken(4)));
-        tokio::time::advance(Duration::from_millis(11_999)).await;
-        assert!(f.is_open());
-        tokio::time::advance(Duration::from_millis(1)).await;
-        let err = f.check();
+        let t0 = f.inner.base + ms(1_000);
+        f.renewed(t0, 4);
+        assert_eq!(f.check_at(t0), Ok(FenceToken(4)));
+        assert_eq!(f.check_at(t0 + ms(11_999)), Ok(FenceToken(4)));
+        let err = f.check_at(t0 + ms(12_000));
         assert!(
             matches!(
                 err,
@@ -314,22 +323,28 @@ mod tests {
             "{err:?}"
         );
         // A renewal sent later reopens it with the same token.
-        f.renewed(Instant::now(), 4);
-        assert_eq!(f.check(), Ok(FenceToken(4)));
+        let t1 = t0 + ms(13_000);
+        f.renewed(t1, 4);
+        assert_eq!(f.check_at(t1), Ok(FenceToken(4)));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn the_window_counts_from_when_the_renewal_was_sent() {
+    #[test]
+    fn the_window_counts_from_when_the_renewal_was_sent() {
         let f = fence();
-        let sent = Instant::now();
-        tokio::time::advance(Duration::from_secs(5)).await; // a slow answer
+        let sent = f.inner.base + ms(1_000);
+        // A slow answer: the renewal is recorded 5 s after it was sent, and
+        // 12 s after sending the fence is closed although only 7 s passed
+        // since the answer.
         f.renewed(sent, 1);
-        tokio::time::advance(Duration::from_secs(7)).await;
-        assert!(matches!(f.check(), Err(FenceError::Expired { .. })));
+        assert!(f.check_at(sent + ms(5_000)).is_ok());
+        assert!(matches!(
+            f.check_at(sent + ms(12_000)),
+            Err(FenceError::Expired { .. })
+        ));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn lost_and_released_close_it() {
+    #[test]
+    fn lost_and_released_close_it() {
         let f = fence();
         f.renewed(Instant::now(), 2);
         f.lost();
@@ -345,8 +360,8 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn fences_refuse_unknown_accounts() {
+    #[test]
+    fn fences_refuse_unknown_accounts() {
         let mut all = Fences::default();
         all.insert(fence());
         assert!(matches!(all.check("DU2"), Err(FenceError::UnknownAccount { .. })));

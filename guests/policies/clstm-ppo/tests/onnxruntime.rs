@@ -2,7 +2,7 @@
 //! models of `tests/python/make_clstm_model.py` (run here; needs
 //! `WASMTRADE_PYTHON` pointing at a python with onnx and onnxruntime, as
 //! `make python` sets up). Tolerance: 1e-4 absolute, as for the wasm build
-//! (`tests/tests/policy.rs`).
+//! (`tests/tests/e2e/policy.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-mod recovery;
+use crate::recovery;
 
 use recovery::{Rng, assert_agrees_with_venue, assert_strategies_back, start, upload_strategies};
 use wasmtrade_e2e::venue::Venue;

@@ -10,7 +10,7 @@
     reason = "test helpers: a panic is a test failure with a location"
 )]
 
-mod common;
+use crate::common;
 
 use common::*;
 

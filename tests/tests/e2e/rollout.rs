@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-mod recovery;
+use crate::recovery;
 
 use recovery::{assert_agrees_with_venue, assert_strategies_back, start, upload_strategies};
 use wasmtrade_e2e::venue::Venue;

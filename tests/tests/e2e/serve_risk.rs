@@ -202,7 +202,7 @@ fn loosening_limits_needs_a_second_approver_when_configured() {
         .cli(["risk", "set", "--limit", "account.max_order_quantity=50"])
         .unwrap());
     // Loosening is only proposed: it waits for another principal
-    // (tests/tests/serve_principals.rs shows the approval by a second one).
+    // (tests/tests/e2e/serve_principals.rs shows the approval by a second one).
     let proposed = serve
         .cli_json([
             "risk",

@@ -1,0 +1,34 @@
+//! End-to-end tests: the real `wasmtrade` binary and runtime, on loopback,
+//! with real guests built from `guests/` (`make guests`).
+//!
+//! One test binary for every scenario: each module below used to be a test
+//! binary of its own, and linking ~two dozen release binaries that each carry
+//! wasmtime, tonic and the whole runtime was a large part of CI's build time.
+//! Run one scenario with `cargo test --release -p wasmtrade-e2e --test e2e
+//! serve_swap::` (the module name is the old binary's name).
+
+mod common;
+mod recovery;
+
+mod backtest;
+mod cli_errors;
+mod crash_recovery;
+mod indicators;
+mod policy;
+mod python_client;
+mod reversal;
+mod rollout;
+mod serve_api;
+mod serve_api_errors;
+mod serve_broker_config;
+mod serve_hostile;
+mod serve_ops;
+mod serve_policy;
+mod serve_principals;
+mod serve_reject_storm;
+mod serve_restart_paper;
+mod serve_risk;
+mod serve_store_refusals;
+mod serve_swap;
+mod serve_swap_refusals;
+mod serve_upload_errors;
