@@ -315,6 +315,7 @@ impl<B: Broker> Engine<B> {
                 Err(fault) if self.config.fault_policy == FaultPolicy::Quarantine => {
                     tracing::warn!(indicator = %slot.name, kind = fault.kind(), "indicator fault: {fault}");
                     slot.fault = Some(fault.to_string());
+                    crate::released::release_indicator(&mut slot.guest, &fault.to_string());
                     self.stats.faults += 1;
                     let name = slot.name.clone();
                     self.emit(|| EngineEvent::IndicatorFault { name, fault });

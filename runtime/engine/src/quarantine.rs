@@ -7,6 +7,8 @@ use wasmtrade_broker::Broker;
 use wasmtrade_model::{ClientOrderId, NewOrder, OrderType, Side, StrategyId, TimeInForce};
 
 use crate::engine::Engine;
+use crate::released::release_strategy;
+use crate::slots::SlotState;
 
 impl<B: Broker> Engine<B> {
     /// Cancels the orders (and flattens the positions, with
@@ -23,6 +25,15 @@ impl<B: Broker> Engine<B> {
                 0
             };
             tracing::info!(strategy = %id, cancelled, flattened, "quarantine: orders cancelled");
+            // The guest never runs again: free its store and memory now
+            // (a restart or swap builds a new instance).
+            if let Some(idx) = self.slot_of(&id) {
+                let slot = &mut self.strategies[idx];
+                if let SlotState::Quarantined { reason } = &slot.state {
+                    let reason = reason.clone();
+                    release_strategy(&mut slot.guest, &reason);
+                }
+            }
         }
     }
 

@@ -51,7 +51,7 @@ impl<B: Broker> Engine<B> {
         match result {
             Ok(intents) => shadow.stats.intents += intents.len() as u64,
             Err(fault) => {
-                shadow.stats.fault = Some(fault.to_string());
+                shadow.stop(&fault);
                 let (strategy, tag) = (slot.id.clone(), shadow.tag);
                 tracing::warn!(strategy = %strategy, version = tag, "shadow guest fault: {fault}");
                 self.emit(|| EngineEvent::ShadowFault { strategy, tag, fault });
@@ -73,7 +73,7 @@ impl<B: Broker> Engine<B> {
             }
             match shadow.guest.on_timer(&name, ts) {
                 Ok(intents) => shadow.stats.intents += intents.len() as u64,
-                Err(fault) => shadow.stats.fault = Some(fault.to_string()),
+                Err(fault) => shadow.stop(&fault),
             }
         }
         self.drain_shadow_logs(idx);

@@ -94,6 +94,14 @@ impl ShadowSlot {
     pub fn is_running(&self) -> bool {
         self.stats.fault.is_none()
     }
+
+    /// Stops the shadow after `fault`: it takes no more events, and its
+    /// guest (store and memory) is dropped now.
+    pub(crate) fn stop(&mut self, fault: &wasmtrade_model::GuestFault) {
+        let reason = fault.to_string();
+        crate::released::release_strategy(&mut self.guest, &reason);
+        self.stats.fault = Some(reason);
+    }
 }
 
 impl StrategySlot {

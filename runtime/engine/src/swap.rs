@@ -224,6 +224,7 @@ impl<B: Broker> Engine<B> {
                     {
                         tracing::warn!(indicator = %name, kind = fault.kind(), "indicator fault in snapshot: {fault}");
                         slot.fault = Some(fault.to_string());
+                        crate::released::release_indicator(&mut slot.guest, &fault.to_string());
                         self.stats.faults += 1;
                         let (name, fault) = (name.to_string(), fault.clone());
                         self.emit(|| EngineEvent::IndicatorFault { name, fault });

@@ -213,6 +213,27 @@ fn reason(e: &Engine<wasmtrade_broker::paper::PaperBroker>, id: &str) -> Option<
 }
 
 #[test]
+fn a_quarantined_guest_is_dropped_at_once_and_keeps_its_name() {
+    let mut e = engine(live());
+    let (storm, callbacks) = Storm::new(e.instruments(), 10);
+    e.add_strategy(StrategyId::new("storm"), Box::new(storm)).unwrap();
+    assert_eq!(Arc::strong_count(&callbacks), 2, "the engine holds the guest");
+    e.on_bar(&bar(1)).unwrap();
+    assert!(reason(&e, "storm").is_some(), "the storm guest is quarantined");
+    // The guest (in a live run: its wasm store and linear memory) is gone
+    // now, not when an operator removes the strategy.
+    assert_eq!(
+        Arc::strong_count(&callbacks),
+        1,
+        "the quarantined guest was not dropped"
+    );
+    let slot = e.strategies().iter().find(|s| s.id.as_str() == "storm").unwrap();
+    assert_eq!(slot.guest.info().name, "storm");
+    e.on_bar(&bar(2)).unwrap();
+    assert_eq!(e.stats().faults, 1, "a released guest takes no more events");
+}
+
+#[test]
 fn a_reject_storm_is_stopped_by_the_budget_per_event_and_the_other_strategy_keeps_its_bars() {
     let mut e = engine(live());
     let (storm, callbacks) = Storm::new(e.instruments(), 10);

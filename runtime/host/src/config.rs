@@ -25,6 +25,13 @@ pub struct HostConfig {
     pub fuel_per_model_load: Option<u64>,
     /// Linear memory one guest may grow to, in bytes. Default 256 MiB.
     pub max_memory_bytes: usize,
+    /// Linear memory all guests of the engine may hold together, in bytes:
+    /// a growth that would pass it is refused, which stops the growing guest
+    /// with a limit fault (quarantine in a live run) while the others keep
+    /// running. `None` (the default) leaves the sum unbounded; serve sets it
+    /// from the container's memory limit when it is not given (see
+    /// docs/sandbox.md).
+    pub max_total_memory_bytes: Option<usize>,
     /// Elements one guest table may grow to. Default 65 536.
     pub max_table_elements: usize,
     /// Core wasm instances, tables and memories one guest component may
@@ -77,6 +84,7 @@ impl Default for HostConfig {
             max_model_bytes: 64 * MIB,
             fuel_per_model_load: Some(20_000_000_000),
             max_memory_bytes: 256 * MIB,
+            max_total_memory_bytes: None,
             max_table_elements: 65_536,
             max_instances: 32,
             max_wasm_stack: 512 * KIB,
@@ -92,6 +100,20 @@ impl Default for HostConfig {
 }
 
 impl HostConfig {
+    /// This configuration with `max_total_memory_bytes` set, if it is not
+    /// given, to `percent` % of the container's memory limit (when one can
+    /// be read): the rest is the runtime's own (compiler, order book,
+    /// journal, gRPC).
+    pub fn with_container_memory_budget(mut self, percent: u8) -> Self {
+        if self.max_total_memory_bytes.is_none()
+            && let Some(limit) = crate::memory::container_memory_limit()
+        {
+            let share = limit / 100 * u64::from(percent.min(100));
+            self.max_total_memory_bytes = usize::try_from(share).ok();
+        }
+        self
+    }
+
     /// Checks the values, naming the first invalid field.
     pub fn validate(&self) -> Result<(), HostError> {
         fn bad(field: &'static str, reason: impl Into<String>) -> Result<(), HostError> {
@@ -117,6 +139,14 @@ impl HostConfig {
         }
         if u64::try_from(self.max_memory_bytes).is_err() || self.max_memory_bytes > 4096 * MIB {
             return bad("max_memory_bytes", "must be at most 4 GiB (wasm32)");
+        }
+        if let Some(total) = self.max_total_memory_bytes
+            && total < 64 * KIB
+        {
+            return bad(
+                "max_total_memory_bytes",
+                "must be at least one wasm page (65536); omit it for no budget across guests",
+            );
         }
         if self.max_table_elements == 0 {
             return bad("max_table_elements", "must be positive");

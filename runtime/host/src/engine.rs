@@ -13,6 +13,7 @@ use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 use crate::bindings::{indicator, policy, strategy};
 use crate::epoch::{DeadlineTicks, EpochTicker};
 use crate::live::LiveGuests;
+use crate::memory::MemoryBudget;
 use crate::state::GuestState;
 use crate::validate::{self, INDICATOR_EXPORTS, POLICY_EXPORTS, STRATEGY_EXPORTS};
 use crate::{HostConfig, HostError, IndicatorModule, PolicyModule, StrategyModule};
@@ -49,6 +50,8 @@ pub(crate) struct Shared {
     /// Epoch ticks per callback, if deadlines are on.
     pub(crate) deadline: Option<DeadlineTicks>,
     pub(crate) live: LiveGuests,
+    /// Linear memory of all guests together (`max_total_memory_bytes`).
+    pub(crate) memory: Arc<MemoryBudget>,
     _ticker: Option<EpochTicker>,
 }
 
@@ -184,6 +187,7 @@ impl GuestEngine {
             policy_linker,
             shared: Arc::new(Shared {
                 live: LiveGuests::new(config.max_live_guests),
+                memory: Arc::new(MemoryBudget::new(config.max_total_memory_bytes)),
                 config,
                 deadline,
                 _ticker: ticker,
@@ -206,6 +210,23 @@ impl GuestEngine {
     /// instantiation: deploys, swaps, shadows, restarts after a quarantine).
     pub fn guests_created(&self) -> u64 {
         self.shared.live.created()
+    }
+
+    /// Linear memory all live guests hold now, in bytes.
+    pub fn guest_memory_bytes(&self) -> usize {
+        self.shared.memory.used()
+    }
+
+    /// The budget of [`GuestEngine::guest_memory_bytes`]
+    /// ([`HostConfig::max_total_memory_bytes`]), if any.
+    pub fn guest_memory_budget(&self) -> Option<usize> {
+        self.shared.memory.limit()
+    }
+
+    /// Memory growths refused because all guests together were at their
+    /// budget, since this engine started.
+    pub fn guest_memory_refusals(&self) -> u64 {
+        self.shared.memory.refused()
     }
 
     /// Hex sha256 of wasmtime's precompile-compatibility hash (wasmtime

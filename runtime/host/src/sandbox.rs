@@ -41,7 +41,7 @@ impl Sandbox {
     pub(crate) fn new(engine: &Engine, ctx: GuestContext, shared: &Arc<Shared>) -> Result<Self, HostError> {
         let live = LiveGuard::admit(shared)?;
         let config = &shared.config;
-        let mut store = Store::new(engine, GuestState::new(ctx, config));
+        let mut store = Store::new(engine, GuestState::new(ctx, config, &shared.memory));
         store.limiter(|state| &mut state.limiter);
         if let Some(fuel) = config.fuel_per_callback {
             store.set_fuel(fuel).map_err(|e| HostError::Instantiate {

@@ -13,6 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtrade_model::{GuestContext, GuestRng, LogLevel};
 
 use crate::HostConfig;
+use crate::memory::{MemoryBudget, MemoryShare};
 
 /// Per-guest store data.
 pub(crate) struct GuestState {
@@ -25,7 +26,7 @@ pub(crate) struct GuestState {
 }
 
 impl GuestState {
-    pub(crate) fn new(ctx: GuestContext, config: &HostConfig) -> Self {
+    pub(crate) fn new(ctx: GuestContext, config: &HostConfig, memory: &Arc<MemoryBudget>) -> Self {
         let output = Arc::new(CapturedOutput::new(config.max_log_bytes));
         // Randomness is derived from (but does not advance) the guest's RNG,
         // so `wasi:random` is as reproducible as `host.random-u64`.
@@ -52,6 +53,7 @@ impl GuestState {
                 max_memory: config.max_memory_bytes,
                 max_table: config.max_table_elements,
                 max_instances: config.max_instances,
+                share: MemoryShare::new(memory.clone()),
             },
             output,
         }
@@ -117,6 +119,8 @@ pub(crate) struct GuestLimiter {
     max_memory: usize,
     max_table: usize,
     max_instances: usize,
+    /// This guest's part of the budget of all guests.
+    share: MemoryShare,
 }
 
 impl ResourceLimiter for GuestLimiter {
@@ -134,10 +138,19 @@ impl ResourceLimiter for GuestLimiter {
                 ),
             }));
         }
+        if let Err(full) = self.share.grow(current, desired) {
+            return Err(wasmtime::Error::new(LimitHit {
+                what: format!(
+                    "memory of all guests: growing this one from {current} to {desired} bytes would pass the budget of {} bytes ({} held by all guests; guests.sandbox.max_total_memory_bytes)",
+                    full.limit, full.used
+                ),
+            }));
+        }
         Ok(true)
     }
 
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.share.grow_failed();
         Err(wasmtime::Error::new(LimitHit {
             what: format!("memory growth failed: {error}"),
         }))

@@ -302,6 +302,50 @@ fn memory_bomb_hits_the_memory_limit() {
     assert!(g.quarantined().is_some());
 }
 
+#[test]
+fn the_memory_budget_of_all_guests_stops_the_guest_that_would_pass_it_and_a_dropped_guest_frees_its_share() {
+    // Each guest may grow to 64 MiB, all of them together to 80 MiB.
+    let engine = engine(HostConfig {
+        max_memory_bytes: 64 << 20,
+        max_total_memory_bytes: Some(80 << 20),
+        ..HostConfig::default()
+    });
+    let mut first = hostile(&engine, "memory-bomb", r#"{"after": 1, "chunk_kib": 16384}"#);
+    let first_fault = first.on_bar(&bar(1)).err();
+    assert!(first_fault.is_none(), "{first_fault:?}");
+    // The first bomb grows until its own limit (64 MiB) stops it.
+    let fault = (2..20).find_map(|i| first.on_bar(&bar(i)).err());
+    let Some(GuestFault::Limit { what }) = fault else {
+        panic!("expected a limit fault, got {fault:?}")
+    };
+    assert!(what.contains("above the limit of"), "{what}");
+    let held = engine.guest_memory_bytes();
+    assert!(held > 40 << 20, "the first bomb holds {held} bytes");
+    // The second cannot take what the first holds.
+    let mut second = hostile(&engine, "memory-bomb", r#"{"after": 0, "chunk_kib": 16384}"#);
+    let fault = (1..20).find_map(|i| second.on_bar(&bar(i)).err());
+    let Some(GuestFault::Limit { what }) = fault else {
+        panic!("expected a limit fault, got {fault:?}")
+    };
+    assert!(what.contains("memory of all guests"), "{what}");
+    assert!(what.contains("max_total_memory_bytes"), "{what}");
+    assert_eq!(engine.guest_memory_budget(), Some(80 << 20));
+    assert!(engine.guest_memory_refusals() >= 1);
+    // Dropping the stopped guests gives the memory back.
+    drop(first);
+    drop(second);
+    assert_eq!(engine.guest_memory_bytes(), 0);
+    let mut third = hostile(&engine, "memory-bomb", r#"{"after": 0, "chunk_kib": 16384}"#);
+    let fault = (1..20).find_map(|i| third.on_bar(&bar(i)).err());
+    let Some(GuestFault::Limit { what }) = fault else {
+        panic!("expected a limit fault, got {fault:?}")
+    };
+    assert!(
+        what.contains("above the limit of"),
+        "with the memory back, its own limit stops it first: {what}"
+    );
+}
+
 /// VmRSS of this process, in bytes.
 fn rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();

@@ -81,7 +81,16 @@ impl Runtime {
         } else {
             config.data_dir.clone()
         };
-        let sandbox = config.guests.sandbox.clone();
+        // Guests together get 60 % of the container's memory limit unless
+        // the config names a budget: a few guests growing to their own
+        // limits must not get the whole pod OOM-killed.
+        let sandbox = config.guests.sandbox.clone().with_container_memory_budget(60);
+        match sandbox.max_total_memory_bytes {
+            Some(bytes) => tracing::info!(bytes, "memory budget of all guests together"),
+            None => tracing::info!(
+                "no memory budget across guests (no container limit found; set guests.sandbox.max_total_memory_bytes)"
+            ),
+        }
         let (store, host, journal) = tokio::task::spawn_blocking(move || {
             // The store owns its own directory: the data dir (a PVC root)
             // may also hold `lost+found`, the API token and models.

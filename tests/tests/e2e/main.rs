@@ -22,6 +22,7 @@ mod serve_api;
 mod serve_api_errors;
 mod serve_broker_config;
 mod serve_hostile;
+mod serve_memory;
 mod serve_ops;
 mod serve_policy;
 mod serve_principals;
