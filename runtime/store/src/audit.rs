@@ -76,7 +76,16 @@ impl Audit {
             seq
         };
         self.shared.flush(&format!("flushing audit record {seq}"))?;
+        self.shared.advance_mark(|m| m.audit_seq = seq);
         Ok(seq)
+    }
+
+    /// The sequence number of the last record (0 when there is none).
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.next
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .saturating_sub(1)
     }
 
     /// Every record in append order, or only those about module `name`.

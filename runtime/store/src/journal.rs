@@ -217,6 +217,7 @@ impl Journal {
                 return Err(err);
             }
             self.durable.fetch_max(target, Ordering::AcqRel);
+            self.shared.advance_mark(|m| m.journal_seq = target);
         }
         Ok(self.durable_seq())
     }
@@ -284,6 +285,7 @@ impl Journal {
                 .map_err(self.shared.err("reserving order ids"))?;
             self.shared.flush("flushing reserved order ids")?;
             ids.hwm = hwm;
+            self.shared.advance_mark(|m| m.order_id_hwm = hwm);
         }
         let id = ids.next;
         ids.next += 1;

@@ -41,8 +41,8 @@
 //! without a store is refused ([`StoreError::NotAStore`]); a store with a
 //! newer schema is refused ([`StoreError::SchemaTooNew`]); an older one is
 //! migrated step by step. Anything sled cannot read, a missing sled file,
-//! a value failing its checksum, or a journal shorter than the `MARK`
-//! written at the last open or close is [`StoreError::Corrupt`]: the store is
+//! a value failing its checksum, or a journal or audit trail shorter than the
+//! `MARK` written at the last open or close, or than the running `MARK.live`, is [`StoreError::Corrupt`]: the store is
 //! never silently started empty or overwritten.
 //!
 //! A full volume surfaces as [`StoreError::DiskFull`]; after any failed
@@ -56,9 +56,14 @@
 //!
 //! ```text
 //! <dir>/LOCK           flock'd while open; holds the pid of the holder
-//! <dir>/MARK           envelope of JSON {journal_seq, order_id_hwm}: how far
-//!                      the store had got at the last open/close; a store
-//!                      found behind it (truncated sled files) is refused
+//! <dir>/MARK           envelope of JSON {journal_seq, order_id_hwm, audit_seq}:
+//!                      how far the store had got at the last open/close; a
+//!                      store found behind it (truncated sled files) is refused
+//! <dir>/MARK.live      two 32-byte slots [b"WTM1", journal_seq, order_id_hwm,
+//!                      audit_seq (u64 LE each), crc32 LE], written alternately
+//!                      after every durable commit: the same check for what
+//!                      was committed since the last start (kill -9 writes no
+//!                      closing MARK)
 //! <dir>/sled/          the sled database (conf, db, blobs/, snap.*)
 //! <dir>/sled.init/     only while a new store is being created; renamed
 //!                      to sled/ once its schema record is flushed

@@ -3,7 +3,7 @@
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use wasmtrade_model::Timestamp;
 
@@ -12,7 +12,7 @@ use crate::artifacts::Artifacts;
 use crate::audit::Audit;
 use crate::journal::Journal;
 use crate::lock::{DirLock, LOCK_FILE};
-use crate::mark::{self, MARK_FILE, Mark};
+use crate::mark::{self, LiveMark, MARK_FILE, Mark};
 use crate::modules::Modules;
 use crate::portfolio::Portfolio;
 use crate::risk::RiskConfig;
@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     pub(crate) db: sled::Db,
     /// sled's data file, for `fdatasync` after a flush ([`Durability::Fsync`]).
     data_file: Option<fs::File>,
+    /// The running witness (`MARK.live`), once the store is open.
+    live_mark: Mutex<Option<LiveMark>>,
 }
 
 impl Shared {
@@ -106,6 +108,17 @@ impl Shared {
     }
     pub(crate) fn corrupt(&self, reason: impl Into<String>) -> StoreError {
         StoreError::corrupt(&self.dir, reason)
+    }
+    /// Records durable progress in the running witness (see [`mark`]).
+    pub(crate) fn advance_mark(&self, update: impl FnOnce(&mut Mark)) {
+        if let Some(live) = self
+            .live_mark
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
+            live.advance(update);
+        }
     }
 }
 
@@ -165,6 +178,7 @@ impl Store {
             data_file: data_file(&dir, &sled_dir, options.durability)?,
             dir: dir.clone(),
             db,
+            live_mark: Mutex::new(None),
         });
         let meta = shared.tree("meta")?;
         let Some(found) = schema::read(&dir, &meta)? else {
@@ -176,12 +190,22 @@ impl Store {
         let schema = schema::check_and_migrate(&dir, &shared.db, &meta, found, SCHEMA_VERSION, MIGRATIONS)?;
         tracing::info!(dir = %dir.display(), schema = schema.schema_version, "store opened");
         let journal = Journal::open(shared.clone(), meta, options.order_id_block)?;
-        let reached = current_mark(&journal);
-        if let Some(previous) = mark::read(&dir)? {
+        let audit = Audit::open(shared.clone())?;
+        let reached = current_mark(&journal, &audit);
+        // The closing mark and the running witness: whichever got further.
+        let previous = match (mark::read(&dir)?, mark::read_live(&dir)?) {
+            (Some(closed), Some(live)) => Some(closed.max(live)),
+            (closed, live) => closed.or(live),
+        };
+        if let Some(previous) = previous {
             mark::check(&dir, &previous, &reached)?;
         }
         shared.flush("flushing at open")?;
         mark::write(&dir, &reached)?;
+        *shared
+            .live_mark
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(LiveMark::start(&dir, reached)?);
         crate::perms::tighten(&dir);
         Ok(Store {
             schema,
@@ -190,7 +214,7 @@ impl Store {
             snapshots: Snapshots::open(shared.clone())?,
             risk: RiskConfig::open(shared.clone())?,
             portfolio: Portfolio::open(shared.clone())?,
-            audit: Audit::open(shared.clone())?,
+            audit,
             journal,
             closed: false,
             shared,
@@ -207,7 +231,7 @@ impl Store {
 
     fn checkpoint(&self) -> Result<(), StoreError> {
         self.flush()?;
-        mark::write(&self.shared.dir, &current_mark(&self.journal))
+        mark::write(&self.shared.dir, &current_mark(&self.journal, &self.audit))
     }
 
     /// The data dir.
@@ -262,10 +286,11 @@ impl Drop for Store {
     }
 }
 
-fn current_mark(journal: &Journal) -> Mark {
+fn current_mark(journal: &Journal, audit: &Audit) -> Mark {
     Mark {
         journal_seq: journal.last_seq().map_or(0, |s| s.0),
         order_id_hwm: journal.order_id_hwm(),
+        audit_seq: audit.last_seq(),
     }
 }
 

@@ -277,3 +277,103 @@ fn store_dirs_are_owner_only_and_files_private() {
     // The data dir, sled/ and its files, LOCK and MARK.
     assert!(seen.0 >= 2 && seen.1 >= 3, "{seen:?}");
 }
+
+/// Copies `dir/sled` and `dir/MARK` aside (the store must be closed).
+fn back_up(dir: &std::path::Path, to: &std::path::Path) {
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    copy(&dir.join("sled"), &to.join("sled"));
+    copy(&dir.join("MARK"), &to.join("MARK"));
+}
+
+/// Puts the copies back over `dir`, leaving `MARK.live` as it is.
+fn roll_back(dir: &std::path::Path, from: &std::path::Path) {
+    fs::remove_dir_all(dir.join("sled")).unwrap();
+    fs::rename(from.join("sled"), dir.join("sled")).unwrap();
+    fs::copy(from.join("MARK"), dir.join("MARK")).unwrap();
+}
+
+fn audit(n: u32) -> wasmtrade_store::AuditRecord {
+    wasmtrade_store::AuditRecord {
+        ts: wasmtrade_model::Timestamp::from_secs(i64::from(n)),
+        who: "deployer".into(),
+        action: "upload".into(),
+        name: "sma".into(),
+        version: n,
+        sha256: String::new(),
+        detail: String::new(),
+    }
+}
+
+// A process killed with kill -9 writes no closing MARK: without the running
+// witness, sled files rolled back to their state at the last start (damage
+// sled "recovers" by dropping what follows it) opened as if nothing had
+// been committed since.
+#[test]
+fn journal_records_committed_since_the_last_start_and_then_lost_refuse_the_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let aside = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    store
+        .journal()
+        .commit_batch(&[common::intent(1), common::intent(2)])
+        .unwrap();
+    drop(store);
+    back_up(tmp.path(), aside.path());
+    // The next run commits more, then dies; its sled files lose those records.
+    let store = open(tmp.path());
+    for id in 3..=9 {
+        store.journal().append_durable(&common::intent(id)).unwrap();
+    }
+    drop(store);
+    roll_back(tmp.path(), aside.path());
+    let err = try_open(tmp.path()).unwrap_err();
+    assert!(err.is_corrupt(), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("journal ends at record #2"), "{text}");
+    assert!(text.contains("#9"), "{text}");
+    assert!(text.contains("MARK.live"), "{text}");
+}
+
+#[test]
+fn audit_records_lost_since_the_last_start_refuse_the_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let aside = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    store.audit().append(&audit(1)).unwrap();
+    drop(store);
+    back_up(tmp.path(), aside.path());
+    let store = open(tmp.path());
+    store.audit().append(&audit(2)).unwrap();
+    store.audit().append(&audit(3)).unwrap();
+    drop(store);
+    roll_back(tmp.path(), aside.path());
+    let err = try_open(tmp.path()).unwrap_err();
+    assert!(err.is_corrupt(), "{err:?}");
+    assert!(err.to_string().contains("audit trail ends at record #1"), "{err}");
+}
+
+#[test]
+fn deleting_both_marks_accepts_an_older_backup_on_purpose() {
+    let tmp = tempfile::tempdir().unwrap();
+    let aside = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    store.journal().append_durable(&common::intent(1)).unwrap();
+    drop(store);
+    back_up(tmp.path(), aside.path());
+    let store = open(tmp.path());
+    store.journal().append_durable(&common::intent(2)).unwrap();
+    drop(store);
+    roll_back(tmp.path(), aside.path());
+    fs::remove_file(tmp.path().join("MARK")).unwrap();
+    fs::remove_file(tmp.path().join("MARK.live")).unwrap();
+    let store = try_open(tmp.path()).unwrap();
+    assert_eq!(store.journal().last_seq().map(|s| s.0), Some(1));
+}
