@@ -75,6 +75,13 @@ pub struct HostConfig {
     pub pooling: bool,
     /// Guests that may be alive at once when `pooling` is on. Default 64.
     pub pool_guests: u32,
+    /// Compile one guest's functions on every core (wasmtime's shared
+    /// rayon pool). Fastest for one compilation at a time, but a second
+    /// compilation started meanwhile queues behind all of the first's
+    /// functions; off, each compilation runs on its caller's thread only, so
+    /// concurrent compilations progress side by side. Default on; the live
+    /// runtime turns it off (uploads are compiled concurrently there).
+    pub parallel_compilation: bool,
 }
 
 impl Default for HostConfig {
@@ -95,6 +102,7 @@ impl Default for HostConfig {
             max_log_bytes: 64 * KIB,
             pooling: false,
             pool_guests: 64,
+            parallel_compilation: true,
         }
     }
 }

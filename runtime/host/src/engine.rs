@@ -12,6 +12,7 @@ use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 
 use crate::bindings::{indicator, policy, strategy};
 use crate::epoch::{DeadlineTicks, EpochTicker};
+use crate::inspect::{self, ComponentOutline, GuestWorld};
 use crate::live::LiveGuests;
 use crate::memory::MemoryBudget;
 use crate::state::GuestState;
@@ -68,7 +69,7 @@ fn engine_config(config: &HostConfig) -> Config {
     let mut c = Config::new();
     c.strategy(Strategy::Cranelift)
         .cranelift_opt_level(OptLevel::Speed)
-        .parallel_compilation(true)
+        .parallel_compilation(config.parallel_compilation)
         .wasm_component_model(true)
         // Determinism: identical results on every host, replayable backtests.
         // (Threads and GC support are not even compiled in: see the features.)
@@ -241,19 +242,19 @@ impl GuestEngine {
 
     /// Validates, compiles and links a strategy guest (see the crate docs for the checks, in order).
     pub fn load_strategy(&self, bytes: &[u8]) -> Result<StrategyModule, HostError> {
-        let (component, sha256) = self.compile(bytes)?;
+        let (component, sha256) = self.compile(bytes, GuestWorld::Strategy)?;
         self.strategy_from(component, sha256)
     }
 
     /// Validates, compiles and links an indicator guest.
     pub fn load_indicator(&self, bytes: &[u8]) -> Result<IndicatorModule, HostError> {
-        let (component, sha256) = self.compile(bytes)?;
+        let (component, sha256) = self.compile(bytes, GuestWorld::Indicator)?;
         self.indicator_from(component, sha256)
     }
 
     /// Validates, compiles and links a policy guest (the `policy` world).
     pub fn load_policy(&self, bytes: &[u8]) -> Result<PolicyModule, HostError> {
-        let (component, sha256) = self.compile(bytes)?;
+        let (component, sha256) = self.compile(bytes, GuestWorld::Policy)?;
         self.policy_from(component, sha256)
     }
 
@@ -282,8 +283,23 @@ impl GuestEngine {
         self.indicator_from(component, sha256)
     }
 
-    fn compile(&self, bytes: &[u8]) -> Result<(Component, [u8; 32]), HostError> {
+    /// The checks that need no compilation, in milliseconds even for a
+    /// guest of `max_module_bytes`: size, header, then the component's import
+    /// and export sections against `world` (forbidden imports, missing
+    /// exports, naming the world it implements instead). Every `load_*`
+    /// runs them first; callers that queue compilations run them before
+    /// queueing, so a refusal never waits for a compile slot. The outline's
+    /// [`code_bytes`](ComponentOutline::code_bytes) estimates what compiling
+    /// will cost.
+    pub fn inspect(&self, world: GuestWorld, bytes: &[u8]) -> Result<ComponentOutline, HostError> {
         validate::check_bytes(bytes, self.shared.config.max_module_bytes)?;
+        let outline = inspect::outline(bytes)?;
+        inspect::precheck(&outline, world)?;
+        Ok(outline)
+    }
+
+    fn compile(&self, bytes: &[u8], world: GuestWorld) -> Result<(Component, [u8; 32]), HostError> {
+        self.inspect(world, bytes)?;
         let sha256: [u8; 32] = Sha256::digest(bytes).into();
         let component = Component::new(&self.engine, bytes).map_err(|e| HostError::Compile {
             reason: format!("{e:#}"),

@@ -52,7 +52,7 @@ pub enum HostError {
         imports: Vec<String>,
     },
     /// The component does not implement the world it was loaded as.
-    #[error("{}", world_mismatch(world, missing, mismatched))]
+    #[error("{}", world_mismatch(world, missing, mismatched, *looks_like))]
     WorldMismatch {
         /// The expected world, e.g. `strategy@0.1.0`.
         world: &'static str,
@@ -60,6 +60,9 @@ pub enum HostError {
         missing: Vec<String>,
         /// Exports present with the wrong kind or type.
         mismatched: Vec<String>,
+        /// The world the component does implement, when its exports say so
+        /// (e.g. a policy uploaded as a strategy).
+        looks_like: Option<&'static str>,
     },
     /// Linking the component against the host failed.
     #[error("cannot link the guest against the host: {reason}")]
@@ -123,7 +126,12 @@ fn list(items: &[String]) -> String {
         .join(", ")
 }
 
-fn world_mismatch(world: &str, missing: &[String], mismatched: &[String]) -> String {
+fn world_mismatch(
+    world: &str,
+    missing: &[String],
+    mismatched: &[String],
+    looks_like: Option<&str>,
+) -> String {
     let mut parts = Vec::new();
     if !missing.is_empty() {
         parts.push(format!(
@@ -146,7 +154,13 @@ fn world_mismatch(world: &str, missing: &[String], mismatched: &[String]) -> Str
         }
         _ => "; is it a strategy, or built against another wasmtrade:guest version?",
     };
-    format!("{}{hint}", parts.join("; "))
+    match looks_like {
+        Some(other) => format!(
+            "{}{hint} (it exports world {other}: load it as that kind)",
+            parts.join("; ")
+        ),
+        None => format!("{}{hint}", parts.join("; ")),
+    }
 }
 
 impl HostError {

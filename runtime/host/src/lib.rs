@@ -7,8 +7,10 @@
 //! policies: [`GuestEngine::load_policy`], [`WasmPolicy`]). Before it may
 //! run, [`GuestEngine::load_strategy`] checks, in order: its size
 //! (`max_module_bytes`), that it is wasm at all, that it is a component and not
-//! a core module, that it compiles, that it imports only what guests may use,
-//! and that it exports every function of its world with the right types.
+//! a core module, then (reading its import and export sections, before any
+//! compilation: [`GuestEngine::inspect`]) that it imports only what guests may
+//! use and exports every function of its world, then that it compiles, and
+//! that its exports have the right types.
 //!
 //! Guests may import only `wasmtrade:guest/host` (read-only context, log,
 //! timers, a private key-value space, a seeded RNG) and the slice of WASI that
@@ -58,6 +60,7 @@ mod epoch;
 mod error;
 mod imports;
 mod indicator;
+mod inspect;
 mod live;
 mod memory;
 mod policy;
@@ -71,6 +74,7 @@ pub use config::HostConfig;
 pub use engine::GuestEngine;
 pub use error::HostError;
 pub use indicator::{IndicatorModule, WasmIndicator};
+pub use inspect::{ComponentOutline, GuestWorld};
 pub use memory::container_memory_limit;
 pub use policy::{Decision, FaultTracker, PositionAction, QuarantinePolicy, RestartPolicy};
 pub use policy_guest::{PolicyModule, WasmPolicy};

@@ -31,7 +31,7 @@ pub(crate) fn check_bytes(bytes: &[u8], max_module_bytes: usize) -> Result<(), H
 /// Interfaces a guest may import. Everything else (filesystem, sockets,
 /// clocks, http, unknown packages) is refused: guests are pure functions of
 /// the events and context the host gives them.
-fn is_allowed_import(name: &str) -> bool {
+pub(crate) fn is_allowed_import(name: &str) -> bool {
     let (path, version) = name.split_once('@').unwrap_or((name, ""));
     let Some((package, interface)) = path.split_once('/') else {
         return false;
@@ -178,6 +178,7 @@ pub(crate) fn check_world(
         world,
         missing,
         mismatched,
+        looks_like: None,
     })
 }
 

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use wasmtrade_broker::paper::PaperConfig;
 use wasmtrade_engine::EventBudget;
 use wasmtrade_host::{HostConfig, QuarantinePolicy};
+
+use crate::compile::CompileConfig;
 use wasmtrade_model::Money;
 use wasmtrade_risk::RawRiskConfig;
 
@@ -111,7 +113,8 @@ pub struct GuestsConfig {
     /// The wasmtime sandbox (fuel, deadlines, memory ...). Live default: the
     /// fuel budget (deterministic) plus a 1 s wall-clock deadline per
     /// callback as a backstop; a tighter deadline risks quarantining a
-    /// healthy guest on a machine whose CPU is busy elsewhere.
+    /// healthy guest on a machine whose CPU is busy elsewhere; and
+    /// `parallel_compilation` off, so concurrent uploads compile side by side.
     pub sandbox: HostConfig,
     /// The work one market event may cause for one strategy, summed over
     /// every callback it triggers (fills, timers, chains of rejections);
@@ -119,6 +122,9 @@ pub struct GuestsConfig {
     /// quarantined in the store, so a restart does not run it again). Live
     /// default: the backtest budget plus 2 s of wall time per event.
     pub event_budget: EventBudget,
+    /// How uploads are compiled: how many at once, within which deadline
+    /// and memory estimate (see [`CompileConfig`]).
+    pub compile: CompileConfig,
 }
 
 impl Default for GuestsConfig {
@@ -131,12 +137,16 @@ impl Default for GuestsConfig {
             snapshot_every_bars: 1000,
             sandbox: HostConfig {
                 deadline_ms: Some(1000),
+                // Uploads compile side by side (`compile.max_concurrent`): a
+                // small one must not queue behind a large one's functions.
+                parallel_compilation: false,
                 ..HostConfig::default()
             },
             event_budget: EventBudget {
                 max_time_ms: Some(2000),
                 ..EventBudget::default()
             },
+            compile: CompileConfig::default(),
         }
     }
 }
@@ -293,6 +303,7 @@ impl LiveConfig {
         if let Err(e) = self.guests.event_budget.validate() {
             out.push(format!("guests.event_budget: {e}"));
         }
+        out.extend(self.guests.compile.problems());
         if self.guests.snapshot_every_bars == 0 {
             out.push("guests.snapshot_every_bars must be at least 1".to_string());
         }

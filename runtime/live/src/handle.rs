@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     stopped: tokio::sync::watch::Sender<bool>,
     /// The outcome of start-up reconciliation.
     pub(crate) reconciliation: std::sync::Mutex<Option<crate::reconcile::ReconcileOutcome>>,
+    /// Bounds the compilations of uploads (`guests.compile`).
+    compiles: crate::compile::CompileGate,
 }
 
 impl Inner {
@@ -66,6 +68,7 @@ impl Inner {
         traffic: Arc<crate::Traffic>,
     ) -> Self {
         Self {
+            compiles: crate::compile::CompileGate::new(config.guests.compile.clone()),
             tx,
             control,
             bus,
@@ -410,8 +413,10 @@ impl Handle {
     }
 
     /// Stores a new version: size and sha256 are checked against what the
-    /// upload declared, then the host validates (component, allowed imports,
-    /// world exports) and precompiles it.
+    /// upload declared, then the host checks the component's imports and
+    /// world exports without compiling (a refusal is immediate), then it is
+    /// compiled under `guests.compile` (slots, memory estimate, deadline),
+    /// type-checked and stored with its precompiled artifact.
     pub async fn upload(&self, meta: UploadMeta, bytes: Vec<u8>, who: &str) -> Result<Uploaded, LiveError> {
         check_name(&meta.name)?;
         let limit = self.max_upload_bytes();
@@ -445,10 +450,21 @@ impl Handle {
                 bytes.len()
             )));
         }
-        let registry = self.inner.registry.clone();
-        let who_owned = who.to_string();
-        let meta2 = meta.clone();
-        let done = blocking(move || registry.upload(&meta2, &bytes, &who_owned)).await?;
+        // Imports and world first, without compiling: a refusal is immediate
+        // and never waits behind another upload's compilation.
+        let bytes = Arc::new(bytes);
+        let (registry, meta2, bytes2) = (self.inner.registry.clone(), meta.clone(), bytes.clone());
+        let outline = blocking(move || registry.precheck(&meta2, &bytes2)).await?;
+        let (host, kind, bytes2) = (self.inner.registry.host(), meta.kind, bytes.clone());
+        let compiled = self
+            .inner
+            .compiles
+            .run(&meta.name, outline.code_bytes(), move || {
+                crate::registry::compile_upload(&host, kind, &bytes2)
+            })
+            .await?;
+        let (registry, meta2, who_owned) = (self.inner.registry.clone(), meta.clone(), who.to_string());
+        let done = blocking(move || registry.store_upload(&meta2, &bytes, &who_owned, compiled)).await?;
         self.audit(who, "upload", &done.name, done.version, &done.sha256, &meta.label);
         Ok(done)
     }

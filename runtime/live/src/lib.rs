@@ -12,7 +12,8 @@
 //!                       ▼
 //!  Handle (async) ──commands──► queue ──► event loop (engine) ──► Bus ──► subscribers
 //!     │                                                             └──► per-guest logs
-//!     └── Registry: upload → validate → precompile → store (sled)
+//!     └── Registry: upload → check imports and world (no compile) → compile
+//!                   (bounded: slots, memory, deadline) → store (sled)
 //! ```
 //!
 //! A version is instantiated and initialised off the loop (by the
@@ -24,6 +25,7 @@
 mod approvals;
 mod bus;
 mod clock;
+mod compile;
 mod config;
 mod core;
 mod error;
@@ -45,6 +47,7 @@ mod view;
 pub use approvals::{PendingRiskChange, RiskChangeOutcome};
 pub use bus::{BarInterest, Bus};
 pub use clock::{Stopwatch, unix_now};
+pub use compile::{COMPILE_BYTES_PER_CODE_BYTE, CompileConfig};
 pub use config::{
     AccountConfig, BrokerConfig, BrokerKind, EventsConfig, GuestsConfig, LiveConfig, MarketConfig, SourceKind,
 };

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use wasmtrade_host::{GuestEngine, IndicatorModule, StrategyModule};
+use wasmtrade_host::{ComponentOutline, GuestEngine, GuestWorld, IndicatorModule, StrategyModule};
 use wasmtrade_model::{GuestContext, Instruments};
 use wasmtrade_store::{ContentHash, Module, ModuleKind, Store, Upload, VersionStatus};
 
@@ -19,6 +19,46 @@ use crate::view::GuestKind;
 enum Compiled {
     Strategy(Arc<StrategyModule>),
     Indicator(Arc<IndicatorModule>),
+}
+
+/// An upload, compiled and serialised, not yet stored.
+pub(crate) struct CompiledUpload {
+    compiled: Compiled,
+    artifact: Vec<u8>,
+    /// Validation and compilation time, nanoseconds.
+    compile_ns: u64,
+}
+
+fn world_of(kind: GuestKind) -> GuestWorld {
+    match kind {
+        GuestKind::Strategy => GuestWorld::Strategy,
+        GuestKind::Indicator => GuestWorld::Indicator,
+    }
+}
+
+/// Validates and compiles an upload (the expensive step, run under the
+/// [`CompileGate`](crate::compile::CompileGate)); nothing is stored. Takes
+/// the engine only, not the registry: a compilation that overruns its
+/// deadline keeps running, and must not keep the store open.
+pub(crate) fn compile_upload(
+    host: &GuestEngine,
+    kind: GuestKind,
+    bytes: &[u8],
+) -> Result<CompiledUpload, LiveError> {
+    let watch = crate::clock::Stopwatch::start();
+    let compiled = match kind {
+        GuestKind::Strategy => Compiled::Strategy(Arc::new(host.load_strategy(bytes)?)),
+        GuestKind::Indicator => Compiled::Indicator(Arc::new(host.load_indicator(bytes)?)),
+    };
+    let artifact = match &compiled {
+        Compiled::Strategy(m) => m.precompiled()?,
+        Compiled::Indicator(m) => m.precompiled()?,
+    };
+    Ok(CompiledUpload {
+        compiled,
+        artifact,
+        compile_ns: watch.elapsed_ns(),
+    })
 }
 
 /// What an upload declares about itself.
@@ -142,11 +182,19 @@ impl Registry {
         self.store.clone()
     }
 
-    /// Validates, compiles and stores an upload whose sha256 and size the
-    /// caller has checked.
-    pub(crate) fn upload(&self, meta: &UploadMeta, bytes: &[u8], who: &str) -> Result<Uploaded, LiveError> {
+    /// The checks of an upload that need no compilation (name, config, the
+    /// kind an existing module has, and the host's
+    /// [`inspect`](GuestEngine::inspect): size, header, imports, world
+    /// exports), in milliseconds: a refusal never waits for a compile slot.
+    pub(crate) fn precheck(&self, meta: &UploadMeta, bytes: &[u8]) -> Result<ComponentOutline, LiveError> {
         check_name(&meta.name)?;
         check_config(&meta.config)?;
+        self.check_kind(meta)?;
+        Ok(self.host.inspect(world_of(meta.kind), bytes)?)
+    }
+
+    /// Refuses an upload of another kind than the module of that name.
+    fn check_kind(&self, meta: &UploadMeta) -> Result<(), LiveError> {
         if let Some(existing) = self.store.modules().get(&meta.name)?
             && kind_of(existing.kind)? != meta.kind
         {
@@ -157,17 +205,30 @@ impl Registry {
                 meta.kind
             )));
         }
-        let watch = crate::clock::Stopwatch::start();
+        Ok(())
+    }
+
+    /// The engine, for [`compile_upload`] on a blocking thread.
+    pub(crate) fn host(&self) -> Arc<GuestEngine> {
+        self.host.clone()
+    }
+
+    /// Stores a compiled upload whose sha256 and size the caller has checked.
+    pub(crate) fn store_upload(
+        &self,
+        meta: &UploadMeta,
+        bytes: &[u8],
+        who: &str,
+        done: CompiledUpload,
+    ) -> Result<Uploaded, LiveError> {
+        let CompiledUpload {
+            compiled,
+            artifact,
+            compile_ns,
+        } = done;
+        // Again: another upload of the name may have been stored meanwhile.
+        self.check_kind(meta)?;
         let hash = ContentHash::of(bytes);
-        let compiled = match meta.kind {
-            GuestKind::Strategy => Compiled::Strategy(Arc::new(self.host.load_strategy(bytes)?)),
-            GuestKind::Indicator => Compiled::Indicator(Arc::new(self.host.load_indicator(bytes)?)),
-        };
-        let artifact = match &compiled {
-            Compiled::Strategy(m) => m.precompiled()?,
-            Compiled::Indicator(m) => m.precompiled()?,
-        };
-        let compile_ns = watch.elapsed_ns();
         self.store
             .artifacts()
             .put(&hash, &self.host.engine_fingerprint(), &artifact)?;

@@ -33,3 +33,4 @@ mod serve_store_refusals;
 mod serve_swap;
 mod serve_swap_refusals;
 mod serve_upload_errors;
+mod serve_upload_precheck;

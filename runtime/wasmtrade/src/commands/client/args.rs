@@ -65,6 +65,13 @@ pub struct UploadArgs {
     /// Make the new version active right after the upload.
     #[arg(long)]
     pub activate: bool,
+    /// Deadline of the upload itself, in seconds (1 to 3600; at least
+    /// --timeout). The server compiles the component, which may take far
+    /// longer than other calls; it refuses a compilation over its
+    /// `guests.compile.timeout_ms` (60 s by default) with the reason, which
+    /// a shorter deadline here would hide.
+    #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub upload_timeout: u64,
     /// Server, token and output.
     #[command(flatten)]
     pub client: ClientArgs,

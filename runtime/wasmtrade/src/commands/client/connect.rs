@@ -64,6 +64,12 @@ impl Connection {
         })
     }
 
+    /// The same connection with another deadline for its calls (uploads).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     /// A `StrategyService` client.
     pub fn strategies(&self) -> StrategyServiceClient<Authed> {
         StrategyServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
@@ -216,8 +222,13 @@ fn describe_status(server: &str, rpc: &str, timeout: Duration, has_token: bool, 
             format!("{code}: {message} ({at}); pass --token or --token-file, or set WASMTRADE_TOKEN")
         }
         Code::DeadlineExceeded => format!(
-            "{code}: no answer within {} s ({at}); raise --timeout if the server is busy",
-            timeout.as_secs()
+            "{code}: no answer within {} s ({at}); raise {} if the server is busy",
+            timeout.as_secs(),
+            if rpc.ends_with("/Upload") {
+                "--upload-timeout"
+            } else {
+                "--timeout"
+            }
         ),
         _ => format!("{code}: {message} ({at})"),
     }

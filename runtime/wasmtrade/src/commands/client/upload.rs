@@ -2,6 +2,7 @@
 //! chunks behind a header, and optionally activate the new version.
 
 use std::io::IsTerminal as _;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -45,6 +46,10 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
     };
 
     let conn = Connection::open(&args.client).await?;
+    // Compiling takes longer than other calls: the upload gets its own deadline.
+    let upload_conn = conn
+        .clone()
+        .with_timeout(Duration::from_secs(args.upload_timeout.max(args.client.timeout)));
     let mut strategies = conn.strategies();
     let progress = progress_bar(header.size);
     let bar = progress.clone();
@@ -54,8 +59,11 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
         }
         chunk
     });
-    let uploaded = conn
-        .unary("StrategyService/Upload", strategies.upload(conn.request(stream)))
+    let uploaded = upload_conn
+        .unary(
+            "StrategyService/Upload",
+            strategies.upload(upload_conn.request(stream)),
+        )
         .await;
     if let Some(bar) = progress {
         bar.finish_and_clear();

@@ -35,7 +35,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))
+    let served = runtime.block_on(serve(config));
+    // An upload's compilation that overran `guests.compile.timeout_ms` may
+    // still run on a blocking thread (Cranelift cannot be interrupted); it
+    // holds no store, so exit without waiting for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    served
 }
 
 /// The models and checkpoints directories: `$WASMTRADE_MODELS_DIR` and
