@@ -76,14 +76,14 @@ impl host::Host for GuestState {
     }
 
     fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {
-        self.ctx.kv.get(&key).cloned()
+        self.ctx.kv.get(&key).map(<[u8]>::to_vec)
     }
 
     fn kv_set(&mut self, key: String, value: Vec<u8>) {
-        if !self.ctx.kv_set(&key, &value) {
+        if let Err(full) = self.ctx.kv_set(&key, &value) {
             self.ctx.log(
                 wasmtrade_model::LogLevel::Warn,
-                "host: kv-set refused (key-value space full)",
+                &format!("host: kv-set refused: {full}"),
             );
         }
     }
