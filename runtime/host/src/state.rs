@@ -13,6 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtrade_model::{GuestContext, GuestRng, LogLevel};
 
 use crate::HostConfig;
+use crate::hostcalls::{HostBudget, HostUse};
 
 /// Per-guest store data.
 pub(crate) struct GuestState {
@@ -21,6 +22,10 @@ pub(crate) struct GuestState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limiter: GuestLimiter,
+    /// What host calls are charged against (see `hostcalls`).
+    pub(crate) host_budget: HostBudget,
+    /// What host calls took from the running callback (reset per callback).
+    pub(crate) host_use: HostUse,
     output: Arc<CapturedOutput>,
 }
 
@@ -53,6 +58,8 @@ impl GuestState {
                 max_table: config.max_table_elements,
                 max_instances: config.max_instances,
             },
+            host_budget: HostBudget::new(config.fuel_per_callback.is_some()),
+            host_use: HostUse::default(),
             output,
         }
     }
