@@ -16,7 +16,7 @@
 GUESTS := sma-cross rsi-reversion sma ema rsi macd bollinger atr breakout clstm-ppo \
 	hostile-infinite-loop hostile-deep-recursion hostile-memory-bomb hostile-trap-on-nth \
 	hostile-order-flood hostile-log-flood hostile-forbidden-import hostile-bad-snapshot \
-	hostile-reject-storm
+	hostile-reject-storm hostile-host-call-storm
 GUEST_FLAGS := $(foreach g,$(GUESTS),-p $(g))
 # What `make demo` runs: examples/serve_demo.sh uploads sma-cross only.
 DEMO_GUESTS := sma-cross

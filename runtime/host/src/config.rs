@@ -42,7 +42,10 @@ pub struct HostConfig {
     /// Deterministic CPU budget per callback, in wasmtime fuel units (about
     /// one per wasm instruction); `None` turns fuel metering off, which makes
     /// guest code faster but lets a looping guest hang its thread until epoch
-    /// deadlines arrive. Default `Some(50_000_000)`.
+    /// deadlines arrive. Host calls are charged to the same budget for their
+    /// work (`docs/host-calls.md`); with `None` they are charged to a budget
+    /// of [`HOST_WORK_PER_CALLBACK`](crate::HOST_WORK_PER_CALLBACK) units per
+    /// callback instead. Default `Some(50_000_000)`.
     pub fuel_per_callback: Option<u64>,
     /// Wall-clock budget per callback, in milliseconds, enforced with epoch
     /// interruption: a ticker thread advances the engine's epoch and a

@@ -5,13 +5,14 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasData, HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::component::{Component, HasData, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy};
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 
 use crate::bindings::{indicator, policy, strategy};
 use crate::epoch::{DeadlineTicks, EpochTicker};
+use crate::hostcalls;
 use crate::inspect::{self, ComponentOutline, GuestWorld};
 use crate::live::LiveGuests;
 use crate::memory::MemoryBudget;
@@ -164,15 +165,9 @@ impl GuestEngine {
         let engine = Engine::new(&engine_config(&config)).map_err(|e| HostError::Engine {
             reason: format!("{e:#}"),
         })?;
-        let strategy_linker = linker(&engine, |l| {
-            strategy::Strategy::add_to_linker::<GuestState, HasSelf<GuestState>>(l, |s| s)
-        })?;
-        let indicator_linker = linker(&engine, |l| {
-            indicator::Indicator::add_to_linker::<GuestState, HasSelf<GuestState>>(l, |s| s)
-        })?;
-        let policy_linker = linker(&engine, |l| {
-            policy::Policy::add_to_linker::<GuestState, HasSelf<GuestState>>(l, |s| s)
-        })?;
+        let strategy_linker = linker(&engine, hostcalls::add_to_linker)?;
+        let indicator_linker = linker(&engine, hostcalls::add_to_linker)?;
+        let policy_linker = linker(&engine, hostcalls::add_to_linker)?;
         let deadline = config.deadline_ms.map(DeadlineTicks::for_deadline);
         let ticker = match deadline {
             Some(d) => {

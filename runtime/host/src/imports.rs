@@ -13,6 +13,26 @@ const MAX_LOOKUP_LEN: usize = 256;
 
 impl types::Host for GuestState {}
 
+impl GuestState {
+    /// Numbers [`host::Host::indicator`] would return (what it is charged for).
+    pub(crate) fn indicator_len(&self, name: &str, instrument: types::InstrumentId) -> usize {
+        if name.len() > MAX_LOOKUP_LEN {
+            return 0;
+        }
+        self.ctx
+            .indicator(name, InstrumentId(instrument))
+            .map_or(0, <[f64]>::len)
+    }
+
+    /// Bytes of the symbol [`host::Host::instrument_symbol`] would return.
+    pub(crate) fn symbol_len(&self, instrument: types::InstrumentId) -> usize {
+        self.ctx
+            .instruments
+            .get(InstrumentId(instrument))
+            .map_or(0, |i| i.symbol.len())
+    }
+}
+
 impl host::Host for GuestState {
     fn now(&mut self) -> types::Timestamp {
         self.ctx.now.nanos()
@@ -76,14 +96,14 @@ impl host::Host for GuestState {
     }
 
     fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {
-        self.ctx.kv.get(&key).cloned()
+        self.ctx.kv.get(&key).map(<[u8]>::to_vec)
     }
 
     fn kv_set(&mut self, key: String, value: Vec<u8>) {
-        if !self.ctx.kv_set(&key, &value) {
+        if let Err(full) = self.ctx.kv_set(&key, &value) {
             self.ctx.log(
                 wasmtrade_model::LogLevel::Warn,
-                "host: kv-set refused (key-value space full)",
+                &format!("host: kv-set refused: {full}"),
             );
         }
     }

@@ -24,7 +24,9 @@
 //! canonicalisation is on, relaxed SIMD and threads are off).
 //!
 //! Each guest runs in its own store with a memory and table limit, a bounded
-//! native stack and (by default) a deterministic fuel budget per callback;
+//! native stack and (by default) a deterministic fuel budget per callback,
+//! which pays for host calls too (each import is charged for the bytes it
+//! copies and the entries it visits: `docs/host-calls.md`);
 //! live trading adds a wall-clock deadline per callback
 //! ([`HostConfig::deadline_ms`], epoch interruption). An engine keeps at most
 //! [`HostConfig::max_live_guests`] guests alive. A guest error is a
@@ -58,6 +60,7 @@ mod convert;
 mod engine;
 mod epoch;
 mod error;
+mod hostcalls;
 mod imports;
 mod indicator;
 mod inspect;
@@ -73,6 +76,7 @@ mod validate;
 pub use config::HostConfig;
 pub use engine::GuestEngine;
 pub use error::HostError;
+pub use hostcalls::HOST_WORK_PER_CALLBACK;
 pub use indicator::{IndicatorModule, WasmIndicator};
 pub use inspect::{ComponentOutline, GuestWorld};
 pub use memory::container_memory_limit;

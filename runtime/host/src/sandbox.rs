@@ -9,6 +9,7 @@ use wasmtrade_model::{GuestContext, GuestFault};
 
 use crate::bindings::types as wit;
 use crate::engine::Shared;
+use crate::hostcalls::{HOST_WORK_PER_CALLBACK, HostCallBudget, HostUse};
 use crate::live::LiveGuard;
 use crate::state::{GuestState, LimitHit};
 use crate::{HostConfig, HostError};
@@ -84,11 +85,15 @@ impl Sandbox {
                 reason: reason.clone(),
             });
         }
-        if let Some(fuel) = self.fuel
-            && let Err(e) = self.store.set_fuel(fuel)
-        {
-            return Err(self.poison(&e, None));
+        if let Some(fuel) = self.fuel {
+            if let Err(e) = self.store.set_fuel(fuel) {
+                return Err(self.poison(&e, None));
+            }
+        } else {
+            // Fuel off: host calls are charged against their own budget.
+            self.store.data_mut().host_budget.refill();
         }
+        self.store.data_mut().host_use = HostUse::default();
         // One predictable branch when deadlines are off.
         if let Some(ticks) = self.deadline_ticks {
             let ticks = self.ticks_for_call(ticks);
@@ -168,7 +173,12 @@ impl Sandbox {
                 ),
             }
         } else {
-            classify(err, &self.live.shared().config, stderr)
+            classify(
+                err,
+                &self.live.shared().config,
+                stderr,
+                self.store.data().host_use,
+            )
         };
         tracing::warn!(kind = fault.kind(), fault = %fault, "guest quarantined");
         self.quarantined = Some(format!("stopped after an earlier fault: {fault}"));
@@ -176,12 +186,30 @@ impl Sandbox {
     }
 }
 
+/// The end of a fault caused by host calls.
+const HOST_CALLS_CHARGED: &str =
+    "host calls are charged for the bytes they copy and the entries they visit (docs/host-calls.md)";
+
 /// Maps a wasmtime error from a guest call to a fault, naming the budget or
 /// limit that stopped it.
-pub(crate) fn classify(err: &wasmtime::Error, config: &HostConfig, stderr: Option<String>) -> GuestFault {
+pub(crate) fn classify(
+    err: &wasmtime::Error,
+    config: &HostConfig,
+    stderr: Option<String>,
+    host: HostUse,
+) -> GuestFault {
     if let Some(hit) = err.downcast_ref::<LimitHit>() {
         return GuestFault::Limit {
             what: hit.what.clone(),
+        };
+    }
+    if let Some(hit) = err.downcast_ref::<HostCallBudget>() {
+        let budget = match config.fuel_per_callback {
+            Some(f) => format!("fuel {f} per callback"),
+            None => format!("host-call budget {HOST_WORK_PER_CALLBACK} per callback (fuel is off)"),
+        };
+        return GuestFault::Budget {
+            budget: format!("{budget}, used up by host calls: {hit}; {HOST_CALLS_CHARGED}"),
         };
     }
     let backtrace = err
@@ -190,12 +218,20 @@ pub(crate) fn classify(err: &wasmtime::Error, config: &HostConfig, stderr: Optio
         .filter(|bt| !bt.trim().is_empty());
     let reason = match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => {
-            return GuestFault::Budget {
-                budget: match config.fuel_per_callback {
-                    Some(f) => format!("fuel {f} per callback"),
-                    None => "fuel".to_string(),
-                },
+            let budget = match config.fuel_per_callback {
+                Some(f) => format!("fuel {f} per callback"),
+                None => "fuel".to_string(),
             };
+            // Host calls took most of it: say so (the guest's own code only
+            // found the tank empty).
+            let budget = match config.fuel_per_callback {
+                Some(f) if host.units >= f / 2 => format!(
+                    "{budget}, used up by host calls: they took {} units, the last `{}`; {HOST_CALLS_CHARGED}",
+                    host.units, host.last
+                ),
+                _ => budget,
+            };
+            return GuestFault::Budget { budget };
         }
         Some(Trap::Interrupt) => {
             return GuestFault::Budget {

@@ -13,6 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtrade_model::{GuestContext, GuestRng, LogLevel};
 
 use crate::HostConfig;
+use crate::hostcalls::{HostBudget, HostUse};
 use crate::memory::{MemoryBudget, MemoryShare};
 
 /// Per-guest store data.
@@ -22,6 +23,10 @@ pub(crate) struct GuestState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limiter: GuestLimiter,
+    /// What host calls are charged against (see `hostcalls`).
+    pub(crate) host_budget: HostBudget,
+    /// What host calls took from the running callback (reset per callback).
+    pub(crate) host_use: HostUse,
     output: Arc<CapturedOutput>,
 }
 
@@ -55,6 +60,8 @@ impl GuestState {
                 max_instances: config.max_instances,
                 share: MemoryShare::new(memory.clone()),
             },
+            host_budget: HostBudget::new(config.fuel_per_callback.is_some()),
+            host_use: HostUse::default(),
             output,
         }
     }

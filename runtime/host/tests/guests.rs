@@ -89,7 +89,7 @@ fn host_imports_answer_from_the_context() {
         )
     );
     assert!(ctx.logs[1].message.ends_with("kv=1"), "{}", ctx.logs[1].message);
-    assert_eq!(ctx.kv.get("count").map(Vec::len), Some(2));
+    assert_eq!(ctx.kv.get("count").map(<[u8]>::len), Some(2));
     assert_eq!(
         ctx.timers.get("wake"),
         Some(&Timestamp::from_nanos(bar(2).ts.nanos() + 60))

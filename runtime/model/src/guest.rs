@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::kv::{KvFull, KvSpace};
 use crate::{
     Bar, ClientOrderId, Fill, InstrumentId, Instruments, NewOrder, OrderIntent, OrderType, Price, Quantity,
     RejectCode, RejectNotice, Rejection, Side, Tick, TimeInForce, Timestamp,
@@ -233,6 +234,9 @@ pub struct ContextLimits {
     pub max_log_lines: usize,
     /// Total bytes of keys and values in the key-value space.
     pub max_kv_bytes: usize,
+    /// Entries (keys) in the key-value space: bounds the map's own overhead,
+    /// which `max_kv_bytes` does not count.
+    pub max_kv_entries: usize,
     /// Timers a guest may have pending.
     pub max_timers: usize,
 }
@@ -243,6 +247,7 @@ impl Default for ContextLimits {
             max_log_line: 4096,
             max_log_lines: 1024,
             max_kv_bytes: 1 << 20,
+            max_kv_entries: 1 << 16,
             max_timers: 64,
         }
     }
@@ -286,7 +291,7 @@ pub struct GuestContext {
     /// Timers the guest asked for: name → due time.
     pub timers: BTreeMap<String, Timestamp>,
     /// The guest's key-value space.
-    pub kv: BTreeMap<String, Vec<u8>>,
+    pub kv: KvSpace,
     /// Log lines since the last drain.
     pub logs: Vec<LogLine>,
     /// Log lines dropped because the buffer was full.
@@ -307,7 +312,7 @@ impl GuestContext {
             account: AccountView::default(),
             indicators: BTreeMap::new(),
             timers: BTreeMap::new(),
-            kv: BTreeMap::new(),
+            kv: KvSpace::new(),
             logs: Vec::new(),
             dropped_logs: 0,
             rng: GuestRng::new(seed),
@@ -355,19 +360,12 @@ impl GuestContext {
         });
     }
 
-    /// Stores a key-value pair if it fits the space limit; returns whether it did.
-    pub fn kv_set(&mut self, key: &str, value: &[u8]) -> bool {
-        let used: usize = self
-            .kv
-            .iter()
-            .filter(|(k, _)| k.as_str() != key)
-            .map(|(k, v)| k.len() + v.len())
-            .sum();
-        if used + key.len() + value.len() > self.limits.max_kv_bytes {
-            return false;
-        }
-        self.kv.insert(key.to_string(), value.to_vec());
-        true
+    /// Stores a key-value pair if it fits the space limits (bytes and
+    /// entries); returns why not otherwise. O(log n): the space keeps its
+    /// size as it changes.
+    pub fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), KvFull> {
+        self.kv
+            .set(key, value, self.limits.max_kv_bytes, self.limits.max_kv_entries)
     }
 
     /// Requests a timer if within the limit (replacing one of the same name); returns whether it did.
@@ -648,6 +646,7 @@ mod tests {
             max_log_line: 4,
             max_log_lines: 2,
             max_kv_bytes: 8,
+            max_kv_entries: 4,
             max_timers: 1,
         };
         ctx.log(LogLevel::Info, "héllo world");
@@ -656,9 +655,9 @@ mod tests {
         assert_eq!(ctx.logs.len(), 2);
         assert_eq!(ctx.logs[0].message, "hél");
         assert_eq!(ctx.dropped_logs, 1);
-        assert!(ctx.kv_set("k", b"1234567"));
-        assert!(!ctx.kv_set("j", b"1"));
-        assert!(ctx.kv_set("k", b"7654321"));
+        assert!(ctx.kv_set("k", b"1234567").is_ok());
+        assert!(ctx.kv_set("j", b"1").is_err());
+        assert!(ctx.kv_set("k", b"7654321").is_ok());
         assert!(ctx.set_timer("t", Timestamp::from_secs(5)));
         assert!(!ctx.set_timer("u", Timestamp::from_secs(5)));
         assert!(ctx.take_due_timers(Timestamp::from_secs(4)).is_empty());

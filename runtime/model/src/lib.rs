@@ -20,6 +20,7 @@ mod event;
 mod fixed;
 mod guest;
 mod instrument;
+mod kv;
 mod market;
 mod name;
 mod order;
@@ -33,6 +34,7 @@ pub use guest::{
     LogLevel, LogLine, MAX_CLIENT_ID_LEN, PositionView, RawIntent, RawOrderType, StrategyGuest,
 };
 pub use instrument::{Instrument, InstrumentId, Instruments};
+pub use kv::{KvFull, KvSpace};
 pub use market::{Bar, Tick, TickData};
 pub use name::{InvalidModuleName, MAX_MODULE_NAME_LEN, MODULE_NAME_RULE, check_module_name};
 pub use order::{

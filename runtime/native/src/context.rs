@@ -70,12 +70,12 @@ impl Context for ContextAdapter<'_> {
         }
     }
     fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
-        self.0.kv.get(key).cloned()
+        self.0.kv.get(key).map(<[u8]>::to_vec)
     }
     fn kv_set(&mut self, key: &str, value: &[u8]) {
-        if !self.0.kv_set(key, value) {
+        if let Err(full) = self.0.kv_set(key, value) {
             self.0
-                .log(LogLevel::Warn, "host: kv-set refused (key-value space full)");
+                .log(LogLevel::Warn, &format!("host: kv-set refused: {full}"));
         }
     }
 }
@@ -153,7 +153,10 @@ mod tests {
                     LogLevel::Warn,
                     "host: timer refused (too many timers or name too long)"
                 ),
-                (LogLevel::Warn, "host: kv-set refused (key-value space full)"),
+                (
+                    LogLevel::Warn,
+                    "host: kv-set refused: key-value space full: 7 bytes of keys and values needed, the limit is 4 (`max_kv_bytes`); overwrite or shrink existing entries"
+                ),
                 (LogLevel::Info, "hello"),
             ]
         );

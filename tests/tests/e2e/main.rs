@@ -21,6 +21,7 @@ mod rollout;
 mod serve_api;
 mod serve_api_errors;
 mod serve_broker_config;
+mod serve_host_call_storm;
 mod serve_hostile;
 mod serve_memory;
 mod serve_ops;
