@@ -255,7 +255,7 @@ async fn restart_to_ready(out: &mut String) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow!("{e}"))?;
         handle
-            .activate(&name, up.version, "bench")
+            .activate(&name, up.version, None, "bench")
             .await
             .map_err(|e| anyhow!("{e}"))?;
     }

@@ -76,7 +76,7 @@ async fn install(handle: &Handle, guest: &str, name: &str, config: &str) -> anyh
         .await
         .map_err(|e| anyhow::anyhow!("upload of {name}: {e}"))?;
     handle
-        .activate(name, up.version, "bench")
+        .activate(name, up.version, None, "bench")
         .await
         .map_err(|e| anyhow::anyhow!("activation of {name}: {e}"))?;
     Ok(())

@@ -318,6 +318,7 @@ async fn activate(client: &mut Strategies, version: u32) -> anyhow::Result<pb::A
     let request = pb::ActivateRequest {
         name: NAME.to_string(),
         version,
+        config_json: None,
     };
     let r = within(&format!("Activate {NAME} v{version}"), client.activate(request)).await?;
     Ok(r.into_inner())

@@ -141,6 +141,11 @@ impl<B: Broker> Engine<B> {
         &self.indicators
     }
 
+    /// The indicator `name`, to change in place.
+    pub fn indicator_mut(&mut self, name: &str) -> Option<&mut IndicatorSlot> {
+        self.indicators.iter_mut().find(|s| s.name == name)
+    }
+
     /// Replaces the guest of strategy `id` with `new`. With `handover`, the
     /// old guest's snapshot is restored into `new` first; a quarantined
     /// strategy's guest is not asked (it may be poisoned) and `new` starts

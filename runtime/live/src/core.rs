@@ -6,25 +6,28 @@
 //! already queued (a command sender also drops a `Wake` into the bar queue
 //! so that an idle loop notices it at once).
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use wasmtrade_broker::Broker;
-use wasmtrade_engine::{Engine, EngineConfig, FaultPolicy, KillSignal, SlotState, SwapError};
+use wasmtrade_engine::{Engine, EngineConfig, FaultPolicy, KillSignal};
 use wasmtrade_model::{Bar, IndicatorGuest, Instruments, StrategyGuest, StrategyId, Timestamp};
 use wasmtrade_oms::Oms;
 use wasmtrade_risk::{ChangeRecord, Engine as RiskEngine, HaltScope, KillScope, KillSwitchState, RiskConfig};
 use wasmtrade_store::Store;
 
 use crate::bus::Bus;
-use crate::clock::Stopwatch;
+use crate::deployments::{ActiveRecord, Deployments};
 use crate::error::LiveError;
 use crate::event::{EventKind, SwapRecord};
 use crate::observer::{BusObserver, LoopState, Symbols, Versions};
 use crate::risk::RiskState;
-use crate::view::{AccountInfo, GuestKind, Installed, RunState, RunningInfo, ShadowInfo};
+use crate::view::{AccountInfo, GuestKind, Installed, RunningInfo, ShadowInfo};
+
+mod deploy;
+mod policies;
+mod status;
 
 /// A guest ready to be installed (instantiated and initialised off the loop).
 pub(crate) enum NewGuest {
@@ -32,6 +35,16 @@ pub(crate) enum NewGuest {
     Strategy(Box<dyn StrategyGuest + Send>),
     /// An indicator.
     Indicator(Box<dyn IndicatorGuest + Send>),
+}
+
+impl NewGuest {
+    /// Strategy or indicator.
+    pub(crate) fn kind(&self) -> GuestKind {
+        match self {
+            NewGuest::Strategy(_) => GuestKind::Strategy,
+            NewGuest::Indicator(_) => GuestKind::Indicator,
+        }
+    }
 }
 
 type Reply<T> = oneshot::Sender<Result<T, LiveError>>;
@@ -63,8 +76,10 @@ pub(crate) struct GuestState {
 
 /// Control commands.
 pub(crate) enum Command {
-    /// Run `guest` as module `name` at `version`: swap with state hand-off
-    /// if the module runs, else start it (restoring `restore` if given).
+    /// Run `guest` as module `name` at `version` with `config`: swap with
+    /// state hand-off if the module runs, else start it (restoring
+    /// `restore` if given). With `persist`, the store records the new
+    /// active pair before the swap counts as done (undone if it cannot).
     Install {
         name: String,
         version: u32,
@@ -72,12 +87,14 @@ pub(crate) enum Command {
         guest: NewGuest,
         action: &'static str,
         restore: Option<Vec<u8>>,
+        persist: bool,
         reply: Reply<Installed>,
     },
-    /// Run `guest` in shadow of strategy `name`.
+    /// Run `guest` (`version` with `config`) in shadow of strategy `name`.
     Shadow {
         name: String,
         version: u32,
+        config: String,
         guest: Box<dyn StrategyGuest + Send>,
         reply: Reply<ShadowInfo>,
     },
@@ -174,12 +191,6 @@ pub(crate) enum Command {
     },
 }
 
-struct Running {
-    kind: GuestKind,
-    version: u32,
-    config: String,
-}
-
 /// The event loop's state.
 pub(crate) struct Core {
     pub(crate) engine: Engine<Box<dyn Broker + Send>>,
@@ -188,17 +199,14 @@ pub(crate) struct Core {
     pub(crate) store: Arc<Store>,
     /// The kill switches and halts as last stored.
     pub(crate) persisted_latches: KillSwitchState,
+    /// The loop's time, shared with the observer.
     state: Versions,
-    running: BTreeMap<String, Running>,
-    /// The last snapshot of each running strategy taken while it was
-    /// healthy: what a restart after a fault resumes from.
-    last_good: BTreeMap<String, Vec<u8>>,
+    /// Every deployed module and policy: the one record of what runs.
+    deployments: Deployments,
     snapshot_every: u64,
     bars_since_snapshot: u64,
     /// Why start-up reconciliation left the trading gate closed.
     pub(crate) reconcile_block: Option<String>,
-    /// Policies from the configuration (strategies outside the registry).
-    policies: BTreeMap<String, crate::policy::Hosted>,
 }
 
 /// What the event loop is built from.
@@ -271,19 +279,18 @@ pub(crate) fn run(
         symbols.clone(),
         state.clone(),
     )));
+    let record: Arc<dyn ActiveRecord> = config.store.clone();
     let mut core = Core {
         engine,
         symbols,
         bus,
         store: config.store,
         persisted_latches: config.latches,
+        deployments: Deployments::new(record, state.clone()),
         state,
-        running: BTreeMap::new(),
-        last_good: BTreeMap::new(),
         snapshot_every: config.snapshot_every_bars.max(1),
         bars_since_snapshot: 0,
         reconcile_block: None,
-        policies: BTreeMap::new(),
     };
     loop {
         loop {
@@ -306,6 +313,38 @@ pub(crate) fn run(
 }
 
 impl Core {
+    /// A loop with no instrument, the paper broker and `store`, whose
+    /// activations are recorded through `record` (tests inject failures).
+    #[cfg(test)]
+    pub(crate) fn for_tests(store: Arc<Store>, record: Arc<dyn ActiveRecord>) -> Self {
+        let instruments = Arc::new(Instruments::new());
+        let broker: Box<dyn Broker + Send> =
+            Box::new(wasmtrade_broker::paper::PaperBroker::new(Default::default()));
+        let engine = Engine::new(
+            instruments.clone(),
+            RiskEngine::new(RiskConfig::default()),
+            Oms::new(wasmtrade_model::Money::ZERO),
+            broker,
+            EngineConfig {
+                fault_policy: FaultPolicy::Quarantine,
+                ..EngineConfig::default()
+            },
+        );
+        let state: Versions = Rc::new(LoopState::default());
+        Core {
+            engine,
+            symbols: Symbols::of(&instruments),
+            bus: Arc::new(Bus::new(64, 64)),
+            store,
+            persisted_latches: KillSwitchState::default(),
+            deployments: Deployments::new(record, state.clone()),
+            state,
+            snapshot_every: 1,
+            bars_since_snapshot: 0,
+            reconcile_block: None,
+        }
+    }
+
     fn on_bar(&mut self, bar: &Bar) {
         self.state.now.set(bar.ts);
         if self.bus.wants_bars() {
@@ -323,87 +362,6 @@ impl Core {
             self.bars_since_snapshot = 0;
             self.keep_snapshots();
         }
-    }
-
-    /// Keeps the snapshot of every healthy strategy in memory.
-    fn keep_snapshots(&mut self) {
-        let names: Vec<String> = self
-            .running
-            .iter()
-            .filter(|(_, r)| r.kind == GuestKind::Strategy)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in names {
-            let Some(snapshot) = self.engine.snapshot_strategy(&StrategyId::new(&name)) else {
-                continue;
-            };
-            match snapshot {
-                Ok(state) => {
-                    // Also on the store (flushed in the background), so a
-                    // crash resumes from here rather than from the start.
-                    if let Some(version) = self.running.get(&name).map(|r| r.version) {
-                        let now = self.engine.now();
-                        if let Err(e) =
-                            self.store
-                                .snapshots()
-                                .put(&StrategyId::new(&name), version, now, &state)
-                        {
-                            tracing::warn!(module = %name, "cannot store the periodic snapshot: {e}");
-                        }
-                    }
-                    self.last_good.insert(name, state);
-                }
-                // Guests without snapshot support restart from scratch; a
-                // snapshot that trapped or ran out of budget quarantined the
-                // guest (the engine reported the fault).
-                Err(fault) => tracing::debug!(module = %name, "periodic snapshot failed: {fault}"),
-            }
-        }
-    }
-
-    /// Re-runs quarantined strategy `name` (still at `version`) as `guest`,
-    /// from its last good snapshot when there is one.
-    fn restart(
-        &mut self,
-        name: &str,
-        version: u32,
-        mut guest: Box<dyn StrategyGuest + Send>,
-    ) -> Result<Installed, LiveError> {
-        let watch = Stopwatch::start();
-        let id = StrategyId::new(name);
-        let quarantined = self
-            .engine
-            .strategies()
-            .iter()
-            .any(|s| s.id == id && !s.is_active());
-        let same = self.running.get(name).is_some_and(|r| r.version == version);
-        if !(quarantined && same) {
-            return Err(LiveError::FailedPrecondition(format!(
-                "`{name}` v{version} is no longer the quarantined version: restart skipped"
-            )));
-        }
-        let mut state_bytes = 0;
-        if let Some(state) = self.last_good.get(name) {
-            guest.restore(state).map_err(|fault| {
-                LiveError::Aborted(format!(
-                    "restart of `{name}` v{version}: its last good snapshot was refused: {fault}"
-                ))
-            })?;
-            state_bytes = state.len();
-        }
-        match self.engine.swap_strategy(&id, guest, false) {
-            Ok(done) => drop(done.old),
-            Err(refused) => return Err(LiveError::Aborted(refused.error.to_string())),
-        }
-        let pause_ns = watch.elapsed_ns();
-        self.swap_event(name, "restart", version, version, pause_ns, None);
-        Ok(Installed {
-            name: name.to_string(),
-            version,
-            previous: Some(version),
-            pause_ns,
-            state_bytes: state_bytes as u64,
-        })
     }
 
     pub(crate) fn now(&self) -> Timestamp {
@@ -432,20 +390,6 @@ impl Core {
         );
     }
 
-    fn set_running(&mut self, name: &str, kind: GuestKind, version: u32, config: String) -> Option<u32> {
-        self.state.versions.borrow_mut().insert(name.to_string(), version);
-        self.running
-            .insert(
-                name.to_string(),
-                Running {
-                    kind,
-                    version,
-                    config,
-                },
-            )
-            .map(|r| r.version)
-    }
-
     fn command(&mut self, command: Command) {
         match command {
             Command::Install {
@@ -455,32 +399,29 @@ impl Core {
                 guest,
                 action,
                 restore,
+                persist,
                 reply,
             } => {
-                let result = self.install(&name, version, config, guest, action, restore);
-                let _ = reply.send(result);
+                let new = deploy::Install {
+                    version,
+                    config,
+                    action,
+                    restore,
+                    persist,
+                };
+                let _ = reply.send(self.install(&name, guest, new));
             }
             Command::Shadow {
                 name,
                 version,
+                config,
                 guest,
                 reply,
             } => {
-                let _ = reply.send(self.shadow(&name, version, guest));
+                let _ = reply.send(self.shadow(&name, version, config, guest));
             }
             Command::StopShadow { name, reply } => {
-                let id = StrategyId::new(&name);
-                let result = match self.engine.stop_shadow(&id) {
-                    Some(s) => {
-                        let from = self.running.get(&name).map_or(0, |r| r.version);
-                        self.swap_event(&name, "shadow_stop", from, s.tag, 0, None);
-                        Ok(ShadowInfo::of(&s))
-                    }
-                    None => Err(LiveError::FailedPrecondition(format!(
-                        "`{name}` has no shadow run: start one with StartShadow"
-                    ))),
-                };
-                let _ = reply.send(result);
+                let _ = reply.send(self.stop_shadow(&name));
             }
             Command::Promote { name, reply } => {
                 let _ = reply.send(self.promote(&name));
@@ -612,322 +553,5 @@ impl Core {
                 let _ = reply.send(outcome);
             }
         }
-    }
-
-    fn install(
-        &mut self,
-        name: &str,
-        version: u32,
-        config: String,
-        guest: NewGuest,
-        action: &'static str,
-        restore: Option<Vec<u8>>,
-    ) -> Result<Installed, LiveError> {
-        let watch = Stopwatch::start();
-        let previous = self.running.get(name).map(|r| r.version);
-        let kind = match &guest {
-            NewGuest::Strategy(_) => GuestKind::Strategy,
-            NewGuest::Indicator(_) => GuestKind::Indicator,
-        };
-        if let Some(r) = self.running.get(name)
-            && r.kind != kind
-        {
-            return Err(LiveError::FailedPrecondition(format!(
-                "`{name}` runs as {} but version {version} is {}: use another name",
-                r.kind, kind
-            )));
-        }
-        let mut state_bytes = 0;
-        let outcome: Result<(), SwapError> = match guest {
-            NewGuest::Strategy(mut g) => {
-                let id = StrategyId::new(name);
-                if previous.is_some() {
-                    match self.engine.swap_strategy(&id, g, true) {
-                        Ok(done) => {
-                            state_bytes = done.state_bytes;
-                            Ok(())
-                        }
-                        Err(refused) => Err(refused.error),
-                    }
-                } else {
-                    if let Some(state) = &restore {
-                        if let Err(fault) = g.restore(state) {
-                            tracing::warn!(module = name, "saved state refused, starting fresh: {fault}");
-                        } else {
-                            state_bytes = state.len();
-                        }
-                    }
-                    self.engine
-                        .add_strategy(id, g)
-                        .map_err(|e| SwapError::Unknown { name: e.to_string() })
-                }
-            }
-            NewGuest::Indicator(mut g) => {
-                if previous.is_some() {
-                    match self.engine.swap_indicator(name, g, true) {
-                        Ok(done) => {
-                            state_bytes = done.state_bytes;
-                            Ok(())
-                        }
-                        Err(refused) => Err(refused.error),
-                    }
-                } else {
-                    if let Some(state) = &restore
-                        && g.restore(state).is_ok()
-                    {
-                        state_bytes = state.len();
-                    }
-                    self.engine
-                        .add_indicator(name.to_string(), g)
-                        .map_err(|e| SwapError::Unknown { name: e.to_string() })
-                }
-            }
-        };
-        let pause_ns = watch.elapsed_ns();
-        let from = previous.unwrap_or(0);
-        match outcome {
-            Ok(()) => {
-                self.set_running(name, kind, version, config);
-                self.swap_event(name, action, from, version, pause_ns, None);
-                Ok(Installed {
-                    name: name.to_string(),
-                    version,
-                    previous,
-                    pause_ns,
-                    state_bytes: state_bytes as u64,
-                })
-            }
-            Err(e) => {
-                let message = match previous {
-                    Some(p) if e.quarantined_the_running_guest() => format!(
-                        "{e}; version {p} was quarantined by that fault and no longer trades \
-                         (guests.quarantine decides whether it restarts from its last good snapshot); \
-                         version {version} was not installed"
-                    ),
-                    Some(p) => format!("{e}; version {p} keeps running (automatic rollback)"),
-                    None => e.to_string(),
-                };
-                self.swap_event(
-                    name,
-                    "auto_rollback",
-                    from,
-                    version,
-                    pause_ns,
-                    Some(message.clone()),
-                );
-                Err(LiveError::Aborted(message))
-            }
-        }
-    }
-
-    fn add_policy(
-        &mut self,
-        name: String,
-        hosted: crate::policy::Hosted,
-        guest: Box<dyn StrategyGuest + Send>,
-    ) -> Result<(), LiveError> {
-        if self.running.contains_key(&name) || self.policies.contains_key(&name) {
-            return Err(LiveError::FailedPrecondition(format!(
-                "policy `{name}`: a strategy or policy of that name already runs: give the policy another name"
-            )));
-        }
-        self.engine
-            .add_strategy(StrategyId::new(&name), guest)
-            .map_err(|e| LiveError::FailedPrecondition(format!("policy `{name}`: {e}")))?;
-        let to = u32::try_from(hosted.version).unwrap_or(u32::MAX);
-        self.policies.insert(name.clone(), hosted);
-        // Its events carry the model version.
-        self.state.versions.borrow_mut().insert(name.clone(), to);
-        self.swap_event(&name, "model", 0, to, 0, None);
-        Ok(())
-    }
-
-    /// Swaps the weights of every policy running `model` (each keeps its
-    /// state), in name order; a policy that refuses keeps its weights, the
-    /// error says why and the policies after it are not tried (`serve`
-    /// gives each model to one policy).
-    fn load_model(&mut self, model: &str, version: u64, bytes: &[u8]) -> Result<Vec<String>, LiveError> {
-        let names: Vec<String> = self
-            .policies
-            .iter()
-            .filter(|(_, h)| h.model == model)
-            .map(|(n, _)| n.clone())
-            .collect();
-        let mut done = Vec::with_capacity(names.len());
-        for name in names {
-            let watch = Stopwatch::start();
-            let kept = self.policies.get(&name).map_or(0, |h| h.version);
-            let (from, to) = (
-                u32::try_from(kept).unwrap_or(u32::MAX),
-                u32::try_from(version).unwrap_or(u32::MAX),
-            );
-            let Some(slot) = self.engine.strategy_mut(&StrategyId::new(&name)) else {
-                continue;
-            };
-            let outcome = slot.guest.load_model(bytes);
-            let pause_ns = watch.elapsed_ns();
-            match outcome {
-                Ok(info) => {
-                    tracing::info!(policy = %name, model, version, shape = ?info.input_shape, "model swapped");
-                    if let Some(h) = self.policies.get_mut(&name) {
-                        h.version = version;
-                    }
-                    self.state.versions.borrow_mut().insert(name.clone(), to);
-                    self.swap_event(&name, "model", from, to, pause_ns, None);
-                    done.push(name);
-                }
-                Err(e) => {
-                    let err = crate::policy::refused(&name, model, version, kept, &e);
-                    self.swap_event(&name, "model", from, to, pause_ns, Some(err.to_string()));
-                    return Err(err);
-                }
-            }
-        }
-        Ok(done)
-    }
-
-    fn shadow(
-        &mut self,
-        name: &str,
-        version: u32,
-        guest: Box<dyn StrategyGuest + Send>,
-    ) -> Result<ShadowInfo, LiveError> {
-        let Some(r) = self.running.get(name) else {
-            return Err(LiveError::FailedPrecondition(format!(
-                "`{name}` is not running: activate a version before starting a shadow run"
-            )));
-        };
-        if r.kind != GuestKind::Strategy {
-            return Err(LiveError::FailedPrecondition(format!(
-                "`{name}` is an indicator: only strategies run in shadow"
-            )));
-        }
-        let from = r.version;
-        let id = StrategyId::new(name);
-        match self.engine.start_shadow(&id, guest, version, true) {
-            Ok(_) => {
-                self.swap_event(name, "shadow_start", from, version, 0, None);
-                Ok(ShadowInfo {
-                    version,
-                    ..ShadowInfo::default()
-                })
-            }
-            Err(refused) => {
-                let message = refused.error.to_string();
-                self.swap_event(name, "shadow_start", from, version, 0, Some(message.clone()));
-                Err(LiveError::Aborted(message))
-            }
-        }
-    }
-
-    fn promote(&mut self, name: &str) -> Result<Installed, LiveError> {
-        let watch = Stopwatch::start();
-        let id = StrategyId::new(name);
-        let promoted = self.engine.promote_shadow(&id).map_err(|e| match e {
-            SwapError::Unknown { .. } => LiveError::FailedPrecondition(format!("`{name}` is not running")),
-            other => LiveError::FailedPrecondition(other.to_string()),
-        })?;
-        let pause_ns = watch.elapsed_ns();
-        let config = self
-            .running
-            .get(name)
-            .map(|r| r.config.clone())
-            .unwrap_or_default();
-        let previous = self.set_running(name, GuestKind::Strategy, promoted.tag, config);
-        self.swap_event(
-            name,
-            "promote",
-            previous.unwrap_or(0),
-            promoted.tag,
-            pause_ns,
-            None,
-        );
-        drop(promoted.old);
-        Ok(Installed {
-            name: name.to_string(),
-            version: promoted.tag,
-            previous,
-            pause_ns,
-            state_bytes: 0,
-        })
-    }
-
-    fn remove(&mut self, name: &str) -> Option<u32> {
-        let running = self.running.remove(name)?;
-        self.last_good.remove(name);
-        self.state.versions.borrow_mut().remove(name);
-        match running.kind {
-            GuestKind::Strategy => {
-                self.engine.remove_strategy(&StrategyId::new(name));
-            }
-            GuestKind::Indicator => {
-                self.engine.remove_indicator(name);
-            }
-        }
-        self.swap_event(name, "remove", running.version, 0, 0, None);
-        Some(running.version)
-    }
-
-    fn status(&mut self) -> Vec<RunningInfo> {
-        let mut out = Vec::with_capacity(self.running.len());
-        for (name, r) in &self.running {
-            let mut info = RunningInfo {
-                name: name.clone(),
-                kind: r.kind,
-                version: r.version,
-                config: r.config.clone(),
-                state: RunState::Running,
-                counters: Default::default(),
-                shadow: None,
-            };
-            match r.kind {
-                GuestKind::Strategy => {
-                    if let Some(slot) = self.engine.strategies().iter().find(|s| s.id.as_str() == name) {
-                        info.counters = slot.counters;
-                        if let SlotState::Quarantined { reason } = &slot.state {
-                            info.state = RunState::Quarantined(reason.clone());
-                        }
-                        info.shadow = slot.shadow.as_ref().map(ShadowInfo::of);
-                    }
-                }
-                GuestKind::Indicator => {
-                    if let Some(slot) = self.engine.indicators().iter().find(|s| s.name == *name)
-                        && let Some(f) = &slot.fault
-                    {
-                        info.state = RunState::Quarantined(f.clone());
-                    }
-                }
-            }
-            out.push(info);
-        }
-        out
-    }
-
-    fn snapshot_all(&mut self) -> Vec<GuestState> {
-        let mut out = Vec::new();
-        let strategies: Vec<(String, u32)> = self
-            .running
-            .iter()
-            .filter(|(_, r)| r.kind == GuestKind::Strategy)
-            .map(|(n, r)| (n.clone(), r.version))
-            .collect();
-        for (name, version) in strategies {
-            let id = StrategyId::new(&name);
-            if let Some(slot) = self.engine.strategy_mut(&id) {
-                let state = if slot.is_active() {
-                    slot.guest.snapshot().map_err(|f| f.to_string())
-                } else {
-                    Err("quarantined".to_string())
-                };
-                let taken_at = self.engine.now();
-                out.push(GuestState {
-                    name,
-                    version,
-                    taken_at,
-                    state,
-                });
-            }
-        }
-        out
     }
 }

@@ -28,6 +28,7 @@ mod clock;
 mod compile;
 mod config;
 mod core;
+mod deployments;
 mod error;
 mod event;
 mod feed;
@@ -67,4 +68,4 @@ pub use view::{AccountInfo, GuestKind, Installed, RunState, RunningInfo, ShadowI
 pub use wasmtrade_engine::{DURATION_BOUNDS_NS, Durations};
 pub use wasmtrade_oms::Position;
 pub use wasmtrade_risk::{Halt, HaltReason, HaltScope, KillScope, KillSwitchState, Latch, RawRiskConfig};
-pub use wasmtrade_store::{AuditRecord, Module, ModuleKind, ModuleVersion, VersionStatus};
+pub use wasmtrade_store::{ActivePair, AuditRecord, Module, ModuleKind, ModuleVersion, VersionStatus};

@@ -74,7 +74,9 @@ pub struct UploadMeta {
     pub sha256: String,
     /// Declared size (0 = not declared).
     pub size: u64,
-    /// Configuration for the guest's init (empty = keep the module's).
+    /// The version's configuration, handed to the guest's init whenever
+    /// this version is activated or rolled back to without a new one
+    /// (empty = the module's active configuration at upload).
     pub config: String,
 }
 
@@ -239,12 +241,10 @@ impl Registry {
             label: &meta.label,
             uploaded_by: who,
             uploaded_at: unix_now(),
+            config: (!meta.config.trim().is_empty()).then_some(meta.config.as_str()),
         };
         let version = self.store.modules().add_version(&upload, bytes)?;
         let created = before.is_none_or(|m| m.version(version.version).is_none());
-        if !meta.config.trim().is_empty() {
-            self.store.modules().set_config(&meta.name, &meta.config)?;
-        }
         if let Ok(mut cache) = self.compiled.lock() {
             cache.insert(hash, compiled);
         }

@@ -77,10 +77,16 @@ pub fn module(info: &ModuleInfo) -> pb::Module {
                 uploaded_by: v.uploaded_by.clone(),
                 uploaded_at_ns: v.uploaded_at.nanos(),
                 status: version_status(v.status) as i32,
+                config_json: m.config_of(v.version).unwrap_or_default().to_string(),
             })
             .collect(),
         counters,
-        config_json: m.config.clone(),
+        // What the running guest was started with (the store's active pair
+        // has the same one); the stored one when nothing runs.
+        config_json: info
+            .running
+            .as_ref()
+            .map_or_else(|| m.config.clone(), |r| r.config.clone()),
         shadow: shadow_status,
     }
 }

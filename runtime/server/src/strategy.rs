@@ -145,7 +145,7 @@ impl StrategyService for Strategies {
         }
         let done = self
             .handle
-            .activate(&r.name, r.version, &who)
+            .activate(&r.name, r.version, r.config_json, &who)
             .await
             .map_err(to_status)?;
         Ok(Response::new(convert::installed(&done)))

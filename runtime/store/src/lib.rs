@@ -130,7 +130,7 @@ pub use audit::{Audit, AuditRecord};
 pub use error::StoreError;
 pub use hash::{BadHash, ContentHash};
 pub use journal::{Journal, JournalEntry, Replay, Seq, SeqRange};
-pub use modules::{Module, ModuleKind, ModuleVersion, Modules, Upload, VersionStatus};
+pub use modules::{ActivePair, Module, ModuleKind, ModuleVersion, Modules, Upload, VersionStatus};
 pub use perms::{DIR_MODE, FILE_MODE};
 pub use portfolio::{Portfolio, PortfolioKind, PortfolioSnapshot};
 pub use record::{Difference, DifferenceKind, IntentState, JournalRecord};

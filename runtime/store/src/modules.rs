@@ -22,6 +22,7 @@ use crate::codec;
 use crate::hash::ContentHash;
 use crate::store::Shared;
 
+mod activation;
 mod remove;
 
 /// What kind of guest a module is.
@@ -64,6 +65,9 @@ pub struct Upload<'a> {
     pub uploaded_by: &'a str,
     /// When.
     pub uploaded_at: Timestamp,
+    /// The guest configuration this version starts with (JSON; empty =
+    /// `{}`). `None` inherits the module's active configuration at upload.
+    pub config: Option<&'a str>,
 }
 
 /// One stored version of a module.
@@ -83,6 +87,21 @@ pub struct ModuleVersion {
     pub uploaded_at: Timestamp,
     /// Lifecycle status.
     pub status: VersionStatus,
+    /// The configuration this version runs with: given at upload (or the
+    /// module's active one then), replaced when the version is activated
+    /// with a new one. `None` only in records written before versions
+    /// carried their configuration (see [`Module::config_of`]).
+    #[serde(default)]
+    pub config: Option<String>,
+}
+
+/// An active `(version, config)` pair.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivePair {
+    /// The version that runs.
+    pub version: u32,
+    /// The configuration it runs with (empty = `{}`).
+    pub config: String,
 }
 
 /// A module and all its versions (`modules/<name>`).
@@ -97,10 +116,17 @@ pub struct Module {
     /// The active version, if any.
     pub active: Option<u32>,
     /// JSON configuration handed to the guest's init; empty means `{}`
-    /// (see [`guest_config`](Self::guest_config)). Absent in records written
-    /// before it existed, which decode with it empty.
+    /// (see [`guest_config`](Self::guest_config)): the configuration the
+    /// active version runs with. Absent in records written before it
+    /// existed, which decode with it empty.
     #[serde(default)]
     pub config: String,
+    /// The pair that was active before the current one, written in the
+    /// same transaction as the activation that replaced it: what a
+    /// rollback without a version returns to. `None` before the second
+    /// activation (and in records written before it was kept).
+    #[serde(default)]
+    pub previous: Option<ActivePair>,
 }
 
 impl Module {
@@ -111,6 +137,20 @@ impl Module {
     /// The active version's metadata.
     pub fn active_version(&self) -> Option<&ModuleVersion> {
         self.active.and_then(|v| self.version(v))
+    }
+    /// The active `(version, config)` pair, if a version is active.
+    pub fn active_pair(&self) -> Option<ActivePair> {
+        self.active.map(|version| ActivePair {
+            version,
+            config: self.config.clone(),
+        })
+    }
+    /// The configuration `version` runs with: its own, or (for records
+    /// written before versions carried one) the module's. `None` if there
+    /// is no such version.
+    pub fn config_of(&self, version: u32) -> Option<&str> {
+        let v = self.version(version)?;
+        Some(v.config.as_deref().unwrap_or(&self.config))
     }
     /// The configuration to hand to the guest: [`config`](Self::config),
     /// or `{}` when it is empty.
@@ -175,6 +215,7 @@ impl Modules {
                     versions: Vec::new(),
                     active: None,
                     config: String::new(),
+                    previous: None,
                 },
             };
             if let Some(existing) = module
@@ -192,6 +233,11 @@ impl Modules {
                 uploaded_by: upload.uploaded_by.to_string(),
                 uploaded_at: upload.uploaded_at,
                 status: VersionStatus::Staged,
+                config: Some(
+                    upload
+                        .config
+                        .map_or_else(|| module.config.clone(), str::to_string),
+                ),
             };
             module.versions.push(version.clone());
             if blobs.get(sha256.as_bytes())?.is_none() {
@@ -208,30 +254,21 @@ impl Modules {
         Ok(version)
     }
 
-    /// Makes `version` the active one and marks it released. A quarantined
-    /// or removed version is refused.
+    /// Makes `version` the active one, with its own configuration, and
+    /// marks it released (see [`activate_pair`](Self::activate_pair)). A
+    /// quarantined or removed version is refused.
     pub fn activate(&self, name: &str, version: u32) -> Result<Module, StoreError> {
-        self.update(name, |module| {
-            let v = version_mut(module, name, version)?;
-            match v.status {
-                VersionStatus::Quarantined => {
-                    return Err(StoreError::Quarantined {
-                        name: name.to_string(),
-                        version,
-                    });
-                }
-                VersionStatus::Removed => {
-                    return Err(StoreError::Removed {
-                        name: name.to_string(),
-                        version,
-                    });
-                }
-                VersionStatus::Staged | VersionStatus::Released => {}
-            }
-            v.status = VersionStatus::Released;
-            module.active = Some(version);
-            Ok(())
-        })
+        let module = self.get(name)?.ok_or_else(|| StoreError::UnknownModule {
+            name: name.to_string(),
+        })?;
+        let config = module
+            .config_of(version)
+            .ok_or_else(|| StoreError::UnknownVersion {
+                name: name.to_string(),
+                version,
+            })?
+            .to_string();
+        self.activate_pair(name, version, &config)
     }
 
     /// Quarantines `version`; if it was active, the module has none active.
@@ -262,17 +299,7 @@ impl Modules {
     /// document (checked for syntax only; the guest validates its fields at
     /// init). Empty or blank text stores the default, `{}`.
     pub fn set_config(&self, name: &str, config_json: &str) -> Result<Module, StoreError> {
-        let config = if config_json.trim().is_empty() {
-            ""
-        } else {
-            serde_json::from_str::<serde::de::IgnoredAny>(config_json).map_err(|e| {
-                StoreError::InvalidConfig {
-                    name: name.to_string(),
-                    detail: e.to_string(),
-                }
-            })?;
-            config_json
-        };
+        let config = checked_config(name, config_json)?;
         self.update(name, |module| {
             module.config = config.to_string();
             Ok(())
@@ -376,6 +403,33 @@ impl Modules {
     }
 }
 
+/// `config_json` if it is JSON, `""` if it is blank (the default, `{}`).
+pub(super) fn checked_config<'c>(name: &str, config_json: &'c str) -> Result<&'c str, StoreError> {
+    if config_json.trim().is_empty() {
+        return Ok("");
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(config_json).map_err(|e| StoreError::InvalidConfig {
+        name: name.to_string(),
+        detail: e.to_string(),
+    })?;
+    Ok(config_json)
+}
+
+/// Refuses a quarantined or removed version.
+pub(super) fn runnable(v: &ModuleVersion, name: &str, version: u32) -> Result<(), StoreError> {
+    match v.status {
+        VersionStatus::Quarantined => Err(StoreError::Quarantined {
+            name: name.to_string(),
+            version,
+        }),
+        VersionStatus::Removed => Err(StoreError::Removed {
+            name: name.to_string(),
+            version,
+        }),
+        VersionStatus::Staged | VersionStatus::Released => Ok(()),
+    }
+}
+
 /// The version `version` of `module`, or [`StoreError::UnknownVersion`].
 fn version_mut<'m>(
     module: &'m mut Module,
@@ -429,6 +483,7 @@ pub(super) mod tests {
             label: "test",
             uploaded_by: "alice",
             uploaded_at: Timestamp::from_secs(100),
+            config: None,
         }
     }
 

@@ -24,6 +24,7 @@ fn upload<'a>(name: &'a str, label: &'a str) -> Upload<'a> {
         label,
         uploaded_by: "alice",
         uploaded_at: Timestamp::from_secs(100),
+        config: None,
     }
 }
 

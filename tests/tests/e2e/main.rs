@@ -35,3 +35,4 @@ mod serve_swap;
 mod serve_swap_refusals;
 mod serve_upload_errors;
 mod serve_upload_precheck;
+mod serve_version_config;

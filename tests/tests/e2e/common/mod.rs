@@ -116,6 +116,7 @@ impl Server {
             .activate(ActivateRequest {
                 name: name.into(),
                 version,
+                config_json: None,
             })
             .await
             .map(drop)

@@ -97,6 +97,10 @@ pub enum StrategyCommand {
         /// The version to activate.
         #[arg(value_parser = clap::value_parser!(u32).range(1..))]
         version: u32,
+        /// A new configuration for this version (default: the version's
+        /// own, given at upload or at its last activation).
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Server, token and output.
         #[command(flatten)]
         client: ClientArgs,

@@ -49,7 +49,7 @@ pub fn module(m: &Module) -> Value {
             json!({
                 "version": v.version, "sha256": v.sha256, "size": v.size, "label": v.label,
                 "uploaded_by": v.uploaded_by, "uploaded_at_ns": v.uploaded_at_ns,
-                "status": version_status_name(v.status),
+                "status": version_status_name(v.status), "config_json": v.config_json,
             })
         })
         .collect();

@@ -190,6 +190,9 @@ pub fn modules_table(modules: &[Module]) -> String {
         &rows,
     );
     for m in modules {
+        if m.active_version != 0 && !m.config_json.is_empty() {
+            let _ = writeln!(out, "{}: v{} config {}", m.name, m.active_version, m.config_json);
+        }
         if !m.fault.is_empty() {
             let _ = writeln!(out, "{}: {}: {}", m.name, state_name(m.state), m.fault);
         }
@@ -251,6 +254,17 @@ rsi        indicator  v2      running  1,2*,3    1200  7        v3 118/120 match
 sma-cross  strategy   -       stopped  1         1200  7        -
 "
         );
+    }
+
+    #[test]
+    fn lists_the_active_config_under_the_table() {
+        let mut m = module("sma", 2, &[1, 2]);
+        m.config_json = r#"{"fast":3}"#.into();
+        let mut stopped = module("idle", 0, &[1]);
+        stopped.config_json = r#"{"slow":9}"#.into();
+        let out = modules_table(&[m, stopped]);
+        assert!(out.ends_with("\nsma: v2 config {\"fast\":3}\n"), "{out}");
+        assert!(!out.contains("idle: "), "{out}");
     }
 
     #[test]

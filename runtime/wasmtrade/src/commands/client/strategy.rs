@@ -21,10 +21,23 @@ pub async fn run(command: StrategyCommand) -> anyhow::Result<()> {
         StrategyCommand::Activate {
             name,
             version,
+            config,
             client,
         } => {
+            let config_json = if config.config.trim().is_empty() && config.config_file.is_none() {
+                None
+            } else {
+                Some(guest_config::build(
+                    &config.config,
+                    config.config_file.as_deref(),
+                )?)
+            };
             let conn = Connection::open(&client).await?;
-            let request = conn.request(ActivateRequest { name, version });
+            let request = conn.request(ActivateRequest {
+                name,
+                version,
+                config_json,
+            });
             let r = conn
                 .unary("StrategyService/Activate", conn.strategies().activate(request))
                 .await?;

@@ -27,7 +27,8 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
     if bytes.is_empty() {
         bail!("the component {path} is empty");
     }
-    // No --config: send none, so the module keeps the configuration it has.
+    // No --config: send none, so the new version starts with the module's
+    // active configuration.
     let config_json = if args.config.config.trim().is_empty() && args.config.config_file.is_none() {
         String::new()
     } else {
@@ -74,6 +75,8 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
         let request = ActivateRequest {
             name: uploaded.name.clone(),
             version: uploaded.version,
+            // The version's own, given (or inherited) at upload.
+            config_json: None,
         };
         let r = conn
             .unary(

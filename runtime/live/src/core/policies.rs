@@ -1,0 +1,73 @@
+//! Policies in the loop: started from the configuration, their model
+//! weights swapped between two events.
+
+use wasmtrade_model::{StrategyGuest, StrategyId};
+
+use super::Core;
+use crate::clock::Stopwatch;
+use crate::error::LiveError;
+
+impl Core {
+    /// Runs policy `name` (built off the loop) as a strategy.
+    pub(super) fn add_policy(
+        &mut self,
+        name: String,
+        hosted: crate::policy::Hosted,
+        guest: Box<dyn StrategyGuest + Send>,
+    ) -> Result<(), LiveError> {
+        if self.deployments.is_taken(&name) {
+            return Err(LiveError::FailedPrecondition(format!(
+                "policy `{name}`: a strategy or policy of that name already runs: give the policy another name"
+            )));
+        }
+        self.engine
+            .add_strategy(StrategyId::new(&name), guest)
+            .map_err(|e| LiveError::FailedPrecondition(format!("policy `{name}`: {e}")))?;
+        let to = u32::try_from(hosted.version).unwrap_or(u32::MAX);
+        // Its events carry the model version.
+        self.deployments.add_policy(&name, hosted);
+        self.swap_event(&name, "model", 0, to, 0, None);
+        Ok(())
+    }
+
+    /// Swaps the weights of every policy running `model` (each keeps its
+    /// state), in name order; a policy that refuses keeps its weights, the
+    /// error says why and the policies after it are not tried (`serve`
+    /// gives each model to one policy).
+    pub(super) fn load_model(
+        &mut self,
+        model: &str,
+        version: u64,
+        bytes: &[u8],
+    ) -> Result<Vec<String>, LiveError> {
+        let names = self.deployments.policies_of(model);
+        let mut done = Vec::with_capacity(names.len());
+        for name in names {
+            let watch = Stopwatch::start();
+            let kept = self.deployments.policy_version(&name);
+            let (from, to) = (
+                u32::try_from(kept).unwrap_or(u32::MAX),
+                u32::try_from(version).unwrap_or(u32::MAX),
+            );
+            let Some(slot) = self.engine.strategy_mut(&StrategyId::new(&name)) else {
+                continue;
+            };
+            let outcome = slot.guest.load_model(bytes);
+            let pause_ns = watch.elapsed_ns();
+            match outcome {
+                Ok(info) => {
+                    tracing::info!(policy = %name, model, version, shape = ?info.input_shape, "model swapped");
+                    self.deployments.set_policy_version(&name, version);
+                    self.swap_event(&name, "model", from, to, pause_ns, None);
+                    done.push(name);
+                }
+                Err(e) => {
+                    let err = crate::policy::refused(&name, model, version, kept, &e);
+                    self.swap_event(&name, "model", from, to, pause_ns, Some(err.to_string()));
+                    return Err(err);
+                }
+            }
+        }
+        Ok(done)
+    }
+}

@@ -1,0 +1,94 @@
+//! What the loop reports about its modules, and the snapshots it keeps of
+//! them: the periodic ones a restart after a fault (or a crash) resumes
+//! from, and the final ones at shutdown.
+
+use wasmtrade_engine::SlotState;
+use wasmtrade_model::StrategyId;
+
+use super::{Core, GuestState};
+use crate::view::{GuestKind, RunState, RunningInfo, ShadowInfo};
+
+impl Core {
+    /// What runs: every module's active pair, state, counters and shadow.
+    pub(super) fn status(&mut self) -> Vec<RunningInfo> {
+        let mut out = Vec::new();
+        for (name, d) in self.deployments.iter() {
+            let mut info = RunningInfo {
+                name: name.clone(),
+                kind: d.kind,
+                version: d.active.version,
+                config: d.active.config.clone(),
+                state: RunState::Running,
+                counters: Default::default(),
+                shadow: None,
+            };
+            match d.kind {
+                GuestKind::Strategy => {
+                    if let Some(slot) = self.engine.strategies().iter().find(|s| s.id.as_str() == name) {
+                        info.counters = slot.counters;
+                        if let SlotState::Quarantined { reason } = &slot.state {
+                            info.state = RunState::Quarantined(reason.clone());
+                        }
+                        info.shadow = slot.shadow.as_ref().map(ShadowInfo::of);
+                    }
+                }
+                GuestKind::Indicator => {
+                    if let Some(slot) = self.engine.indicators().iter().find(|s| s.name == *name)
+                        && let Some(f) = &slot.fault
+                    {
+                        info.state = RunState::Quarantined(f.clone());
+                    }
+                }
+            }
+            out.push(info);
+        }
+        out
+    }
+
+    /// Keeps the snapshot of every healthy strategy (in memory, and on the
+    /// store flushed in the background, so a crash resumes from here).
+    pub(super) fn keep_snapshots(&mut self) {
+        for (name, version) in self.deployments.strategies() {
+            let id = StrategyId::new(&name);
+            let Some(snapshot) = self.engine.snapshot_strategy(&id) else {
+                continue;
+            };
+            match snapshot {
+                Ok(state) => {
+                    let now = self.engine.now();
+                    if let Err(e) = self.store.snapshots().put(&id, version, now, &state) {
+                        tracing::warn!(module = %name, "cannot store the periodic snapshot: {e}");
+                    }
+                    self.deployments.keep_good(&name, state);
+                }
+                // Guests without snapshot support restart from scratch; a
+                // snapshot that trapped or ran out of budget quarantined the
+                // guest (the engine reported the fault).
+                Err(fault) => tracing::debug!(module = %name, "periodic snapshot failed: {fault}"),
+            }
+        }
+    }
+
+    /// Every running strategy's state, for shutdown.
+    pub(super) fn snapshot_all(&mut self) -> Vec<GuestState> {
+        let mut out = Vec::new();
+        for (name, version) in self.deployments.strategies() {
+            let id = StrategyId::new(&name);
+            if let Some(slot) = self.engine.strategy_mut(&id) {
+                let state = if slot.is_active() {
+                    slot.guest.snapshot().map_err(|f| f.to_string())
+                } else {
+                    Err("quarantined".to_string())
+                };
+                let taken_at = self.engine.now();
+                out.push(GuestState {
+                    name,
+                    version,
+                    taken_at,
+                    state,
+                });
+            }
+        }
+        out
+    }
+}
