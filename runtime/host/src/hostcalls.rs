@@ -301,7 +301,8 @@ mod tests {
             ..HostConfig::default()
         };
         let ctx = GuestContext::new(Arc::new(Instruments::new()), 1);
-        let mut store = Store::new(&engine, GuestState::new(ctx, &host));
+        let budget = Arc::new(crate::memory::MemoryBudget::new(None));
+        let mut store = Store::new(&engine, GuestState::new(ctx, &host, &budget));
         if let Some(f) = fuel {
             store.set_fuel(f).unwrap();
         }
