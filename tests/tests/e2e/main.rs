@@ -7,6 +7,12 @@
 //! Run one scenario with `cargo test --release -p wasmtrade-e2e --test e2e
 //! serve_swap::` (the module name is the old binary's name).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is a test failure with a location"
+)]
+
 mod common;
 mod recovery;
 
