@@ -370,19 +370,37 @@ fn check_sled_files(dir: &Path, sled_dir: &Path) -> Result<(), StoreError> {
 
 /// Opens sled, mapping every failure (and any panic on malformed files)
 /// to a [`StoreError`]; anything but I/O at open time is corruption.
+/// Whether sled refused to open because its file lock is held.
+fn sled_lock_held(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
+}
+
 fn open_sled(dir: &Path, path: &Path, options: &StoreOptions) -> Result<sled::Db, StoreError> {
     let config = sled::Config::new()
         .path(path)
         .cache_capacity(options.cache_capacity)
         .flush_every_ms(options.flush_every_ms);
-    match catch_unwind(AssertUnwindSafe(|| config.open())) {
-        Ok(Ok(db)) => Ok(db),
-        Ok(Err(sled::Error::Io(e))) if e.kind() == std::io::ErrorKind::WouldBlock => {
-            Err(StoreError::Locked {
-                dir: dir.to_path_buf(),
-                holder_pid: None,
-            })
+    // We hold the data dir's LOCK, so no other process has this store open.
+    // sled's own file lock can still be held for a moment by the background
+    // flusher of a handle this process just dropped (a store closed and
+    // reopened in one process: tests, an in-process restart): wait for it,
+    // up to a second.
+    let mut opened = catch_unwind(AssertUnwindSafe(|| config.open()));
+    for _ in 0..20 {
+        match &opened {
+            Ok(Err(sled::Error::Io(e))) if sled_lock_held(e) => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                opened = catch_unwind(AssertUnwindSafe(|| config.open()));
+            }
+            _ => break,
         }
+    }
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(sled::Error::Io(e))) if sled_lock_held(&e) => Err(StoreError::Locked {
+            dir: dir.to_path_buf(),
+            holder_pid: None,
+        }),
         Ok(Err(sled::Error::Io(e))) => Err(StoreError::io(dir, format!("opening {}", path.display()), e)),
         Ok(Err(e)) => Err(StoreError::corrupt(
             dir,
