@@ -68,7 +68,7 @@ impl ClosedTrade {
 }
 
 /// An open lot: what remains of one opening fill.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Lot {
     quantity: Quantity,
     price: Price,
@@ -112,7 +112,7 @@ pub(crate) fn pro_rata(total: Money, part: Quantity, whole: Quantity) -> Money {
 }
 
 /// The ledger of one (strategy, instrument).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Book {
     lots: VecDeque<Lot>,
     pub(crate) quantity: Quantity,

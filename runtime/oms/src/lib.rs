@@ -60,4 +60,4 @@ mod oms;
 
 pub use book::{ClosedTrade, Direction, Position};
 pub use error::OmsError;
-pub use oms::{AccountTotals, Oms};
+pub use oms::{AccountTotals, Oms, OmsCheckpoint, Released};

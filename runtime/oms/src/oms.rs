@@ -10,6 +10,9 @@ use wasmtrade_model::{
 use crate::OmsError;
 use crate::book::{Book, BookFill, ClosedTrade, Position};
 
+mod retention;
+pub use retention::{OmsCheckpoint, Released};
+
 /// Account-level figures from [`Oms::account_totals`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct AccountTotals {
@@ -45,8 +48,11 @@ pub struct Oms {
     exec_ids: BTreeSet<String>,
     fills: Vec<Fill>,
     trades: Vec<ClosedTrade>,
-    /// Closed trades with a positive net P&L.
+    /// Closed trades with a positive net P&L (released ones included).
     winning_trades: usize,
+    /// Fills applied and trades closed, released ones included.
+    fill_count: u64,
+    trade_count: u64,
     realized: Money,
     commissions: Money,
 }
@@ -69,6 +75,8 @@ impl Oms {
             fills: Vec::new(),
             trades: Vec::new(),
             winning_trades: 0,
+            fill_count: 0,
+            trade_count: 0,
             realized: Money::ZERO,
             commissions: Money::ZERO,
         }
@@ -333,6 +341,8 @@ impl Oms {
             .iter()
             .filter(|t| t.net_pnl > Money::ZERO)
             .count();
+        self.trade_count += (self.trades.len() - closed_before) as u64;
+        self.fill_count += 1;
         self.exec_ids.insert(fill.exec_id.clone());
         let mut stored = fill.clone();
         stored.strategy = strategy;
@@ -380,7 +390,8 @@ impl Oms {
         self.order(*id)
     }
 
-    /// Every order ever registered, in registration order.
+    /// Every order registered and not yet released ([`Oms::release_finished`]),
+    /// in registration order: every order ever registered unless released.
     pub fn orders(&self) -> &[Order] {
         &self.orders
     }
@@ -528,18 +539,28 @@ impl Oms {
         self.commissions
     }
 
-    /// Closed trades in the order they closed.
+    /// Closed trades in the order they closed (those not yet released).
     pub fn closed_trades(&self) -> &[ClosedTrade] {
         &self.trades
     }
 
-    /// How many closed trades made money (net of commissions).
+    /// How many closed trades made money (net of commissions), released ones included.
     pub fn winning_trades(&self) -> usize {
         self.winning_trades
     }
 
-    /// Applied fills in the order they were applied.
+    /// How many trades closed, released ones included.
+    pub fn closed_trade_count(&self) -> u64 {
+        self.trade_count
+    }
+
+    /// Applied fills in the order they were applied (those not yet released).
     pub fn fills(&self) -> &[Fill] {
         &self.fills
+    }
+
+    /// How many fills were applied, released ones included.
+    pub fn fill_count(&self) -> u64 {
+        self.fill_count
     }
 }
