@@ -36,6 +36,11 @@ use crate::store::Shared;
 
 /// Key of the order id high-water mark in the `meta` tree.
 const ORDER_ID_HWM: &[u8] = b"order_id_hwm";
+/// Key of the compaction point in the `meta` tree: records up to it were
+/// removed behind a checkpoint ([`Journal::compact_through`]).
+const JOURNAL_BASE: &[u8] = b"journal_base";
+/// Records removed per sled batch when compacting.
+const COMPACT_BATCH: usize = 4096;
 
 /// A journal sequence number (1-based, consecutive).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
@@ -123,6 +128,8 @@ pub struct Journal {
     written: AtomicU64,
     /// Highest sequence covered by a successful flush.
     durable: AtomicU64,
+    /// Records up to this sequence were compacted away.
+    base: AtomicU64,
     order_ids: Mutex<OrderIds>,
 }
 
@@ -133,10 +140,20 @@ impl Journal {
         order_id_block: u64,
     ) -> Result<Self, StoreError> {
         let tree = shared.tree("journal")?;
-        let last = match tree.last().map_err(shared.err("reading the journal tail"))? {
+        let base = match meta
+            .get(JOURNAL_BASE)
+            .map_err(shared.err("reading the journal's compaction point"))?
+        {
+            None => 0,
+            Some(raw) => codec::unseal_json::<u64>(&raw)
+                .map_err(|r| shared.corrupt(format!("meta/journal_base: {r}")))?,
+        };
+        let tail = match tree.last().map_err(shared.err("reading the journal tail"))? {
             None => 0,
             Some((key, value)) => decode(&shared, &key, &value)?.0,
         };
+        // A journal compacted to its end keeps counting after its base.
+        let last = tail.max(base);
         let hwm = match meta
             .get(ORDER_ID_HWM)
             .map_err(shared.err("reading the order id mark"))?
@@ -156,6 +173,7 @@ impl Journal {
             // What sled recovered at open is on disk.
             written: AtomicU64::new(last),
             durable: AtomicU64::new(last),
+            base: AtomicU64::new(base),
             order_ids: Mutex::new(OrderIds {
                 next: hwm,
                 hwm,
@@ -248,11 +266,62 @@ impl Journal {
         (s > 0).then_some(Seq(s))
     }
 
-    /// Every record in sequence order, skipping fills whose `exec_id` was
-    /// already seen. Each value is checksum-verified; a gap or a bad value
-    /// ends the replay with [`StoreError::Corrupt`].
+    /// Every record still held (after the compaction point,
+    /// [`base_seq`](Self::base_seq)) in sequence order, skipping fills
+    /// whose `exec_id` was already seen. Each value is checksum-verified; a
+    /// gap or a bad value ends the replay with [`StoreError::Corrupt`].
     pub fn replay(&self) -> Replay {
-        self.replay_after(Seq(0))
+        self.replay_after(Seq(self.base.load(Ordering::Acquire)))
+    }
+
+    /// The compaction point: records up to it were removed behind a
+    /// checkpoint (`None` if the journal was never compacted).
+    pub fn base_seq(&self) -> Option<Seq> {
+        let s = self.base.load(Ordering::Acquire);
+        (s > 0).then_some(Seq(s))
+    }
+
+    /// Removes every record up to `through`, which a checkpoint stored
+    /// before this call must reflect (the caller's part: start-up reads the
+    /// checkpoint, then [`replay_after`](Self::replay_after) its sequence).
+    /// Only durable records are removed: `through` is capped at
+    /// [`durable_seq`](Self::durable_seq). The compaction point is recorded
+    /// first, so a crash in the middle leaves records that
+    /// [`replay`](Self::replay) skips. Returns how many records were removed;
+    /// they leave the disk when the next flush makes the removal durable.
+    pub fn compact_through(&self, through: Seq) -> Result<u64, StoreError> {
+        let through = through.0.min(self.durable.load(Ordering::Acquire));
+        let old = self.base.load(Ordering::Acquire);
+        if through <= old {
+            return Ok(0);
+        }
+        let value = codec::seal_json(&through).map_err(|e| StoreError::Encode {
+            what: "journal compaction point".into(),
+            detail: e.to_string(),
+        })?;
+        self.meta
+            .insert(JOURNAL_BASE, value)
+            .map_err(self.shared.err("recording the journal's compaction point"))?;
+        self.base.store(through, Ordering::Release);
+        let mut removed = 0u64;
+        let end = through.saturating_add(1).to_be_bytes();
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0usize;
+            for key in self.tree.range(..end).keys().take(COMPACT_BATCH) {
+                batch.remove(key.map_err(self.shared.err("listing compacted journal records"))?);
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            self.tree.apply_batch(batch).map_err(
+                self.shared
+                    .err(format!("removing journal records up to {}", Seq(through))),
+            )?;
+            removed += n as u64;
+        }
+        Ok(removed)
     }
 
     /// Like [`replay`](Self::replay), starting after `after` (fills are

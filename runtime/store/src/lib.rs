@@ -77,7 +77,9 @@
 //! |---|---|---|
 //! | `meta` | `schema` | JSON [`SchemaRecord`] `{schema_version, created (ns since epoch), engine}` |
 //! | `meta` | `order_id_hwm` | JSON `u64`: first order id not yet reserved |
+//! | `meta` | `journal_base` | JSON `u64`: records up to it were compacted away behind the `portfolio/checkpoint` ([`Journal::compact_through`]) |
 //! | `journal` | `u64` seq | JSON `{seq, record}`, `record` a [`JournalRecord`] tagged by `type` (`intent`, `status`, `fill`, `never_sent`, `reconciliation`) |
+//! | `orders` | `u64` order id | JSON `Order`: a finished order, kept after it left memory ([`OrderHistory`], newest `[store] order_history` only) |
 //! | `modules` | module name (UTF-8) | JSON [`Module`]: kind, versions (sha256, size, label, uploaded_by/at, status `staged`/`released`/`quarantined`/`removed`), active version, `config` (guest JSON as text, may be absent) |
 //! | `blobs` | sha256 (32 bytes) | raw module bytes, checked against the key on read; deleted with the last version that is not `removed` and uses them |
 //! | `audit` | `u64` seq (1, 2, … in append order) | JSON [`AuditRecord`] `{ts, who, action, name, version, sha256, detail}` |
@@ -86,7 +88,7 @@
 //! | `risk` | `current` | JSON [`RiskRevision`] (document as JSON) |
 //! | `risk` | `log/` ++ `u64` revision | JSON [`RiskRevision`] |
 //! | `risk` | `latches` | JSON kill switches and halts (the risk crate's `KillSwitchState`), latched across restarts |
-//! | `portfolio` | `positions`, `account` | JSON [`PortfolioSnapshot`] `{as_of, journal_seq, value}` |
+//! | `portfolio` | `positions`, `account`, `checkpoint` | JSON [`PortfolioSnapshot`] `{as_of, journal_seq, value}`; `checkpoint` holds the live runtime's whole account state (the OMS's) at `journal_seq` |
 //!
 //! Money, prices and quantities inside JSON are decimal strings (the model's
 //! serde form), so they round-trip exactly.
@@ -105,13 +107,17 @@
 //! was added. Likewise `Module.config` and the `removed` status were added
 //! within version 1: records written before them decode unchanged (`config`
 //! defaults to empty). A binary from before them, though, reads a module
-//! with a `removed` version as corrupt, so do not downgrade past them.
+//! with a `removed` version as corrupt, so do not downgrade past them. The
+//! same holds for `meta/journal_base` (with `orders` and
+//! `portfolio/checkpoint`): an older binary reads a compacted journal as
+//! one with a gap and refuses it.
 
 mod artifacts;
 mod audit;
 mod codec;
 mod error;
 mod hash;
+mod history;
 mod journal;
 mod lock;
 mod mark;
@@ -129,6 +135,7 @@ pub use artifacts::{Artifacts, CacheStats};
 pub use audit::{Audit, AuditRecord};
 pub use error::StoreError;
 pub use hash::{BadHash, ContentHash};
+pub use history::OrderHistory;
 pub use journal::{Journal, JournalEntry, Replay, Seq, SeqRange};
 pub use modules::{ActivePair, Module, ModuleKind, ModuleVersion, Modules, Upload, VersionStatus};
 pub use perms::{DIR_MODE, FILE_MODE};

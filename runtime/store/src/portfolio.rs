@@ -23,6 +23,9 @@ pub enum PortfolioKind {
     Positions,
     /// Cash and account values (`portfolio/account`).
     Account,
+    /// The live runtime's whole account state, the journal compacted
+    /// behind it (`portfolio/checkpoint`).
+    Checkpoint,
 }
 
 impl PortfolioKind {
@@ -30,6 +33,7 @@ impl PortfolioKind {
         match self {
             PortfolioKind::Positions => "positions",
             PortfolioKind::Account => "account",
+            PortfolioKind::Checkpoint => "checkpoint",
         }
     }
 }

@@ -10,6 +10,7 @@ use wasmtrade_model::Timestamp;
 use crate::StoreError;
 use crate::artifacts::Artifacts;
 use crate::audit::Audit;
+use crate::history::OrderHistory;
 use crate::journal::Journal;
 use crate::lock::{DirLock, LOCK_FILE};
 use crate::mark::{self, LiveMark, MARK_FILE, Mark};
@@ -135,6 +136,7 @@ pub struct Store {
     snapshots: Snapshots,
     risk: RiskConfig,
     portfolio: Portfolio,
+    history: OrderHistory,
     audit: Audit,
     journal: Journal,
     closed: bool,
@@ -214,6 +216,7 @@ impl Store {
             snapshots: Snapshots::open(shared.clone())?,
             risk: RiskConfig::open(shared.clone())?,
             portfolio: Portfolio::open(shared.clone())?,
+            history: OrderHistory::open(shared.clone())?,
             audit,
             journal,
             closed: false,
@@ -261,6 +264,10 @@ impl Store {
     /// Positions and account snapshots.
     pub fn portfolio(&self) -> &Portfolio {
         &self.portfolio
+    }
+    /// Finished orders that left the runtime's memory.
+    pub fn history(&self) -> &OrderHistory {
+        &self.history
     }
     /// The audit trail of module operations.
     pub fn audit(&self) -> &Audit {
