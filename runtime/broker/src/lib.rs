@@ -144,6 +144,12 @@ pub trait Broker {
     /// whose fate is unknown locally; a venue that can only be asked order by
     /// order looks those up. Blocks for at most `timeout`.
     fn report(&mut self, known: &[OrderId], timeout: Duration) -> Result<VenueReport, BrokerError>;
+    /// The runtime made its finished orders durable and released them from
+    /// its own books: an in-process venue may forget them too (its
+    /// positions and cash stay), so its memory stays flat over a long run.
+    /// A venue of its own (a real broker, the separate paper venue) keeps
+    /// its books and ignores this.
+    fn release_finished(&mut self) {}
 }
 
 impl<B: Broker + ?Sized> Broker for Box<B> {
@@ -181,6 +187,9 @@ impl<B: Broker + ?Sized> Broker for Box<B> {
     }
     fn report(&mut self, known: &[OrderId], timeout: Duration) -> Result<VenueReport, BrokerError> {
         (**self).report(known, timeout)
+    }
+    fn release_finished(&mut self) {
+        (**self).release_finished();
     }
 }
 

@@ -122,6 +122,15 @@ impl<B: Broker> Engine<B> {
         &mut self.oms
     }
 
+    /// Takes finished orders, their fills and closed trades out of the
+    /// OMS (and lets an in-process broker forget them): call it only once
+    /// they are durable, i.e. between events with a journal attached. See
+    /// [`Oms::release_finished`](wasmtrade_oms::Oms::release_finished).
+    pub fn release_finished(&mut self) -> wasmtrade_oms::Released {
+        self.broker.release_finished();
+        self.oms.release_finished()
+    }
+
     /// True when a journal is attached.
     pub fn has_journal(&self) -> bool {
         self.journal.is_some()

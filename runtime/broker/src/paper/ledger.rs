@@ -69,6 +69,35 @@ impl Ledger {
         order.reason = reason;
     }
 
+    /// Forgets every finished order and its executions (positions and cash
+    /// stay) and returns their ids.
+    pub(crate) fn release_finished(&mut self) -> Vec<OrderId> {
+        let done: std::collections::BTreeSet<OrderId> = self
+            .orders
+            .iter()
+            .filter(|(_, o)| o.status.is_terminal())
+            .map(|(id, _)| *id)
+            .collect();
+        if done.is_empty() {
+            return Vec::new();
+        }
+        self.orders.retain(|id, _| !done.contains(id));
+        self.quantities.retain(|id, _| !done.contains(id));
+        self.executions.retain(|e| !done.contains(&e.order_id));
+        done.into_iter().collect()
+    }
+
+    /// Starts the books from net positions and cash (a checkpoint of the
+    /// account) instead of from every execution.
+    pub(crate) fn restore(
+        &mut self,
+        positions: impl IntoIterator<Item = (InstrumentId, Quantity)>,
+        cash: Money,
+    ) {
+        self.positions = positions.into_iter().filter(|(_, q)| !q.is_zero()).collect();
+        self.cash_change = cash - self.starting_cash.unwrap_or(cash);
+    }
+
     /// Books an order's (possibly amended) quantity.
     pub(crate) fn quantity(&mut self, id: OrderId, quantity: Quantity) {
         self.quantities.insert(id, quantity);

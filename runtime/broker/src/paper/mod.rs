@@ -94,6 +94,9 @@ pub struct PaperBroker {
     last_bar: Vec<Option<Bar>>,
     events: Vec<BrokerEvent>,
     next_exec: u64,
+    /// The highest order id released ([`Broker::release_finished`]): ids up
+    /// to it that are not working are finished orders.
+    released_through: u64,
     ledger: ledger::Ledger,
 }
 
@@ -121,6 +124,7 @@ impl PaperBroker {
             last_bar: Vec::new(),
             events: Vec::new(),
             next_exec: 1,
+            released_through: 0,
             ledger: ledger::Ledger::default(),
         }
     }
@@ -162,6 +166,30 @@ impl PaperBroker {
             self.ledger.observe(&BrokerEvent::Filled(fill.clone()));
         }
         self
+    }
+
+    /// Continues the books of a paper venue from a checkpoint of the
+    /// account instead of from every journaled order: its net `positions`
+    /// and `cash`, execution ids continuing after `P-<exec_floor>`, and
+    /// order ids up to `released_through` counted as finished. Call
+    /// [`PaperBroker::with_starting_cash`] first; the journal records after
+    /// the checkpoint then go through [`PaperBroker::resume`].
+    pub fn resume_from_checkpoint(
+        mut self,
+        positions: impl IntoIterator<Item = (InstrumentId, Quantity)>,
+        cash: wasmtrade_model::Money,
+        exec_floor: u64,
+        released_through: u64,
+    ) -> Self {
+        self.ledger.restore(positions, cash);
+        self.next_exec = self.next_exec.max(exec_floor.saturating_add(1));
+        self.released_through = self.released_through.max(released_through);
+        self
+    }
+
+    /// The number of the last execution id handed out (`P-<n>`), 0 before the first.
+    pub fn last_exec(&self) -> u64 {
+        self.next_exec - 1
     }
 
     /// A paper venue for validated settings and `instruments`.
@@ -310,7 +338,9 @@ impl PaperBroker {
     fn index_of(&self, id: OrderId) -> Result<usize, BrokerError> {
         match self.working.binary_search_by_key(&id, |w| w.id) {
             Ok(i) => Ok(i),
-            Err(_) if self.known.contains(&id) => Err(BrokerError::OrderFinished { id }),
+            Err(_) if self.known.contains(&id) || id.0 <= self.released_through => {
+                Err(BrokerError::OrderFinished { id })
+            }
             Err(_) => Err(BrokerError::UnknownOrder { id }),
         }
     }
@@ -324,7 +354,7 @@ impl Broker for PaperBroker {
         order: &RiskApproved<NewOrder>,
         ts: Timestamp,
     ) -> Result<(), BrokerError> {
-        if !self.known.insert(id) {
+        if id.0 <= self.released_through || !self.known.insert(id) {
             return Err(BrokerError::DuplicateOrderId { id });
         }
         let order = order.get();
@@ -479,5 +509,14 @@ impl Broker for PaperBroker {
             ledger.observe(event);
         }
         Ok(ledger.report())
+    }
+
+    fn release_finished(&mut self) {
+        for id in self.ledger.release_finished() {
+            if self.working.binary_search_by_key(&id, |w| w.id).is_err() {
+                self.known.remove(&id);
+                self.released_through = self.released_through.max(id.0);
+            }
+        }
     }
 }
