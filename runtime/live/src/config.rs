@@ -171,6 +171,27 @@ impl Default for EventsConfig {
     }
 }
 
+/// The `[store]` section: how the runtime keeps its store flat over a
+/// long run. With every periodic guest snapshot
+/// (`guests.snapshot_every_bars`) and at shutdown, the loop moves finished
+/// orders out of memory into the order history, stores a checkpoint of the
+/// account and compacts the journal behind it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Finished orders the history keeps (the newest; older ones are
+    /// removed as new ones arrive). Default 100000.
+    pub order_history: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            order_history: 100_000,
+        }
+    }
+}
+
 /// Which venue the runtime trades with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -240,6 +261,8 @@ pub struct LiveConfig {
     pub events: EventsConfig,
     /// The venue: the in-process paper broker or a paper venue process.
     pub broker: BrokerConfig,
+    /// Checkpoints, journal compaction and the order history.
+    pub store: StoreConfig,
 }
 
 impl LiveConfig {

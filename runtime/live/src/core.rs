@@ -205,6 +205,8 @@ pub(crate) struct Core {
     deployments: Deployments,
     snapshot_every: u64,
     bars_since_snapshot: u64,
+    /// Checkpoints of the account and journal compaction.
+    pub(crate) compactor: Option<crate::checkpoint::Compactor>,
     /// Why start-up reconciliation left the trading gate closed.
     pub(crate) reconcile_block: Option<String>,
 }
@@ -212,7 +214,11 @@ pub(crate) struct Core {
 /// What the event loop is built from.
 pub(crate) struct CoreConfig {
     pub(crate) risk: RiskConfig,
-    pub(crate) starting_cash: wasmtrade_model::Money,
+    /// The account as the checkpoint left it (empty without one): the
+    /// journal after the checkpoint is applied to it.
+    pub(crate) oms: Oms,
+    /// Checkpoints and journal compaction from here on.
+    pub(crate) compactor: crate::checkpoint::Compactor,
     pub(crate) flatten_on_fault: bool,
     pub(crate) event_budget: wasmtrade_engine::EventBudget,
     pub(crate) snapshot_every_bars: u64,
@@ -220,7 +226,8 @@ pub(crate) struct CoreConfig {
     /// Kill switches and halts latched before the last stop.
     pub(crate) latches: KillSwitchState,
     pub(crate) kill_signal: Arc<KillSignal>,
-    /// The journal, read at start-up: the OMS is rebuilt from it.
+    /// The journal after the checkpoint, read at start-up: the OMS is
+    /// rebuilt from the checkpoint and it.
     pub(crate) journal: Vec<wasmtrade_store::JournalEntry>,
     /// Where journal commit times are recorded.
     pub(crate) traffic: Arc<crate::Traffic>,
@@ -240,7 +247,7 @@ pub(crate) fn run(
     let mut engine = Engine::new(
         instruments.clone(),
         RiskEngine::new(config.risk),
-        Oms::new(config.starting_cash),
+        config.oms,
         broker,
         EngineConfig {
             fault_policy: FaultPolicy::Quarantine,
@@ -290,6 +297,7 @@ pub(crate) fn run(
         state,
         snapshot_every: config.snapshot_every_bars.max(1),
         bars_since_snapshot: 0,
+        compactor: Some(config.compactor),
         reconcile_block: None,
     };
     loop {
@@ -297,7 +305,9 @@ pub(crate) fn run(
             match control.try_recv() {
                 Ok(Control::Command(c)) => core.command(c),
                 Ok(Control::Stop(reply)) => {
-                    let _ = reply.send(core.snapshot_all());
+                    let states = core.snapshot_all();
+                    core.checkpoint();
+                    let _ = reply.send(states);
                     return;
                 }
                 Err(mpsc::error::TryRecvError::Empty) => break,
@@ -341,6 +351,7 @@ impl Core {
             state,
             snapshot_every: 1,
             bars_since_snapshot: 0,
+            compactor: None,
             reconcile_block: None,
         }
     }
@@ -361,6 +372,29 @@ impl Core {
         if self.bars_since_snapshot >= self.snapshot_every {
             self.bars_since_snapshot = 0;
             self.keep_snapshots();
+            // Right after the guests' snapshots: a guest restored from one
+            // after a crash is handed the fills after it again, and those
+            // are in the journal after this checkpoint.
+            self.checkpoint();
+        }
+    }
+
+    /// Moves finished orders to the history, stores a checkpoint of the
+    /// account and compacts the journal behind it (see [`crate::checkpoint`]).
+    /// A failure is logged; the journal then keeps every record.
+    pub(crate) fn checkpoint(&mut self) {
+        let now = self.engine.now();
+        let Some(compactor) = &mut self.compactor else {
+            return;
+        };
+        match compactor.run(&mut self.engine, now) {
+            Ok(done) => tracing::debug!(
+                orders = done.orders,
+                records = done.records,
+                seq = ?done.seq,
+                "checkpoint stored, journal compacted"
+            ),
+            Err(e) => tracing::error!("cannot store the checkpoint (the journal keeps every record): {e}"),
         }
     }
 
@@ -454,19 +488,7 @@ impl Core {
                 limit,
                 reply,
             } => {
-                let mut orders: Vec<_> = self
-                    .engine
-                    .oms()
-                    .orders()
-                    .iter()
-                    .rev()
-                    .filter(|o| !open_only || !o.status.is_terminal())
-                    .filter(|o| strategy.as_deref().is_none_or(|s| o.strategy.as_str() == s))
-                    .take(limit)
-                    .cloned()
-                    .collect();
-                orders.reverse();
-                let _ = reply.send(orders);
+                let _ = reply.send(self.orders(open_only, strategy.as_deref(), limit));
             }
             Command::Positions { strategy, reply } => {
                 let positions = self

@@ -188,6 +188,9 @@ impl Broker for GatedBroker {
     fn report(&mut self, known: &[OrderId], timeout: Duration) -> Result<VenueReport, BrokerError> {
         self.inner.report(known, timeout)
     }
+    fn release_finished(&mut self) {
+        self.inner.release_finished();
+    }
 }
 
 #[cfg(test)]

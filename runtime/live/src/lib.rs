@@ -24,6 +24,7 @@
 
 mod approvals;
 mod bus;
+mod checkpoint;
 mod clock;
 mod compile;
 mod config;
@@ -50,7 +51,8 @@ pub use bus::{BarInterest, Bus};
 pub use clock::{Stopwatch, unix_now};
 pub use compile::{COMPILE_BYTES_PER_CODE_BYTE, CompileConfig};
 pub use config::{
-    AccountConfig, BrokerConfig, BrokerKind, EventsConfig, GuestsConfig, LiveConfig, MarketConfig, SourceKind,
+    AccountConfig, BrokerConfig, BrokerKind, EventsConfig, GuestsConfig, LiveConfig, MarketConfig,
+    SourceKind, StoreConfig,
 };
 pub use error::LiveError;
 pub use event::{Event, EventKind, OrderUpdate, SwapRecord};

@@ -144,6 +144,11 @@ impl Core {
             .collect();
         for e in missing {
             let Some(order) = self.engine.oms().order(e.order_id).cloned() else {
+                if self.compactor.as_ref().is_some_and(|c| c.released(e.order_id)) {
+                    // Finished, durable and released from memory: its
+                    // executions were applied before it finished.
+                    continue;
+                }
                 self.difference(
                     out,
                     DifferenceKind::ExternalOrder,

@@ -91,21 +91,22 @@ impl Runtime {
                 "no memory budget across guests (no container limit found; set guests.sandbox.max_total_memory_bytes)"
             ),
         }
-        let (store, host, journal) = tokio::task::spawn_blocking(move || {
+        let (store, host, start) = tokio::task::spawn_blocking(move || {
             // The store owns its own directory: the data dir (a PVC root)
             // may also hold `lost+found`, the API token and models.
             let store = Store::open(data_dir.join(STORE_DIR), &StoreOptions::default())?;
-            // A journal that cannot be read refuses the start (never an empty book).
-            let journal = store.journal().replay().collect::<Result<Vec<_>, _>>()?;
+            // A checkpoint or journal that cannot be read refuses the start
+            // (never an empty book).
+            let start = crate::checkpoint::Start::load(&store)?;
             let host = GuestEngine::new(sandbox)?;
-            Ok::<_, LiveError>((store, host, journal))
+            Ok::<_, LiveError>((store, host, start))
         })
         .await
         .map_err(|e| LiveError::Internal(format!("store set-up panicked: {e}")))??;
         // The paper market resumes after the last journaled time, so engine
         // time never goes back across a restart (an accelerated market runs
         // ahead of the wall clock).
-        let resume_after = crate::journal::last_time(&journal);
+        let resume_after = start.last_time();
         let mut instruments = Instruments::new();
         // The venue process, when there is one: its symbols are the market.
         let venue = match config.broker.kind {
@@ -217,13 +218,18 @@ impl Runtime {
             }
             (None, None) => {
                 // The in-process broker restarts with the runtime: its books
-                // (positions, cash, execution ids) continue from the journal,
-                // like the OMS's; its working orders are gone.
-                let (orders, fills) = crate::journal::paper_books(&journal);
-                let paper = PaperBroker::try_new(config.account.paper, &instruments)
+                // (positions, cash, execution ids) continue from the
+                // checkpoint and the journal after it, like the OMS's; its
+                // working orders are gone.
+                let (orders, fills) = crate::journal::paper_books(&start.journal);
+                let mut paper = PaperBroker::try_new(config.account.paper, &instruments)
                     .map_err(|e| LiveError::InvalidArgument(format!("account.paper: {e}")))?
-                    .with_starting_cash(starting_cash)
-                    .resume(orders, &fills);
+                    .with_starting_cash(starting_cash);
+                if let Some((_, c)) = &start.checkpoint {
+                    let (positions, cash) = c.oms.holdings();
+                    paper = paper.resume_from_checkpoint(positions, cash, c.paper_exec, c.released_through);
+                }
+                let paper = paper.resume(orders, &fills);
                 (Box::new(paper), None, VenueMemory::Restarted)
             }
         };
@@ -239,9 +245,12 @@ impl Runtime {
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let core = {
             let (instruments, bus) = (instruments.clone(), bus.clone());
+            let oms = start.oms(starting_cash)?;
+            let compactor = start.compactor(store.clone(), config.store.order_history);
             let core_config = core::CoreConfig {
                 risk,
-                starting_cash,
+                oms,
+                compactor,
                 flatten_on_fault: config.guests.quarantine.positions
                     == wasmtrade_host::PositionAction::Flatten,
                 event_budget: config.guests.event_budget,
@@ -249,7 +258,7 @@ impl Runtime {
                 store: store.clone(),
                 latches,
                 kill_signal: kill_signal.clone(),
-                journal,
+                journal: start.journal,
                 traffic: traffic.clone(),
             };
             spawn("event-loop", move || {

@@ -142,7 +142,7 @@ impl AccountInfo {
             gross_exposure: gross,
             net_exposure: net,
             stats: engine.stats(),
-            closed_trades: engine.oms().closed_trades().len() as u64,
+            closed_trades: engine.oms().closed_trade_count(),
             winning_trades: engine.oms().winning_trades() as u64,
         }
     }

@@ -91,4 +91,40 @@ impl Core {
         }
         out
     }
+
+    /// The newest `limit` orders (of `strategy` if given), oldest first:
+    /// those in memory (working, and finished since the last checkpoint)
+    /// and, unless `open_only`, finished ones from the store's history.
+    pub(super) fn orders(
+        &self,
+        open_only: bool,
+        strategy: Option<&str>,
+        limit: usize,
+    ) -> Vec<wasmtrade_model::Order> {
+        let wanted = |o: &wasmtrade_model::Order| {
+            (!open_only || !o.status.is_terminal()) && strategy.is_none_or(|s| o.strategy.as_str() == s)
+        };
+        let mut orders: Vec<_> = self
+            .engine
+            .oms()
+            .orders()
+            .iter()
+            .rev()
+            .filter(|o| wanted(o))
+            .take(limit)
+            .cloned()
+            .collect();
+        if !open_only {
+            let id = strategy.map(StrategyId::new);
+            match self.store.history().recent(id.as_ref(), limit) {
+                Ok(finished) => orders.extend(finished),
+                Err(e) => tracing::warn!("cannot read the order history: {e}"),
+            }
+        }
+        orders.sort_by_key(|o| std::cmp::Reverse(o.id));
+        orders.dedup_by_key(|o| o.id);
+        orders.truncate(limit);
+        orders.reverse();
+        orders
+    }
 }

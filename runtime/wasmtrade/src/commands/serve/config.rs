@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use wasmtrade_live::RiskChangesConfig;
-use wasmtrade_live::{AccountConfig, BrokerConfig, EventsConfig, GuestsConfig, LiveConfig, MarketConfig};
+use wasmtrade_live::{
+    AccountConfig, BrokerConfig, EventsConfig, GuestsConfig, LiveConfig, MarketConfig, StoreConfig,
+};
 use wasmtrade_risk::RawRiskConfig;
 
 use crate::cli::ServeArgs;
@@ -160,6 +162,8 @@ pub struct ServeConfig {
     pub guests: GuestsConfig,
     /// Event stream buffers.
     pub events: EventsConfig,
+    /// How the store stays flat over a long run (order history kept).
+    pub store: StoreConfig,
     /// The venue: the in-process paper broker (default) or a
     /// `wasmtrade paper-venue` process.
     pub broker: BrokerConfig,
@@ -181,6 +185,7 @@ impl ServeConfig {
             risk_changes: self.risk_changes.clone(),
             guests: self.guests.clone(),
             events: self.events.clone(),
+            store: self.store.clone(),
             broker: self.broker.clone(),
         }
     }
