@@ -9,6 +9,7 @@
 #   make guests every guest in the repository (wasm32-wasip2, profile `guest`)
 #   make bench  throughput (wasm vs native), serve (swap pause, API, stream), sandbox (fuel/epoch, pooling),
 #               kill (kill switch under full load), durability (journal, restart to ready)
+#   make soak   ten minutes of trading with partial fills: RSS, store size and restart time stay flat
 #   make fuzz   coverage-guided fuzz runs (libFuzzer, AddressSanitizer, nightly) of guest loading
 #               and CSV parsing; `make test` replays their entry points over every saved input
 #               and a fixed set of mutations on stable (runtime/host/tests/fuzz_corpus.rs)
@@ -25,7 +26,7 @@ PYENV := target/pyenv
 PY := $(PYENV)/bin/python
 TIMED := .ci/timed.sh
 
-.PHONY: demo demo-build test check guests lint clippy bench fuzz setup python deploy-check deploy-tools
+.PHONY: demo demo-build test check guests lint clippy bench fuzz soak setup python deploy-check deploy-tools
 
 # Temporary files (tests' data dirs, the C++ compiler's scratch files) go
 # under target/, on the disk that holds the build, not a possibly small /tmp.
@@ -123,6 +124,14 @@ bench: guests
 	cargo bench --workspace --bench sandbox
 	cargo bench --workspace --bench kill
 	cargo bench --workspace --bench durability
+
+# The ten-minute soak of issue 15 (make test runs the same test for 45 s):
+# sma-cross with partial fills at full market speed on the embedded
+# defaults, printing RSS, store size and restart times as it goes.
+SOAK_SECS ?= 600
+soak: guests
+	WASMTRADE_SOAK_SECS=$(SOAK_SECS) cargo test --release -p wasmtrade-e2e --test e2e \
+		serve_soak::a_long_run -- --nocapture
 
 # Coverage-guided fuzz runs with AddressSanitizer (nightly; installs
 # cargo-fuzz if missing). FUZZ_SECONDS per target.

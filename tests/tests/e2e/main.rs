@@ -36,6 +36,7 @@ mod serve_principals;
 mod serve_reject_storm;
 mod serve_restart_paper;
 mod serve_risk;
+mod serve_soak;
 mod serve_store_refusals;
 mod serve_swap;
 mod serve_swap_refusals;

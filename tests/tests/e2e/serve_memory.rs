@@ -11,23 +11,12 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wasmtrade_e2e::{Serve, guest_path};
+use wasmtrade_e2e::{Serve, guest_path, rss};
 
 const MIB: u64 = 1024 * 1024;
 /// Three bombs at their 256 MiB limit hold 768 MiB while they are kept;
 /// released, serve's RSS must come back to within this of its baseline.
 const RSS_SLACK: u64 = 128 * MIB;
-
-/// The resident set of `pid`, from /proc.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status");
-    kib * 1024
-}
 
 fn upload(serve: &Serve, guest: &str, name: &str, config: &str) {
     let path = guest_path(guest).unwrap();
@@ -98,7 +87,7 @@ fn quarantined_memory_bombs_give_their_memory_back_and_serve_rss_returns_near_it
         r#"{"fast":5,"slow":20,"quantity":10}"#,
     );
     std::thread::sleep(Duration::from_secs(2));
-    let baseline = rss(serve.pid());
+    let baseline = rss(serve.pid()).unwrap();
 
     for name in ["bomb-a", "bomb-b", "bomb-c"] {
         upload(
@@ -118,7 +107,7 @@ fn quarantined_memory_bombs_give_their_memory_back_and_serve_rss_returns_near_it
     let samples: Vec<u64> = (0..3)
         .map(|_| {
             std::thread::sleep(Duration::from_millis(300));
-            rss(serve.pid())
+            rss(serve.pid()).unwrap()
         })
         .collect();
     let after = *samples.iter().max().unwrap();
