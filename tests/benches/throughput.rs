@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sma_cross::SmaCross;
 use wasmtrade_e2e::guest_bytes;
-use wasmtrade_engine::{Backtest, BacktestConfig};
+use wasmtrade_engine::{Backtest, BacktestConfig, EventBudget};
 use wasmtrade_host::{GuestEngine, HostConfig};
 use wasmtrade_market::{SynthConfig, generate};
 use wasmtrade_model::{Bar, GuestContext, Instruments, Money, StrategyGuest, StrategyId};
@@ -20,14 +20,34 @@ use wasmtrade_native::NativeStrategy;
 
 const CONFIG: &str = r#"{"fast": 10, "slow": 30}"#;
 
+/// An event budget whose limits no run reaches: the work is still counted
+/// but never found over a limit (the closest the engine comes to "off").
+const UNLIMITED: EventBudget = EventBudget {
+    max_callbacks: u32::MAX,
+    max_intents: u32::MAX,
+    max_rejects: u32::MAX,
+    max_time_ms: None,
+};
+
 #[allow(clippy::disallowed_methods)]
 fn time_run(
     guest: Box<dyn StrategyGuest>,
     bars: &[Bar],
     instruments: &Arc<Instruments>,
 ) -> (Duration, usize, Money) {
+    time_run_with(guest, bars, instruments, EventBudget::default())
+}
+
+#[allow(clippy::disallowed_methods)]
+fn time_run_with(
+    guest: Box<dyn StrategyGuest>,
+    bars: &[Bar],
+    instruments: &Arc<Instruments>,
+    budget: EventBudget,
+) -> (Duration, usize, Money) {
     let cfg = BacktestConfig {
         starting_cash: Money::from_int(1_000_000),
+        budget,
         ..BacktestConfig::default()
     };
     let mut bt = Backtest::new(instruments.clone(), cfg).unwrap();
@@ -83,16 +103,18 @@ fn main() {
     };
     let default_fuel = HostConfig::default().fuel_per_callback;
 
-    // Warm up, then interleave rounds: native, wasm (default fuel), wasm (no fuel).
+    // Warm up, then interleave rounds: native, wasm (default fuel), wasm (no
+    // fuel), wasm (default fuel, an event budget no run reaches).
     let _ = time_run(native(), &bars[..bars.len().min(50_000)], &instruments);
     let rounds = 3;
-    let mut best = [Duration::MAX; 3];
+    let mut best = [Duration::MAX; 4];
     let mut checks = Vec::new();
     for _ in 0..rounds {
         let runs = [
             time_run(native(), &bars, &instruments),
             time_run(wasm_with(default_fuel), &bars, &instruments),
             time_run(wasm_with(None), &bars, &instruments),
+            time_run_with(wasm_with(default_fuel), &bars, &instruments, UNLIMITED),
         ];
         for (i, (d, trades, equity)) in runs.iter().enumerate() {
             best[i] = best[i].min(*d);
@@ -131,6 +153,17 @@ fn main() {
         "  wasm (no fuel)    {:>12.0} bars/s  ({:.3} s)",
         rate(best[2]),
         best[2].as_secs_f64()
+    );
+    println!(
+        "  wasm (fuel, event budget never reached) {:>12.0} bars/s  ({:.3} s)",
+        rate(best[3]),
+        best[3].as_secs_f64()
+    );
+    let pct = |a: Duration, b: Duration| (a.as_secs_f64() / b.as_secs_f64() - 1.0) * 100.0;
+    println!(
+        "  safety cost: event budget checks {:+.1} % (defaults vs limits never reached), fuel with host-call charges {:+.1} % (vs no fuel, host calls charged to a counter)",
+        pct(best[1], best[3]),
+        pct(best[1], best[2])
     );
     println!(
         "  ratio wasm/native (time): fuel {:.2}x, no fuel {:.2}x",
