@@ -130,7 +130,7 @@ bench: guests
 # defaults, printing RSS, store size and restart times as it goes.
 SOAK_SECS ?= 600
 soak: guests
-	WASMTRADE_SOAK_SECS=$(SOAK_SECS) cargo test --release -p wasmtrade-e2e --test e2e \
+	WASMTRADE_SOAK_SECS=$(SOAK_SECS) cargo test --workspace --release --test e2e \
 		serve_soak::a_long_run -- --nocapture
 
 # Coverage-guided fuzz runs with AddressSanitizer (nightly; installs

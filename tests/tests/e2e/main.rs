@@ -4,8 +4,10 @@
 //! One test binary for every scenario: each module below used to be a test
 //! binary of its own, and linking ~two dozen release binaries that each carry
 //! wasmtime, tonic and the whole runtime was a large part of CI's build time.
-//! Run one scenario with `cargo test --release -p wasmtrade-e2e --test e2e
-//! serve_swap::` (the module name is the old binary's name).
+//! Run one scenario with `cargo test --workspace --release --test e2e
+//! serve_swap::` (the module name is the old binary's name; `--workspace`
+//! resolves features as `make test` does, so nothing is rebuilt, while
+//! `-p wasmtrade-e2e` would compile the dependencies a second time).
 
 #![allow(
     clippy::unwrap_used,
@@ -24,6 +26,7 @@ mod policy;
 mod python_client;
 mod reversal;
 mod rollout;
+mod sdk_out_of_tree;
 mod serve_api;
 mod serve_api_errors;
 mod serve_broker_config;
