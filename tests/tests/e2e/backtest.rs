@@ -132,10 +132,20 @@ fn the_cli_backtest_is_deterministic_and_prints_a_report() {
         ] {
             assert!(stdout.contains(label), "`{label}` missing from report:\n{stdout}");
         }
-        // The report minus the line naming the (different) trades file.
+        // Where the time went, then the speed, in every report.
+        for label in ["Time [s]", "Speed [bars/s]"] {
+            assert!(stdout.contains(label), "`{label}` missing from report:\n{stdout}");
+        }
+        assert!(stdout.contains("compile ") && stdout.contains("run "), "{stdout}");
+        // The report minus the line naming the (different) trades file and
+        // the timings (wall time differs from run to run).
         let report: String = stdout
             .lines()
-            .filter(|l| !l.starts_with("Trades written to"))
+            .filter(|l| {
+                !l.starts_with("Trades written to")
+                    && !l.starts_with("Time [s]")
+                    && !l.starts_with("Speed [bars/s]")
+            })
             .collect::<Vec<_>>()
             .join("\n");
         outputs.push((
@@ -171,6 +181,20 @@ fn the_cli_json_report_parses_and_matches_the_library() {
     assert!(v["report"]["trades"].as_u64().unwrap() > 0);
     assert_eq!(v["strategies"][0]["guest"], "sma-cross");
     assert_eq!(v["strategies"][0]["contract_version"], "0.1.0");
+    // Where the time went: each phase, their sum, and the speeds.
+    let t = &v["timings"];
+    let secs = |k: &str| {
+        t[k].as_f64()
+            .unwrap_or_else(|| panic!("timings.{k} missing: {t}"))
+    };
+    let phases = secs("load_secs") + secs("compile_secs") + secs("run_secs") + secs("report_secs");
+    assert!((phases - secs("total_secs")).abs() < 1e-6, "{t}");
+    assert!(secs("compile_secs") > 0.0 && secs("run_secs") > 0.0, "{t}");
+    assert_eq!(t["bars"], v["report"]["bars"], "{t}");
+    let rate = secs("run_bars_per_sec");
+    let expected = t["bars"].as_f64().unwrap() / secs("run_secs");
+    assert!((rate - expected).abs() <= expected * 1e-9, "{t}");
+    assert!(secs("total_bars_per_sec") < rate, "{t}");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -21,11 +22,88 @@ use crate::commands::data::default_config;
 use crate::guest_config;
 use crate::table::two_columns;
 
+/// Where a backtest's wall time went, for the report: reading (or
+/// generating) the bars, compiling and starting the guests, the run itself,
+/// and writing the trades and building the report.
+#[derive(Clone, Copy, Debug, Default)]
+struct Timings {
+    load: Duration,
+    compile: Duration,
+    run: Duration,
+    report: Duration,
+    bars: u64,
+}
+
+impl Timings {
+    fn total(&self) -> Duration {
+        self.load + self.compile + self.run + self.report
+    }
+
+    fn rate(&self, d: Duration) -> f64 {
+        let secs = d.as_secs_f64();
+        if secs > 0.0 { self.bars as f64 / secs } else { 0.0 }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "load_secs": self.load.as_secs_f64(),
+            "compile_secs": self.compile.as_secs_f64(),
+            "run_secs": self.run.as_secs_f64(),
+            "report_secs": self.report.as_secs_f64(),
+            "total_secs": self.total().as_secs_f64(),
+            "bars": self.bars,
+            "run_bars_per_sec": self.rate(self.run),
+            "total_bars_per_sec": self.rate(self.total()),
+        })
+    }
+
+    fn rows(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                TIME_ROW,
+                format!(
+                    "load {:.3}, compile {:.3}, run {:.3}, report {:.3} (total {:.3})",
+                    self.load.as_secs_f64(),
+                    self.compile.as_secs_f64(),
+                    self.run.as_secs_f64(),
+                    self.report.as_secs_f64(),
+                    self.total().as_secs_f64()
+                ),
+            ),
+            (
+                SPEED_ROW,
+                format!(
+                    "{:.0} in the run, {:.0} overall",
+                    self.rate(self.run),
+                    self.rate(self.total())
+                ),
+            ),
+        ]
+    }
+}
+
+/// The report's timing rows (they differ from run to run; everything above
+/// them is deterministic).
+pub const TIME_ROW: &str = "Time [s]";
+/// See [`TIME_ROW`].
+pub const SPEED_ROW: &str = "Speed [bars/s]";
+
+/// A stopwatch for [`Timings`] (the CLI measures its own wall time).
+#[allow(clippy::disallowed_methods, reason = "the report times the backtest's phases")]
+fn now() -> Instant {
+    Instant::now()
+}
+
 /// Runs a backtest from the command line.
 pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
+    let mut timings = Timings::default();
+    let started = now();
     let config = backtest_config(&args)?;
     let (bars, instruments, data_source) = load_bars(&args)?;
     let instruments = Arc::new(instruments);
+    timings.load = started.elapsed();
+    timings.bars = bars.len() as u64;
+    let started = now();
     let host = GuestEngine::new(host_config(&args)?).context("cannot start the wasm engine")?;
 
     let strategy_json = guest_config::build(&args.config, args.config_file.as_deref())?;
@@ -62,7 +140,9 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
         backtest.add_indicator(name, guest)?;
     }
     backtest.add_strategy(id, guest)?;
+    timings.compile = started.elapsed();
 
+    let started = now();
     let bar_progress = progress_bar(&args, bars.len() as u64);
     let result = backtest.run(bars.iter(), &mut |done| {
         if let Some(pb) = &bar_progress {
@@ -72,18 +152,29 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     if let Some(pb) = bar_progress {
         pb.finish_and_clear();
     }
+    timings.run = started.elapsed();
 
+    let started = now();
     if let Some(path) = &args.trades_csv {
         write_trades(&result, path)?;
     }
     let policy = policy_stats.map(|s| *s.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-    print_report(
-        &result,
-        &args,
-        &module_summary(&args.strategy, &sha256),
-        &data_source,
-        policy.as_ref(),
-    )
+    let report = Report {
+        result: &result,
+        module: module_summary(&args.strategy, &sha256),
+        data: data_source,
+        policy,
+    };
+    timings.report = started.elapsed();
+    print_report(&report, &args, &timings)
+}
+
+/// What the report prints besides the timings.
+struct Report<'a> {
+    result: &'a BacktestResult,
+    module: String,
+    data: String,
+    policy: Option<PolicyStats>,
 }
 
 /// The latest [`PolicyStats`] of a policy run, for the report.
@@ -293,13 +384,13 @@ fn write_trades(result: &BacktestResult, path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write trades to {}", path.display()))
 }
 
-fn print_report(
-    result: &BacktestResult,
-    args: &BacktestArgs,
-    module: &str,
-    data: &str,
-    policy: Option<&PolicyStats>,
-) -> anyhow::Result<()> {
+fn print_report(report: &Report<'_>, args: &BacktestArgs, timings: &Timings) -> anyhow::Result<()> {
+    let (result, module, data, policy) = (
+        report.result,
+        &report.module,
+        &report.data,
+        report.policy.as_ref(),
+    );
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {
@@ -320,7 +411,13 @@ fn print_report(
                 })
             })
             .collect();
-        let mut v = serde_json::json!({ "report": result.report, "strategies": strategies, "module": module, "data": data });
+        let mut v = serde_json::json!({
+            "report": result.report,
+            "strategies": strategies,
+            "module": module,
+            "data": data,
+            "timings": timings.json(),
+        });
         if let Some(p) = policy {
             v["policy"] = serde_json::json!({
                 "steps": p.steps,
@@ -340,6 +437,7 @@ fn print_report(
         rows.push(("Policy reward", format!("{:.2}", p.cumulative_reward)));
     }
     rows.extend(result.report.rows());
+    rows.extend(timings.rows());
     write!(out, "{}", two_columns(&rows)).context("cannot write to stdout")?;
     if let Some(path) = &args.trades_csv {
         writeln!(out, "Trades written to {}", path.display()).context("cannot write to stdout")?;
