@@ -189,6 +189,13 @@ pub struct BacktestArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Compile the guests even if the compiled-guest cache holds them, and
+    /// store nothing there. The cache: `$WASMTRADE_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/wasmtrade/compiled`, else
+    /// `~/.cache/wasmtrade/compiled`, at most `$WASMTRADE_CACHE_MAX_BYTES`
+    /// (default 1 GiB).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// `wasmtrade data ...`.

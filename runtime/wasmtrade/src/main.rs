@@ -9,6 +9,7 @@
 
 mod cli;
 mod commands;
+mod compile_cache;
 mod guest_config;
 mod table;
 

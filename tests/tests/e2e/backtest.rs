@@ -229,3 +229,100 @@ fn csv_data_replays_through_the_cli_with_time_zones() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["report"]["bars"].as_u64(), Some(400));
 }
+
+/// `wasmtrade backtest --json` of sma-cross with the compiled-guest cache in
+/// `cache` (and `extra` arguments, environment); the parsed report and stderr.
+fn cached_backtest(
+    cache: &std::path::Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (serde_json::Value, String) {
+    let strategy = guest_path("sma_cross").unwrap();
+    let out = std::process::Command::new(wasmtrade_e2e::wasmtrade_bin().unwrap())
+        .args(["backtest", "--strategy"])
+        .arg(&strategy)
+        .args(["--config", "fast=10,slow=20", "--json"])
+        .args(extra)
+        .env("WASMTRADE_CACHE_DIR", cache)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "stderr: {stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+}
+
+fn entries(cache: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(cache)
+        .map(|d| {
+            d.map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_second_backtest_of_the_same_guest_loads_it_from_the_cache_with_the_same_result() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+
+    let (first, _) = cached_backtest(&cache, &[], &[]);
+    assert_eq!(first["timings"]["compile_cache"], "miss", "{}", first["timings"]);
+    let stored = entries(&cache);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let mode = std::fs::metadata(&stored[0]).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "entries are native code: private");
+    let dir_mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700);
+
+    let (second, _) = cached_backtest(&cache, &[], &[]);
+    assert_eq!(second["timings"]["compile_cache"], "hit", "{}", second["timings"]);
+    assert_eq!(
+        first["report"], second["report"],
+        "a cached guest trades the same"
+    );
+    assert_eq!(entries(&cache).len(), 1);
+
+    // A damaged entry (a flipped byte) is noticed, removed and rebuilt.
+    let mut bytes = std::fs::read(&stored[0]).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&stored[0], &bytes).unwrap();
+    let (third, stderr) = cached_backtest(&cache, &[], &[]);
+    assert_eq!(third["timings"]["compile_cache"], "miss");
+    assert!(stderr.contains("damaged"), "{stderr}");
+    assert_eq!(first["report"], third["report"]);
+    let (fourth, _) = cached_backtest(&cache, &[], &[]);
+    assert_eq!(fourth["timings"]["compile_cache"], "hit");
+
+    // --no-cache neither reads nor writes it.
+    let (off, _) = cached_backtest(&cache, &["--no-cache"], &[]);
+    assert_eq!(off["timings"]["compile_cache"], "off");
+}
+
+#[test]
+fn the_compile_cache_stays_within_its_bound_and_refuses_a_directory_others_may_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // A bound smaller than one entry: nothing is kept, every run compiles.
+    let tiny = dir.path().join("tiny");
+    for _ in 0..2 {
+        let (v, _) = cached_backtest(&tiny, &[], &[("WASMTRADE_CACHE_MAX_BYTES", "1")]);
+        assert_eq!(v["timings"]["compile_cache"], "miss");
+        assert!(entries(&tiny).is_empty(), "{:?}", entries(&tiny));
+    }
+    // A cache anyone may write to could hand us their native code.
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (v, stderr) = cached_backtest(&shared, &[], &[]);
+    assert_eq!(v["timings"]["compile_cache"], "off");
+    assert!(stderr.contains("writable by group or others"), "{stderr}");
+    assert!(entries(&shared).is_empty());
+    // A bad bound is named, and the run goes on without the cache.
+    let (v, stderr) = cached_backtest(&tiny, &[], &[("WASMTRADE_CACHE_MAX_BYTES", "lots")]);
+    assert_eq!(v["timings"]["compile_cache"], "off");
+    assert!(stderr.contains("WASMTRADE_CACHE_MAX_BYTES `lots`"), "{stderr}");
+}

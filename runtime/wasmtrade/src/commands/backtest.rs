@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use wasmtrade_broker::paper::{FillTiming as PaperFillTiming, PaperConfig};
 use wasmtrade_engine::{Backtest, BacktestConfig, BacktestResult};
-use wasmtrade_host::{GuestEngine, HostConfig};
+use wasmtrade_host::{GuestEngine, HostConfig, IndicatorModule, PolicyModule, StrategyModule};
 use wasmtrade_market::{CsvOptions, load_csv};
 use wasmtrade_model::{
     Bar, GuestContext, Instruments, Money, PolicyAction, PolicyObserver, PolicyStats, PolicyStrategy,
@@ -19,19 +19,35 @@ use wasmtrade_risk::{Limits, RiskConfig};
 
 use crate::cli::{BacktestArgs, FillTiming};
 use crate::commands::data::default_config;
+use crate::compile_cache::{CacheUse, Cacheable, CompileCache};
 use crate::guest_config;
 use crate::table::two_columns;
 
 /// Where a backtest's wall time went, for the report: reading (or
 /// generating) the bars, compiling and starting the guests, the run itself,
 /// and writing the trades and building the report.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct Timings {
     load: Duration,
     compile: Duration,
     run: Duration,
     report: Duration,
     bars: u64,
+    /// Whether the guests' compiled code came from the cache.
+    cache: CacheUse,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            load: Duration::ZERO,
+            compile: Duration::ZERO,
+            run: Duration::ZERO,
+            report: Duration::ZERO,
+            bars: 0,
+            cache: CacheUse::Off,
+        }
+    }
 }
 
 impl Timings {
@@ -48,6 +64,7 @@ impl Timings {
         serde_json::json!({
             "load_secs": self.load.as_secs_f64(),
             "compile_secs": self.compile.as_secs_f64(),
+            "compile_cache": self.cache.as_str(),
             "run_secs": self.run.as_secs_f64(),
             "report_secs": self.report.as_secs_f64(),
             "total_secs": self.total().as_secs_f64(),
@@ -62,9 +79,10 @@ impl Timings {
             (
                 TIME_ROW,
                 format!(
-                    "load {:.3}, compile {:.3}, run {:.3}, report {:.3} (total {:.3})",
+                    "load {:.3}, compile {:.3} (cache {}), run {:.3}, report {:.3} (total {:.3})",
                     self.load.as_secs_f64(),
                     self.compile.as_secs_f64(),
+                    self.cache.as_str(),
                     self.run.as_secs_f64(),
                     self.report.as_secs_f64(),
                     self.total().as_secs_f64()
@@ -108,10 +126,12 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
 
     let strategy_json = guest_config::build(&args.config, args.config_file.as_deref())?;
     let ctx = GuestContext::new(instruments.clone(), args.seed);
+    let cache = CompileCache::from_env(args.no_cache);
+    let cache = cache.as_ref();
     let (guest, sha256, policy_stats) = match &args.model {
         None => {
-            let module = load_guest_bytes(&args.strategy)
-                .and_then(|bytes| host.load_strategy(&bytes).map_err(anyhow::Error::from))
+            let module: StrategyModule = load_guest_bytes(&args.strategy)
+                .and_then(|bytes| compile(&host, cache, &bytes, &mut timings.cache))
                 .with_context(|| format!("cannot load strategy {}", args.strategy.display()))?;
             let guest = module
                 .instantiate(ctx, &strategy_json)
@@ -123,7 +143,14 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
             )
         }
         Some(model) => {
-            let (guest, sha256, stats) = load_policy(&host, &args.strategy, model, ctx, &strategy_json)?;
+            let (guest, sha256, stats) = load_policy(
+                &host,
+                (cache, &mut timings.cache),
+                &args.strategy,
+                model,
+                ctx,
+                &strategy_json,
+            )?;
             (guest, sha256, Some(stats))
         }
     };
@@ -133,6 +160,7 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     for (n, spec) in args.indicators.iter().enumerate() {
         let (name, guest) = load_indicator(
             &host,
+            (cache, &mut timings.cache),
             spec,
             instruments.clone(),
             args.seed.wrapping_add(n as u64 + 1),
@@ -192,13 +220,14 @@ type PolicyGuestAndStats = (Box<dyn StrategyGuest>, String, Arc<Mutex<PolicyStat
 /// Loads a policy guest and its model and wraps them as a strategy.
 fn load_policy(
     host: &GuestEngine,
+    (cache, used): (Option<&CompileCache>, &mut CacheUse),
     path: &Path,
     model: &Path,
     ctx: GuestContext,
     config_json: &str,
 ) -> anyhow::Result<PolicyGuestAndStats> {
-    let module = load_guest_bytes(path)
-        .and_then(|bytes| host.load_policy(&bytes).map_err(anyhow::Error::from))
+    let module: PolicyModule = load_guest_bytes(path)
+        .and_then(|bytes| compile(host, cache, &bytes, used))
         .with_context(|| format!("cannot load policy {}", path.display()))?;
     let guest = module
         .instantiate(ctx, config_json)
@@ -215,6 +244,22 @@ fn load_policy(
     let stats = latest.0.clone();
     strategy.set_observer(Arc::new(latest));
     Ok((Box::new(strategy), module.sha256().to_string(), stats))
+}
+
+/// Compiles a guest, or loads it from the compiled-guest cache; records
+/// how in `used`.
+fn compile<M: Cacheable>(
+    host: &GuestEngine,
+    cache: Option<&CompileCache>,
+    bytes: &[u8],
+    used: &mut CacheUse,
+) -> anyhow::Result<M> {
+    let (module, how) = match cache {
+        Some(cache) => cache.load::<M>(host, bytes)?,
+        None => (M::compile(host, bytes)?, CacheUse::Off),
+    };
+    *used = used.and(how);
+    Ok(module)
 }
 
 fn module_summary(path: &Path, sha256: &str) -> String {
@@ -340,6 +385,7 @@ fn display_paths(paths: &[PathBuf]) -> String {
 /// Parses `NAME=PATH[:k=v,...]` and instantiates the indicator.
 fn load_indicator(
     host: &GuestEngine,
+    (cache, used): (Option<&CompileCache>, &mut CacheUse),
     spec: &str,
     instruments: Arc<Instruments>,
     seed: u64,
@@ -353,9 +399,8 @@ fn load_indicator(
     };
     let json = guest_config::build(pairs, None).with_context(|| format!("--indicator `{spec}`"))?;
     let bytes = load_guest_bytes(Path::new(path))?;
-    let module = host
-        .load_indicator(&bytes)
-        .with_context(|| format!("cannot load indicator {path}"))?;
+    let module: IndicatorModule =
+        compile(host, cache, &bytes, used).with_context(|| format!("cannot load indicator {path}"))?;
     let guest = module
         .instantiate(GuestContext::new(instruments, seed), &json)
         .with_context(|| format!("indicator {name} ({path}) failed to start"))?;
