@@ -401,3 +401,95 @@ pub fn dir_size(dir: &Path) -> anyhow::Result<u64> {
     }
     Ok(total)
 }
+
+/// A fenced block of the README: its info string and its lines.
+pub struct Block {
+    /// The info string (`sh`, `toml`, `rust`).
+    pub lang: String,
+    /// The block's lines.
+    pub text: String,
+}
+
+/// The fenced code blocks of `markdown` between the heading `from` and the
+/// next heading of the same level.
+pub fn markdown_blocks(markdown: &str, from: &str) -> Vec<Block> {
+    let start = markdown
+        .find(from)
+        .unwrap_or_else(|| panic!("no `{from}` in the README"));
+    let rest = &markdown[start + from.len()..];
+    let section = rest.find("\n## ").map_or(rest, |end| &rest[..end]);
+    let mut out = Vec::new();
+    let mut lines = section.lines();
+    while let Some(line) = lines.next() {
+        let Some(lang) = line.strip_prefix("```") else {
+            continue;
+        };
+        let mut text = String::new();
+        for inner in lines.by_ref() {
+            if inner.starts_with("```") {
+                break;
+            }
+            text.push_str(inner);
+            text.push('\n');
+        }
+        out.push(Block {
+            lang: lang.trim().to_string(),
+            text,
+        });
+    }
+    out
+}
+
+/// Runs a `sh` block line by line in `dir` (each line a command, as a user
+/// pastes them, `#` lines skipped), with the release `wasmtrade` first on
+/// `PATH` and none of this repository's cargo settings; returns
+/// each command with its output, failing the test on the first that fails.
+#[allow(clippy::unwrap_used, reason = "a test helper: a failure is the test's")]
+pub fn run_sh_block(block: &str, dir: &Path) -> Vec<(String, String)> {
+    let bin = wasmtrade_bin().unwrap();
+    let bin_dir = bin.parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut all = Vec::new();
+    for line in block
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(line)
+            .current_dir(dir)
+            .env("PATH", &path)
+            // The author's machine: none of this repository's settings.
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("CARGO")
+            .env_remove("CARGO_MANIFEST_DIR")
+            .env_remove("RUSTFLAGS")
+            .output()
+            .unwrap();
+        let text = format!(
+            "$ {line}\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "`{line}` failed in {}:\n{text}",
+            dir.display()
+        );
+        all.push((line.to_string(), text));
+    }
+    all
+}
+
+/// The output of the command starting with `prefix`.
+pub fn output_of<'a>(log: &'a [(String, String)], prefix: &str) -> &'a str {
+    log.iter()
+        .find(|(line, _)| line.starts_with(prefix))
+        .map(|(_, out)| out.as_str())
+        .unwrap_or_else(|| panic!("the README no longer runs `{prefix}`"))
+}

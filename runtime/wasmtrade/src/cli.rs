@@ -26,6 +26,10 @@ pub struct Cli {
 pub enum Command {
     /// Replay bars through a wasm strategy with risk checks and the paper broker, and report.
     Backtest(Box<BacktestArgs>),
+    /// Start a guest project in a new directory: a documented example
+    /// strategy or indicator, native tests, the build commands and a README;
+    /// it builds and backtests with no edits, outside this repository.
+    New(NewArgs),
     /// Market data utilities.
     #[command(subcommand)]
     Data(DataCommand),
@@ -196,6 +200,44 @@ pub struct BacktestArgs {
     /// (default 1 GiB).
     #[arg(long)]
     pub no_cache: bool,
+}
+
+/// `wasmtrade new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// What to create.
+    #[arg(value_enum)]
+    pub kind: NewKind,
+    /// The guest's name, also its package and directory name: lowercase
+    /// ASCII letters, digits, `-` and `_`, starting with a letter.
+    pub name: String,
+    /// The guest's language (Rust today).
+    #[arg(long, value_enum, default_value_t = NewLang::Rust)]
+    pub lang: NewLang,
+    /// The directory to create the project in (as `DIR/NAME`).
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Depend on the SDK in this directory (e.g. `sdk/` of a wasmtrade
+    /// clone) instead of a copy of this binary's SDK inside the project
+    /// (`NAME/wasmtrade-sdk/`).
+    #[arg(long)]
+    pub sdk: Option<PathBuf>,
+}
+
+/// What `wasmtrade new` creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NewKind {
+    /// A strategy (world `strategy`): bars in, orders out.
+    Strategy,
+    /// An indicator (world `indicator`): bars in, values out.
+    Indicator,
+}
+
+/// The languages `wasmtrade new` writes projects in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NewLang {
+    /// Rust with the wasmtrade SDK, built with `cargo` for `wasm32-wasip2`.
+    Rust,
 }
 
 /// `wasmtrade data ...`.

@@ -26,6 +26,7 @@ mod policy;
 mod python_client;
 mod reversal;
 mod rollout;
+mod scaffold;
 mod sdk_out_of_tree;
 mod serve_api;
 mod serve_api_errors;

@@ -8,104 +8,13 @@
 //! (`path = "../wasmtrade/sdk"`); the test does the same with a symlink to
 //! this checkout, so not one character of the documented files changes.
 
-use std::path::Path;
-use std::process::Command;
-
-use wasmtrade_e2e::{wasmtrade_bin, workspace_root};
-
-/// A fenced block of the README: its info string and its lines.
-struct Block {
-    lang: String,
-    text: String,
-}
-
-/// The fenced code blocks of `markdown` between the heading `from` and the
-/// next heading of the same level.
-fn blocks(markdown: &str, from: &str) -> Vec<Block> {
-    let start = markdown
-        .find(from)
-        .unwrap_or_else(|| panic!("no `{from}` in the README"));
-    let rest = &markdown[start + from.len()..];
-    let section = rest.find("\n## ").map_or(rest, |end| &rest[..end]);
-    let mut out = Vec::new();
-    let mut lines = section.lines();
-    while let Some(line) = lines.next() {
-        let Some(lang) = line.strip_prefix("```") else {
-            continue;
-        };
-        let mut text = String::new();
-        for inner in lines.by_ref() {
-            if inner.starts_with("```") {
-                break;
-            }
-            text.push_str(inner);
-            text.push('\n');
-        }
-        out.push(Block {
-            lang: lang.trim().to_string(),
-            text,
-        });
-    }
-    out
-}
-
-/// Runs a `sh` block line by line in `dir` (each line a command, as a user
-/// pastes them), with the release `wasmtrade` first on `PATH`; returns
-/// each command with its output, failing the test on the first that fails.
-fn run_sh(block: &str, dir: &Path) -> Vec<(String, String)> {
-    let bin = wasmtrade_bin().unwrap();
-    let bin_dir = bin.parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut all = Vec::new();
-    for line in block
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-    {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(line)
-            .current_dir(dir)
-            .env("PATH", &path)
-            // The author's machine: none of this repository's settings.
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTUP_TOOLCHAIN")
-            .env_remove("CARGO")
-            .env_remove("CARGO_MANIFEST_DIR")
-            .env_remove("RUSTFLAGS")
-            .output()
-            .unwrap();
-        let text = format!(
-            "$ {line}\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "`{line}` failed in {}:\n{text}",
-            dir.display()
-        );
-        all.push((line.to_string(), text));
-    }
-    all
-}
-
-/// The output of the command starting with `prefix`.
-fn output_of<'a>(log: &'a [(String, String)], prefix: &str) -> &'a str {
-    log.iter()
-        .find(|(line, _)| line.starts_with(prefix))
-        .map(|(_, out)| out.as_str())
-        .unwrap_or_else(|| panic!("the README no longer runs `{prefix}`"))
-}
+use wasmtrade_e2e::{Block, markdown_blocks, output_of, run_sh_block, workspace_root};
 
 #[test]
 fn the_sdk_readme_guest_builds_tests_and_backtests_outside_the_repository() {
     let root = workspace_root();
     let readme = std::fs::read_to_string(root.join("sdk/README.md")).unwrap();
-    let blocks = blocks(&readme, "## Write a guest");
+    let blocks = markdown_blocks(&readme, "## Write a guest");
     let shells: Vec<&Block> = blocks.iter().filter(|b| b.lang == "sh").collect();
     assert_eq!(shells.len(), 2, "expected the set-up and the build steps");
     let files: Vec<(&str, &str)> = blocks
@@ -129,14 +38,14 @@ fn the_sdk_readme_guest_builds_tests_and_backtests_outside_the_repository() {
         .tempdir_in("/tmp")
         .unwrap();
     std::os::unix::fs::symlink(&root, outside.path().join("wasmtrade")).unwrap();
-    run_sh(&shells[0].text, outside.path());
+    run_sh_block(&shells[0].text, outside.path());
     let project = outside.path().join("breakout");
     for (name, text) in &files {
         let path = project.join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
     }
-    let log = run_sh(&shells[1].text, &project);
+    let log = run_sh_block(&shells[1].text, &project);
 
     let test = output_of(&log, "cargo test");
     assert!(

@@ -4,6 +4,7 @@ mod backtest;
 pub(crate) mod client;
 mod data;
 mod guest;
+mod new;
 mod serve;
 mod token;
 mod venue;
@@ -14,6 +15,7 @@ use crate::cli::{Cli, Command, DataCommand, GuestCommand};
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Backtest(args) => backtest::run(*args),
+        Command::New(args) => new::run(&args),
         Command::Data(DataCommand::Synth(args)) => data::synth(args),
         Command::Guest(GuestCommand::Inspect(args)) => guest::inspect(args),
         Command::Serve(args) => serve::run(*args),
