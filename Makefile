@@ -44,9 +44,18 @@ demo: demo-build
 # `--workspace --bins` resolves features exactly as `cargo test --workspace`
 # does (proto/Cargo.toml explains the one difference it had to remove), so
 # after `make test` this is a no-op and the demo runs the tested binary.
-demo-build: setup
-	cargo build --profile guest --target wasm32-wasip2 $(foreach g,$(DEMO_GUESTS),-p $(g))
+demo-build: setup $(GUEST_DIR)/sma_cross.wasm
 	cargo build --workspace --release --bins
+
+# The demo's guest, built only when it is missing or older than its sources:
+# `make guests` builds it together with every other guest, where dependency
+# features unify differently, so building it alone after `make test` would
+# recompile its dependencies (~15 s) for the same guest.
+DEMO_SOURCES := $(shell find guests/strategies/sma-cross sdk/src sdk/wit -type f 2>/dev/null) \
+	sdk/Cargo.toml Cargo.toml Cargo.lock rust-toolchain.toml
+$(GUEST_DIR)/sma_cross.wasm: $(DEMO_SOURCES) | setup
+	cargo build --profile guest --target wasm32-wasip2 $(foreach g,$(DEMO_GUESTS),-p $(g))
+	@touch $@
 
 # The toolchain rust-toolchain.toml names (with its components and the
 # wasm32-wasip2 target): rustup does not install it on its own here.
