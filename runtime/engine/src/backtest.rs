@@ -69,6 +69,8 @@ pub struct BacktestResult {
     pub fills: Vec<Fill>,
     /// Equity after each distinct timestamp.
     pub equity_curve: Vec<EquityPoint>,
+    /// Starting cash (the equity before the first bar).
+    pub initial_equity: Money,
     /// Run counters.
     pub stats: EngineStats,
     /// Per-strategy summaries.
@@ -152,7 +154,20 @@ impl Backtest {
         Ok(self.finish(curve))
     }
 
-    fn finish(self, curve: Vec<EquityPoint>) -> BacktestResult {
+    fn finish(mut self, curve: Vec<EquityPoint>) -> BacktestResult {
+        let mut guest_logs = self.engine.guest_logs().clone();
+        guest_logs.dropped = self
+            .engine
+            .strategies
+            .iter_mut()
+            .map(|s| s.guest.context().dropped_logs)
+            .chain(
+                self.engine
+                    .indicators
+                    .iter_mut()
+                    .map(|s| s.guest.context().dropped_logs),
+            )
+            .sum();
         let oms = self.engine.oms();
         let trades: Vec<ClosedTrade> = oms.closed_trades().to_vec();
         let outcomes: Vec<TradeOutcome> = trades
@@ -178,6 +193,8 @@ impl Backtest {
                 bars: stats.bars,
                 commissions: oms.total_commissions(),
                 rejected_orders: stats.rejected,
+                rejections: self.engine.rejections().clone(),
+                guest_logs,
                 periods_per_year: self.config.periods_per_year,
             },
         );
@@ -197,6 +214,7 @@ impl Backtest {
             trades,
             fills: oms.fills().to_vec(),
             equity_curve: curve,
+            initial_equity: self.config.starting_cash,
             stats,
             strategies,
             instruments: self.engine.instruments().clone(),
@@ -249,6 +267,34 @@ impl BacktestResult {
                 &t.commission.to_string(),
                 &t.net_pnl.to_string(),
                 &format!("{ret:.6}"),
+            ])?;
+        }
+        w.flush()?;
+        Ok(())
+    }
+
+    /// Writes the equity curve as CSV: `timestamp,equity,drawdown,exposed`,
+    /// one row per point of [`BacktestResult::equity_curve`]. Times are
+    /// RFC 3339 UTC; equity is exact decimal text; drawdown is the fall
+    /// from the running peak (starting cash included) as a fraction, zero
+    /// or negative, as the report's max drawdown measures it; exposed is
+    /// `true` when any position was open.
+    pub fn write_equity_csv(&self, out: impl Write) -> Result<(), csv::Error> {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(["timestamp", "equity", "drawdown", "exposed"])?;
+        let mut peak = self.initial_equity;
+        for p in &self.equity_curve {
+            peak = peak.max(p.equity);
+            let drawdown = if peak.is_positive() {
+                p.equity.to_f64() / peak.to_f64() - 1.0
+            } else {
+                0.0
+            };
+            w.write_record([
+                p.ts.to_string().as_str(),
+                &p.equity.to_string(),
+                &format!("{drawdown:.6}"),
+                if p.exposed { "true" } else { "false" },
             ])?;
         }
         w.flush()?;

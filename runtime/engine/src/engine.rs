@@ -5,6 +5,7 @@
 //! is a deterministic function of its inputs. Backtest and live differ only
 //! in the clock, the source and the broker behind [`Broker`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use wasmtrade_broker::Broker;
@@ -18,6 +19,7 @@ use wasmtrade_risk::Engine as RiskEngine;
 
 use crate::budget::EventBudget;
 use crate::error::EngineError;
+use crate::guest_logs::GuestLogSummary;
 use crate::observe::{EngineEvent, Observer};
 use crate::slots::{IndicatorSlot, SlotState, StrategySlot};
 
@@ -79,6 +81,10 @@ pub struct Engine<B: Broker> {
     pub(crate) config: EngineConfig,
     pub(crate) observer: Option<Box<dyn Observer>>,
     pub(crate) stats: EngineStats,
+    /// [`EngineStats::rejected`] by reason.
+    pub(crate) rejections: BTreeMap<RejectCode, u64>,
+    /// What the guests logged.
+    pub(crate) guest_logs: GuestLogSummary,
     pub(crate) scratch: Vec<BrokerEvent>,
     pub(crate) fatal: Option<EngineError>,
     /// Strategies quarantined during the current event, whose orders are
@@ -116,6 +122,8 @@ impl<B: Broker> Engine<B> {
             config,
             observer: None,
             stats: EngineStats::default(),
+            rejections: BTreeMap::new(),
+            guest_logs: GuestLogSummary::default(),
             scratch: Vec::new(),
             fatal: None,
             quarantined_now: Vec::new(),
@@ -182,6 +190,19 @@ impl<B: Broker> Engine<B> {
     /// Run counters.
     pub fn stats(&self) -> EngineStats {
         self.stats
+    }
+
+    /// Refused intents and orders by reason (their sum is
+    /// [`EngineStats::rejected`]): host validation, risk checks and the
+    /// broker ([`RejectCode::Broker`]).
+    pub fn rejections(&self) -> &BTreeMap<RejectCode, u64> {
+        &self.rejections
+    }
+
+    /// What the strategies and indicators logged: lines per level and the
+    /// first distinct warnings.
+    pub fn guest_logs(&self) -> &GuestLogSummary {
+        &self.guest_logs
     }
 
     /// The instruments of the run.
@@ -328,6 +349,7 @@ impl<B: Broker> Engine<B> {
                     });
                 }
             };
+            self.drain_indicator_logs(i);
             let name = &self.indicators[i].name;
             for s in &mut self.strategies {
                 s.guest
@@ -342,6 +364,18 @@ impl<B: Broker> Engine<B> {
             }
         }
         Ok(())
+    }
+
+    fn drain_indicator_logs(&mut self, i: usize) {
+        let slot = &mut self.indicators[i];
+        let ctx = slot.guest.context();
+        if ctx.logs.is_empty() {
+            return;
+        }
+        for line in std::mem::take(&mut ctx.logs) {
+            tracing::debug!(indicator = %slot.name, level = ?line.level, "{}", line.message);
+            self.guest_logs.record(&slot.name, &line);
+        }
     }
 
     /// The account as guests see it (one account per engine).
@@ -444,6 +478,7 @@ impl<B: Broker> Engine<B> {
         let id = slot.id.clone();
         for line in lines {
             tracing::debug!(strategy = %id, level = ?line.level, "{}", line.message);
+            self.guest_logs.record(id.as_str(), &line);
             self.emit(|| EngineEvent::GuestLog {
                 strategy: id.clone(),
                 line: line.clone(),
@@ -674,6 +709,7 @@ impl<B: Broker> Engine<B> {
         depth: u32,
     ) {
         self.stats.rejected += 1;
+        *self.rejections.entry(r.code).or_insert(0) += 1;
         let notice = RejectNotice {
             strategy: self.strategies[idx].id.clone(),
             client_id,

@@ -15,10 +15,16 @@
 //!   fraction of that peak;
 //! - **exposure** = the fraction of equity points at which any position was open;
 //! - **trades** are closed round trips (FIFO lots); **win rate** = trades with
-//!   a positive net P&L (after commissions) / trades.
+//!   a positive net P&L (after commissions) / trades;
+//! - **rejections** count refused intents and orders by reason (the
+//!   kebab-case [`RejectCode`]); they sum to `rejected_orders`.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
-use wasmtrade_model::{Money, Timestamp};
+use wasmtrade_model::{Money, RejectCode, Timestamp};
+
+use crate::guest_logs::GuestLogSummary;
 
 /// One point of the equity curve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +89,10 @@ pub struct Report {
     pub commissions: String,
     /// Orders the risk engine or the broker refused.
     pub rejected_orders: u64,
+    /// [`Report::rejected_orders`] by reason, e.g. `{"max-position": 12}`.
+    pub rejections: BTreeMap<RejectCode, u64>,
+    /// What the guests logged: lines per level and the first distinct warnings.
+    pub guest_logs: GuestLogSummary,
     /// Periods per year used to annualise.
     pub periods_per_year: f64,
 }
@@ -110,7 +120,7 @@ pub fn infer_periods_per_year(points: &[EquityPoint]) -> f64 {
 }
 
 /// Inputs of [`Report::compute`] besides the curve.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ReportInputs {
     /// Starting equity.
     pub initial: Money,
@@ -120,6 +130,10 @@ pub struct ReportInputs {
     pub commissions: Money,
     /// Refused orders.
     pub rejected_orders: u64,
+    /// Refused orders by reason.
+    pub rejections: BTreeMap<RejectCode, u64>,
+    /// What the guests logged.
+    pub guest_logs: GuestLogSummary,
     /// Periods per year, or `None` to infer.
     pub periods_per_year: Option<f64>,
 }
@@ -243,13 +257,16 @@ impl Report {
             },
             commissions: format!("{:.2}", inputs.commissions),
             rejected_orders: inputs.rejected_orders,
+            rejections: inputs.rejections,
+            guest_logs: inputs.guest_logs,
             periods_per_year: ppy,
         }
     }
 
-    /// The report as `(label, value)` rows for a table.
+    /// The report as `(label, value)` rows for a table: the rejections by
+    /// reason and the guests' warnings only when there are any.
     pub fn rows(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut rows = vec![
             ("Start", self.start.clone()),
             ("End", self.end.clone()),
             ("Bars", self.bars.to_string()),
@@ -270,12 +287,31 @@ impl Report {
             ("Profit factor", format!("{:.3}", self.profit_factor)),
             ("Commissions", self.commissions.clone()),
             ("Rejected orders", self.rejected_orders.to_string()),
-        ]
+        ];
+        if !self.rejections.is_empty() {
+            rows.push(("Rejected by reason", self.rejections_text()));
+        }
+        rows.extend(self.guest_logs.rows());
+        rows
+    }
+
+    /// `max-position 12, broker 1`: the most frequent reason first (ties in
+    /// code order).
+    fn rejections_text(&self) -> String {
+        let mut by_count: Vec<(&RejectCode, &u64)> = self.rejections.iter().collect();
+        by_count.sort_by(|a, b| b.1.cmp(a.1));
+        by_count
+            .iter()
+            .map(|(code, n)| format!("{code} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
     use super::*;
 
     fn pt(day: i64, equity: i64, exposed: bool) -> EquityPoint {
@@ -292,6 +328,8 @@ mod tests {
             bars: 0,
             commissions: Money::ZERO,
             rejected_orders: 0,
+            rejections: BTreeMap::new(),
+            guest_logs: GuestLogSummary::default(),
             periods_per_year: None,
         }
     }
@@ -348,6 +386,29 @@ mod tests {
         assert!((r.profit_factor - 6.0).abs() < 1e-9);
         assert!((r.best_trade_pct - 20.0).abs() < 1e-9);
         assert!((r.worst_trade_pct + 5.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn rejections_by_reason_are_a_row_and_kebab_case_json_keys() {
+        let mut i = inputs(100);
+        assert!(
+            !Report::compute(&[], &[], i.clone())
+                .rows()
+                .iter()
+                .any(|(l, _)| *l == "Rejected by reason"),
+            "no row without rejections"
+        );
+        i.rejected_orders = 5;
+        i.rejections = BTreeMap::from([(RejectCode::Broker, 1), (RejectCode::MaxPosition, 4)]);
+        let r = Report::compute(&[], &[], i);
+        let row = r.rows().into_iter().find(|(l, _)| *l == "Rejected by reason");
+        assert_eq!(row.map(|(_, v)| v).as_deref(), Some("max-position 4, broker 1"));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json["rejections"],
+            serde_json::json!({"broker": 1, "max-position": 4})
+        );
+        assert_eq!(json["guest_logs"]["warn"], 0);
     }
 
     #[test]

@@ -13,9 +13,9 @@ use wasmtrade_engine::{
     Backtest, BacktestConfig, Engine, EngineConfig, EngineError, EngineEvent, FaultPolicy, Recorder,
 };
 use wasmtrade_model::{
-    Bar, Fill, GuestContext, GuestFault, GuestInfo, InstrumentId, Instruments, Intents, Money, Price,
-    Quantity, RawIntent, RawOrderType, RejectCode, RejectNotice, Side, StrategyGuest, StrategyId, Tick,
-    TimeInForce, Timestamp,
+    Bar, Fill, GuestContext, GuestFault, GuestInfo, InstrumentId, Instruments, Intents, LogLevel, Money,
+    Price, Quantity, RawIntent, RawOrderType, RejectCode, RejectNotice, Side, StrategyGuest, StrategyId,
+    Tick, TimeInForce, Timestamp,
 };
 use wasmtrade_oms::Oms;
 use wasmtrade_risk::{Engine as RiskEngine, Limits, RiskConfig};
@@ -406,4 +406,99 @@ fn a_backtest_reports_closed_trades_and_equity() {
         csv.contains("s,AAPL,long,10,1970-01-03T00:00:00Z,100,1970-01-05T00:00:00Z,111,110,0,110,11.000000"),
         "{csv}"
     );
+}
+
+#[test]
+fn a_backtest_reports_rejections_by_reason_and_the_guests_warnings() {
+    let risk = RiskConfig::default()
+        .with_account(Limits {
+            max_order_quantity: Some(Quantity::from_int(5)),
+            ..Limits::default()
+        })
+        .unwrap();
+    let config = BacktestConfig {
+        risk,
+        ..BacktestConfig::default()
+    };
+    let mut bt = Backtest::new(instruments(), config).unwrap();
+    let (g, _) = Scripted::new(
+        &instruments(),
+        Box::new(|ctx, b| {
+            let day = b.ts.secs() / 86_400;
+            ctx.log(LogLevel::Info, "bar");
+            if day == 2 {
+                ctx.log(LogLevel::Warn, "spread looks wide");
+            }
+            Ok(match day {
+                1 => vec![market("big", Side::Buy, 6.0), market("nan", Side::Buy, f64::NAN)],
+                2 => vec![market("big2", Side::Buy, 7.0), market("b", Side::Buy, 5.0)],
+                _ => vec![],
+            })
+        }),
+    );
+    bt.add_strategy(StrategyId::new("s"), Box::new(g)).unwrap();
+    let bars = [bar(1, 100, 100), bar(2, 100, 105), bar(3, 106, 110)];
+    let r = bt.run(bars.iter(), &mut |_| {}).unwrap();
+
+    assert_eq!(r.report.rejected_orders, 3);
+    assert_eq!(
+        r.report.rejections,
+        std::collections::BTreeMap::from([(RejectCode::MaxOrderQuantity, 2), (RejectCode::NotFinite, 1)])
+    );
+    assert_eq!(
+        r.report.rejections.values().sum::<u64>(),
+        r.report.rejected_orders
+    );
+    let logs = &r.report.guest_logs;
+    assert_eq!((logs.info, logs.warn, logs.error), (3, 1, 0));
+    assert_eq!(logs.first_warnings.len(), 1);
+    assert_eq!(logs.first_warnings[0].source, "s");
+    assert_eq!(logs.first_warnings[0].message, "spread looks wide");
+    let rows = r.report.rows();
+    let row = |label: &str| rows.iter().find(|(l, _)| *l == label).map(|(_, v)| v.clone());
+    assert_eq!(
+        row("Rejected by reason").as_deref(),
+        Some("max-order-quantity 2, not-finite 1")
+    );
+    assert_eq!(row("Guest warnings").as_deref(), Some("1 warn, 0 error"));
+}
+
+#[test]
+fn the_equity_csv_has_a_row_per_point_and_ends_at_the_final_equity() {
+    let mut bt = Backtest::new(instruments(), BacktestConfig::default()).unwrap();
+    let (g, _) = Scripted::new(
+        &instruments(),
+        Box::new(|_, b| {
+            Ok(match b.ts.secs() / 86_400 {
+                1 => vec![market("b", Side::Buy, 10.0)],
+                _ => vec![],
+            })
+        }),
+    );
+    bt.add_strategy(StrategyId::new("s"), Box::new(g)).unwrap();
+    // Bought 10 at 100; marked at 110, then 90, then 95.
+    let bars = [
+        bar(1, 100, 100),
+        bar(2, 100, 110),
+        bar(3, 100, 90),
+        bar(4, 95, 95),
+    ];
+    let r = bt.run(bars.iter(), &mut |_| {}).unwrap();
+    let mut csv = Vec::new();
+    r.write_equity_csv(&mut csv).unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "timestamp,equity,drawdown,exposed",
+            "1970-01-02T00:00:00Z,10000,0.000000,false",
+            "1970-01-03T00:00:00Z,10100,0.000000,true",
+            "1970-01-04T00:00:00Z,9900,-0.019802,true",
+            "1970-01-05T00:00:00Z,9950,-0.014851,true",
+        ]
+    );
+    assert_eq!(r.final_equity(), Money::from_int(9_950));
+    assert_eq!(r.report.final_equity, "9950.00");
+    assert_eq!(lines.len() - 1, r.equity_curve.len());
 }

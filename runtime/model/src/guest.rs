@@ -214,6 +214,19 @@ pub enum LogLevel {
     Error,
 }
 
+impl LogLevel {
+    /// The lowercase name (`warn`), as in logs, metrics and reports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
 /// One line a guest logged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {

@@ -26,6 +26,10 @@ pub struct Cli {
 pub enum Command {
     /// Replay bars through a wasm strategy with risk checks and the paper broker, and report.
     Backtest(Box<BacktestArgs>),
+    /// Backtest a strategy over a grid (or a seeded random sample) of config
+    /// values in parallel, ranked by a metric: optimised on the first part
+    /// of the data (in-sample), reported on the rest (out-of-sample).
+    Sweep(Box<SweepArgs>),
     /// Start a guest project in a new directory: a documented example
     /// strategy or indicator, native tests, the build commands and a README;
     /// it builds and backtests with no edits, outside this repository.
@@ -36,6 +40,9 @@ pub enum Command {
     /// Guest utilities.
     #[command(subcommand)]
     Guest(GuestCommand),
+    /// Indicator guests on their own: run one over bars and see its values.
+    #[command(subcommand)]
+    Indicator(IndicatorCommand),
     /// Run the long-running runtime: live event loop, guests, risk, OMS,
     /// paper broker and the gRPC API.
     Serve(Box<ServeArgs>),
@@ -187,6 +194,11 @@ pub struct BacktestArgs {
     /// Write the closed trades as CSV to this file.
     #[arg(long)]
     pub trades_csv: Option<PathBuf>,
+    /// Write the equity curve as CSV to this file: timestamp (RFC 3339),
+    /// equity, drawdown (fraction of the running peak, ≤ 0) and exposed,
+    /// one row per bar time.
+    #[arg(long)]
+    pub equity_csv: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -200,6 +212,62 @@ pub struct BacktestArgs {
     /// (default 1 GiB).
     #[arg(long)]
     pub no_cache: bool,
+}
+
+/// `wasmtrade sweep`: every `wasmtrade backtest` option (except the
+/// single-run outputs `--model`, `--id`, `--trades-csv`, `--equity-csv`),
+/// plus the search.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The backtest every combination runs; `--config` and `--config-file`
+    /// are the base the grid's keys are set on.
+    #[command(flatten)]
+    pub backtest: BacktestArgs,
+    /// Config keys and their values: `key=START..END[:STEP]` (inclusive),
+    /// `key=a|b|c` or `key=v`, comma-separated or repeated, e.g.
+    /// `--grid fast=5..50:5,slow=20..200:10`.
+    #[arg(long, required = true)]
+    pub grid: Vec<String>,
+    /// Keep only combinations where this holds: `fast<slow`, `stop<=0.05`
+    /// (< <= > >= == !=, between keys or a key and a number; repeatable).
+    #[arg(long = "constraint")]
+    pub constraints: Vec<String>,
+    /// Run a seeded random sample of N combinations instead of all of them.
+    #[arg(long)]
+    pub random: Option<usize>,
+    /// Seed of `--random`.
+    #[arg(long, default_value_t = 42)]
+    pub search_seed: u64,
+    /// What to rank by (higher is better; drawdown closer to zero).
+    #[arg(long, value_enum, default_value = "sharpe")]
+    pub metric: crate::sweep::rank::Metric,
+    /// Fraction of the bars to optimise on (in-sample); the best
+    /// combinations are then run on the rest (out-of-sample). `1` optimises
+    /// on all bars, with no out-of-sample report.
+    #[arg(long, default_value_t = 0.7)]
+    pub train: f64,
+    /// Walk-forward: cut the bars into N consecutive windows, optimise on
+    /// each window's first `--train` part and report its best combination
+    /// on the window's rest.
+    #[arg(long)]
+    pub walk_forward: Option<usize>,
+    /// Parallel runs (default: the machine's cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Rows in the printed table, and rows run out-of-sample.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Write every combination's results, ranked, as CSV.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Print a heatmap of the best metric over two keys, `X,Y` (default: the
+    /// first two --grid keys when there are two or more).
+    #[arg(long)]
+    pub heatmap: Option<String>,
+    /// Write a self-contained HTML page: the heatmap, the ranked table and
+    /// the walk-forward windows.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
 }
 
 /// `wasmtrade new`.
@@ -291,6 +359,49 @@ pub struct InspectArgs {
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `wasmtrade indicator ...`.
+#[derive(Debug, Subcommand)]
+pub enum IndicatorCommand {
+    /// Feed every bar to an indicator guest and print (or write as CSV) its
+    /// values per bar: timestamp, symbol, close, one column per output.
+    Run(IndicatorRunArgs),
+}
+
+/// `wasmtrade indicator run`.
+#[derive(Debug, Args)]
+pub struct IndicatorRunArgs {
+    /// The indicator component (`.wasm`, world `indicator`).
+    #[arg(long)]
+    pub guest: PathBuf,
+    /// Indicator configuration: `key=value,key=value`, or a JSON object.
+    #[arg(long, default_value = "")]
+    pub config: String,
+    /// OHLCV CSV file(s); without it, the seeded synthetic data set of
+    /// `wasmtrade backtest`.
+    #[arg(long)]
+    pub data: Vec<PathBuf>,
+    /// Symbol for CSV files without a `symbol` column.
+    #[arg(long, default_value = "SYNTH")]
+    pub symbol: String,
+    /// IANA time zone of naive timestamps in the CSV (e.g. America/New_York).
+    #[arg(long, default_value = "UTC")]
+    pub tz: String,
+    /// Write every row as CSV to this file (`-` for stdout) instead of
+    /// printing a short table.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Print a JSON summary (guest, outputs, rows, first and last rows).
+    #[arg(long)]
+    pub json: bool,
+    /// Seed of the guest's random number generator.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Compile the guest even if the compiled-guest cache holds it, and
+    /// store nothing there (see `wasmtrade backtest --help`).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// `wasmtrade token ...`: API tokens for the tokens file (`server.tokens_file`).

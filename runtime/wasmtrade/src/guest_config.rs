@@ -33,12 +33,13 @@ pub fn parse_pairs(text: &str) -> anyhow::Result<Map<String, Value>> {
         if key.is_empty() {
             bail!("--config entry `{pair}` has an empty key");
         }
-        insert_path(&mut map, key, typed(value.trim()))?;
+        insert_path(&mut map, key, typed_value(value.trim()))?;
     }
     Ok(map)
 }
 
-fn typed(v: &str) -> Value {
+/// A `--config` value typed as integer, float, bool or string.
+pub fn typed_value(v: &str) -> Value {
     if let Ok(i) = v.parse::<i64>() {
         return Value::from(i);
     }
@@ -54,7 +55,8 @@ fn typed(v: &str) -> Value {
     }
 }
 
-fn insert_path(map: &mut Map<String, Value>, key: &str, value: Value) -> anyhow::Result<()> {
+/// Sets `key` (dotted for nested tables) in `map`.
+pub fn insert_path(map: &mut Map<String, Value>, key: &str, value: Value) -> anyhow::Result<()> {
     match key.split_once('.') {
         None => {
             map.insert(key.to_string(), value);

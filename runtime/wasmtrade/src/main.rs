@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod compile_cache;
 mod guest_config;
+mod sweep;
 mod table;
 
 use std::process::ExitCode;

@@ -19,6 +19,7 @@ mod common;
 mod recovery;
 
 mod backtest;
+mod backtest_report;
 mod cli_errors;
 mod crash_recovery;
 mod indicators;
@@ -47,3 +48,4 @@ mod serve_swap_refusals;
 mod serve_upload_errors;
 mod serve_upload_precheck;
 mod serve_version_config;
+mod sweep;

@@ -108,7 +108,7 @@ pub const SPEED_ROW: &str = "Speed [bars/s]";
 
 /// A stopwatch for [`Timings`] (the CLI measures its own wall time).
 #[allow(clippy::disallowed_methods, reason = "the report times the backtest's phases")]
-fn now() -> Instant {
+pub(crate) fn now() -> Instant {
     Instant::now()
 }
 
@@ -186,6 +186,9 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.trades_csv {
         write_trades(&result, path)?;
     }
+    if let Some(path) = &args.equity_csv {
+        write_equity(&result, path)?;
+    }
     let policy = policy_stats.map(|s| *s.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     let report = Report {
         result: &result,
@@ -248,7 +251,7 @@ fn load_policy(
 
 /// Compiles a guest, or loads it from the compiled-guest cache; records
 /// how in `used`.
-fn compile<M: Cacheable>(
+pub(crate) fn compile<M: Cacheable>(
     host: &GuestEngine,
     cache: Option<&CompileCache>,
     bytes: &[u8],
@@ -266,7 +269,7 @@ fn module_summary(path: &Path, sha256: &str) -> String {
     format!("{} (sha256 {})", path.display(), &sha256[..sha256.len().min(16)])
 }
 
-fn load_guest_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn load_guest_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
@@ -275,7 +278,7 @@ fn money(flag: &str, text: &str) -> anyhow::Result<Money> {
         .with_context(|| format!("--{flag} `{text}` is not a decimal amount (e.g. 10000 or 2500.50)"))
 }
 
-fn backtest_config(args: &BacktestArgs) -> anyhow::Result<BacktestConfig> {
+pub(crate) fn backtest_config(args: &BacktestArgs) -> anyhow::Result<BacktestConfig> {
     let starting_cash = money("cash", &args.cash)?;
     if !starting_cash.is_positive() {
         bail!("--cash must be positive, got {}", args.cash);
@@ -330,7 +333,7 @@ fn backtest_config(args: &BacktestArgs) -> anyhow::Result<BacktestConfig> {
     })
 }
 
-fn host_config(args: &BacktestArgs) -> anyhow::Result<HostConfig> {
+pub(crate) fn host_config(args: &BacktestArgs) -> anyhow::Result<HostConfig> {
     let mut cfg = HostConfig::default();
     if let Some(f) = &args.fuel {
         cfg.fuel_per_callback = if f == "none" {
@@ -346,9 +349,20 @@ fn host_config(args: &BacktestArgs) -> anyhow::Result<HostConfig> {
 }
 
 /// Loads the bars; also says where they came from, for the report.
-fn load_bars(args: &BacktestArgs) -> anyhow::Result<(Vec<Bar>, Instruments, String)> {
+pub(crate) fn load_bars(args: &BacktestArgs) -> anyhow::Result<(Vec<Bar>, Instruments, String)> {
+    load_bars_from(&args.data, &args.symbol, &args.tz)
+}
+
+/// The bars of `data` (CSV files; `symbol` and `tz` as `--symbol` and
+/// `--tz`), or the embedded synthetic set without files; also says where
+/// they came from.
+pub(crate) fn load_bars_from(
+    data: &[PathBuf],
+    symbol: &str,
+    tz: &str,
+) -> anyhow::Result<(Vec<Bar>, Instruments, String)> {
     let mut instruments = Instruments::new();
-    if args.data.is_empty() {
+    if data.is_empty() {
         let cfg = default_config();
         let bars =
             wasmtrade_market::generate(&cfg, &mut instruments).context("cannot generate synthetic bars")?;
@@ -358,20 +372,20 @@ fn load_bars(args: &BacktestArgs) -> anyhow::Result<(Vec<Bar>, Instruments, Stri
         );
         return Ok((bars, instruments, source));
     }
-    let options = CsvOptions::with_symbol(&args.symbol).time_zone_named(&args.tz)?;
+    let options = CsvOptions::with_symbol(symbol).time_zone_named(tz)?;
     let mut all = Vec::new();
-    for path in &args.data {
+    for path in data {
         let bars = load_csv(path, &options, &mut instruments)?;
         all.extend(bars);
     }
-    if args.data.len() > 1 {
+    if data.len() > 1 {
         // Stable: bars of equal time keep file order.
         all.sort_by_key(|b| b.ts);
     }
     if all.is_empty() {
-        bail!("no bars in {}", display_paths(&args.data));
+        bail!("no bars in {}", display_paths(data));
     }
-    Ok((all, instruments, display_paths(&args.data)))
+    Ok((all, instruments, display_paths(data)))
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
@@ -385,11 +399,25 @@ fn display_paths(paths: &[PathBuf]) -> String {
 /// Parses `NAME=PATH[:k=v,...]` and instantiates the indicator.
 fn load_indicator(
     host: &GuestEngine,
-    (cache, used): (Option<&CompileCache>, &mut CacheUse),
+    cache: (Option<&CompileCache>, &mut CacheUse),
     spec: &str,
     instruments: Arc<Instruments>,
     seed: u64,
 ) -> anyhow::Result<(String, Box<dyn wasmtrade_model::IndicatorGuest>)> {
+    let (name, path, module, json) = compile_indicator(host, cache, spec)?;
+    let guest = module
+        .instantiate(GuestContext::new(instruments, seed), &json)
+        .with_context(|| format!("indicator {name} ({path}) failed to start"))?;
+    Ok((name, Box::new(guest)))
+}
+
+/// Parses `NAME=PATH[:k=v,...]` and compiles the indicator: its name, path,
+/// module and configuration JSON.
+pub(crate) fn compile_indicator(
+    host: &GuestEngine,
+    (cache, used): (Option<&CompileCache>, &mut CacheUse),
+    spec: &str,
+) -> anyhow::Result<(String, String, IndicatorModule, String)> {
     let Some((name, rest)) = spec.split_once('=') else {
         bail!("--indicator `{spec}` is not NAME=PATH[:key=value,...]");
     };
@@ -401,13 +429,10 @@ fn load_indicator(
     let bytes = load_guest_bytes(Path::new(path))?;
     let module: IndicatorModule =
         compile(host, cache, &bytes, used).with_context(|| format!("cannot load indicator {path}"))?;
-    let guest = module
-        .instantiate(GuestContext::new(instruments, seed), &json)
-        .with_context(|| format!("indicator {name} ({path}) failed to start"))?;
-    Ok((name.to_string(), Box::new(guest)))
+    Ok((name.to_string(), path.to_string(), module, json))
 }
 
-fn progress_bar(args: &BacktestArgs, total: u64) -> Option<ProgressBar> {
+pub(crate) fn progress_bar(args: &BacktestArgs, total: u64) -> Option<ProgressBar> {
     if args.no_progress || args.json || !std::io::stderr().is_terminal() || total < 200_000 {
         return None;
     }
@@ -427,6 +452,16 @@ fn write_trades(result: &BacktestResult, path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write trades to {}", path.display()))?;
     w.flush()
         .with_context(|| format!("cannot write trades to {}", path.display()))
+}
+
+fn write_equity(result: &BacktestResult, path: &Path) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    result
+        .write_equity_csv(&mut w)
+        .with_context(|| format!("cannot write the equity curve to {}", path.display()))?;
+    w.flush()
+        .with_context(|| format!("cannot write the equity curve to {}", path.display()))
 }
 
 fn print_report(report: &Report<'_>, args: &BacktestArgs, timings: &Timings) -> anyhow::Result<()> {
@@ -486,6 +521,9 @@ fn print_report(report: &Report<'_>, args: &BacktestArgs, timings: &Timings) -> 
     write!(out, "{}", two_columns(&rows)).context("cannot write to stdout")?;
     if let Some(path) = &args.trades_csv {
         writeln!(out, "Trades written to {}", path.display()).context("cannot write to stdout")?;
+    }
+    if let Some(path) = &args.equity_csv {
+        writeln!(out, "Equity curve written to {}", path.display()).context("cannot write to stdout")?;
     }
     Ok(())
 }
