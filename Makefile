@@ -9,6 +9,8 @@
 #   make guests every guest in the repository (wasm32-wasip2, profile `guest`)
 #   make bench  throughput (wasm vs native), serve (swap pause, API, stream), sandbox (fuel/epoch, pooling),
 #               kill (kill switch under full load), durability (journal, restart to ready)
+#   make bench-peers  wasmtrade beside backtesting.py and vectorbt on one generated 200k-bar file:
+#               the same SMA-cross trades (checked), bars/s and ratios, and a 100-combination sweep
 #   make soak   ten minutes of trading with partial fills: RSS, store size and restart time stay flat
 #   make fuzz   coverage-guided fuzz runs (libFuzzer, AddressSanitizer, nightly) of guest loading
 #               and CSV parsing; `make test` replays their entry points over every saved input
@@ -26,7 +28,7 @@ PYENV := target/pyenv
 PY := $(PYENV)/bin/python
 TIMED := .ci/timed.sh
 
-.PHONY: demo demo-build test check guests lint clippy bench fuzz soak setup python deploy-check deploy-tools
+.PHONY: browser browser-install demo demo-build test check guests lint clippy bench bench-peers fuzz soak setup python deploy-check deploy-tools
 
 # Temporary files (tests' data dirs, the C++ compiler's scratch files) go
 # under target/, on the disk that holds the build, not a possibly small /tmp.
@@ -105,12 +107,14 @@ test:
 	@$(TIMED) setup $(MAKE) --no-print-directory setup
 	@echo "installing the Python and deploy-check tools in the background (target/python.log, target/deploy-tools.log)"
 	@($(MAKE) --no-print-directory python >target/python.log 2>&1 &)
+	@($(MAKE) --no-print-directory browser >target/browser.log 2>&1 &)
 	@(deploy/check.sh --tools >target/deploy-tools.log 2>&1 &)
 	@$(TIMED) fmt cargo fmt --all --check
 	@$(TIMED) guests $(MAKE) --no-print-directory guests
 	@$(TIMED) clippy $(MAKE) --no-print-directory clippy
 	@$(TIMED) build cargo test --workspace --release --no-run
 	@$(TIMED) python sh -c '$(MAKE) --no-print-directory python || { cat target/python.log; exit 1; }'
+	@$(TIMED) browser sh -c '$(MAKE) --no-print-directory browser || { cat target/browser.log; exit 1; }'
 	@$(TIMED) tests env WASMTRADE_PYTHON=$(abspath $(PY)) cargo test --workspace --release
 	@$(TIMED) deploy-check deploy/check.sh
 	@$(TIMED) --report
@@ -138,6 +142,40 @@ bench: guests
 # sma-cross with partial fills at full market speed on the embedded
 # defaults, printing RSS, store size and restart times as it goes.
 SOAK_SECS ?= 600
+# Debian's headless Chromium, for the test that renders `backtest --html`
+# in a real browser (~25 s to install here). Runs beside the build in
+# `make test`; WASMTRADE_CHROMIUM names another browser binary, and
+# WASMTRADE_SKIP_BROWSER=1 skips the browser test (and this) on a machine
+# where neither root nor apt-get is at hand.
+browser:
+	@mkdir -p target && flock target/browser.lock $(MAKE) --no-print-directory browser-install
+
+browser-install:
+	@if [ -n "$$WASMTRADE_SKIP_BROWSER" ] || [ -x "$${WASMTRADE_CHROMIUM:-/usr/bin/chromium}" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+		{ apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null; }; \
+	else \
+		echo "no Chromium at $${WASMTRADE_CHROMIUM:-/usr/bin/chromium} and cannot install it (needs root and apt-get):"; \
+		echo "install Debian's chromium, set WASMTRADE_CHROMIUM=/path/to/chromium, or WASMTRADE_SKIP_BROWSER=1"; \
+		exit 1; \
+	fi
+
+# The peers in their own venv (not the test venv: numba and pandas are big).
+PEERS := target/peers/venv
+PEERS_STAMP := $(PEERS)/.installed-1
+$(PEERS_STAMP): tests/peers/requirements.txt
+	test -x $(PEERS)/bin/python || python3 -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/peers/requirements.txt
+	touch $@
+
+BENCH_BARS ?= 200000
+bench-peers: setup $(PEERS_STAMP) $(GUEST_DIR)/sma_cross.wasm
+	cargo build --workspace --release
+	$(PEERS)/bin/python tests/peers/bench_peers.py --wasmtrade target/release/wasmtrade \
+		--guest $(GUEST_DIR)/sma_cross.wasm --bars $(BENCH_BARS)
+
 soak: guests
 	WASMTRADE_SOAK_SECS=$(SOAK_SECS) cargo test --workspace --release --test e2e \
 		serve_soak::a_long_run -- --nocapture
