@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use wasmtrade_market::{CsvOptions, Synth, SynthConfig, load_csv};
+use wasmtrade_market::{Calendar, CsvOptions, Synth, SynthConfig, load_bars};
 use wasmtrade_model::{Bar, Instruments, Price, Timestamp};
 
 use crate::clock::{Stopwatch, unix_now};
@@ -65,6 +65,8 @@ pub(crate) fn plan(
                     start_price,
                     annual_drift: config.annual_drift,
                     annual_volatility: config.annual_volatility,
+                    // Paced by the clock: this market never closes.
+                    calendar: Calendar::Continuous,
                 };
                 let id = instruments.intern(symbol);
                 walks.push(
@@ -82,7 +84,7 @@ pub(crate) fn plan(
             let options = CsvOptions::with_symbol(config.replay_symbol.clone())
                 .time_zone_named(&config.replay_tz)
                 .map_err(|e| LiveError::InvalidArgument(format!("market.replay_tz: {e}")))?;
-            let bars = load_csv(path, &options, instruments)
+            let bars = load_bars(path, &options, instruments)
                 .map_err(|e| LiveError::InvalidArgument(format!("market.replay_file: {e}")))?;
             Ok(Plan::Replay(bars))
         }

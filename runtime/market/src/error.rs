@@ -9,6 +9,24 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MarketError {
+    /// A Parquet file could not be opened, is not Parquet, or is damaged.
+    #[error("{file}: cannot read it as Parquet: {reason}")]
+    Parquet {
+        /// File name.
+        file: String,
+        /// What the Parquet reader said.
+        reason: String,
+    },
+    /// A Parquet column that bars read holds a type they cannot.
+    #[error("{file}: column `{column}` holds {found}")]
+    ParquetType {
+        /// File name.
+        file: String,
+        /// The column.
+        column: String,
+        /// What it holds, and what is needed.
+        found: String,
+    },
     /// The file could not be opened or read.
     #[error("{file}: cannot read the file: check that it exists and is readable")]
     Read {

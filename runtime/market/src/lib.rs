@@ -57,6 +57,7 @@
 
 mod bounded;
 mod error;
+mod parquet;
 mod read;
 mod synth;
 mod time;
@@ -64,9 +65,25 @@ mod write;
 
 pub use bounded::{MAX_FIELD_BYTES, MAX_LINE_BYTES};
 pub use error::MarketError;
+pub use parquet::{is_parquet, load_parquet, write_parquet};
 pub use read::{CsvBars, CsvOptions, load_csv};
-pub use synth::{Synth, SynthConfig, generate};
+pub use synth::{Calendar, Synth, SynthConfig, generate};
 pub use write::{CSV_HEADER, write_csv, write_csv_file};
 
 /// The IANA time zone type used by [`CsvOptions`] (re-exported from `chrono-tz`).
 pub use chrono_tz::Tz;
+
+/// Reads a whole file of bars: Parquet for `.parquet`/`.pq` (see
+/// [`load_parquet`]), CSV otherwise (see [`load_csv`]); the same columns,
+/// rules and errors either way.
+pub fn load_bars(
+    path: &std::path::Path,
+    options: &CsvOptions,
+    instruments: &mut wasmtrade_model::Instruments,
+) -> Result<Vec<wasmtrade_model::Bar>, MarketError> {
+    if is_parquet(path) {
+        load_parquet(path, options, instruments)
+    } else {
+        load_csv(path, options, instruments)
+    }
+}

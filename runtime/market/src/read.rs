@@ -63,7 +63,7 @@ struct Columns {
 }
 
 /// Canonical column name of a header cell, if it is one we read.
-fn canonical(name: &str) -> Option<&'static str> {
+pub(crate) fn canonical(name: &str) -> Option<&'static str> {
     let lower = name.trim().trim_start_matches('\u{feff}').to_ascii_lowercase();
     Some(match lower.as_str() {
         "timestamp" | "date" | "datetime" | "time" => "timestamp",

@@ -9,6 +9,14 @@
 //! 0.01 (high up, low down, never below 0.01) and the volume is about
 //! 1,000,000 (always ≥ 1).
 //!
+//! **Calendar.** By default ([`Calendar::Business`]) bars fall on Monday to
+//! Friday (UTC) only: a step that lands on a Saturday or Sunday moves to the
+//! Monday at the same time of day, so ten years of daily bars (2,520) span
+//! ten calendar years, as the report's 252 periods a year and its CAGR
+//! assume. [`Calendar::Continuous`] steps through weekends (serve's paced
+//! feeds use it: their market never closes). The prices are the same under
+//! both; only the timestamps differ.
+//!
 //! **Determinism.** The normals come from [`rand_distr::StandardNormal`]
 //! (the Ziggurat method) driven by a [`rand_chacha::ChaCha8Rng`] seeded with
 //! `seed`; ChaCha is specified bit for bit and the Ziggurat draws from fixed
@@ -48,6 +56,45 @@ pub struct SynthConfig {
     pub annual_drift: f64,
     /// Annual volatility σ (≥ 0). Default 0.2.
     pub annual_volatility: f64,
+    /// Which days have bars. Default [`Calendar::Business`].
+    pub calendar: Calendar,
+}
+
+/// Which days a synthetic series has bars on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Calendar {
+    /// Monday to Friday (UTC); weekend steps move to Monday.
+    #[default]
+    Business,
+    /// Every day.
+    Continuous,
+}
+
+impl Calendar {
+    /// Its name in configuration and on the command line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Calendar::Business => "business",
+            Calendar::Continuous => "continuous",
+        }
+    }
+
+    /// `ts`, or the Monday at the same time of day when `ts` falls on a
+    /// weekend of a business calendar.
+    pub fn open_at(self, ts: Timestamp) -> Timestamp {
+        if self == Calendar::Continuous {
+            return ts;
+        }
+        let day = ts.secs().div_euclid(86_400);
+        // 1970-01-01 was a Thursday: Monday = 0 … Sunday = 6.
+        let weekday = (day + 3).rem_euclid(7);
+        match weekday {
+            5 => ts.add_nanos(2 * 86_400 * Timestamp::NANOS_PER_SEC),
+            6 => ts.add_nanos(86_400 * Timestamp::NANOS_PER_SEC),
+            _ => ts,
+        }
+    }
 }
 
 impl Default for SynthConfig {
@@ -61,6 +108,7 @@ impl Default for SynthConfig {
             start_price: Price::from_int(100),
             annual_drift: 0.07,
             annual_volatility: 0.2,
+            calendar: Calendar::Business,
         }
     }
 }
@@ -82,9 +130,15 @@ impl SynthConfig {
                 "must be > 0",
             ));
         }
+        // A business calendar adds at most two days per five of stepping.
+        let stretch = |s: i64| match self.calendar {
+            Calendar::Continuous => Some(s),
+            Calendar::Business => s.checked_mul(7).map(|x| x / 5 + 3 * 86_400),
+        };
         let span = i64::try_from(self.bars.saturating_sub(1))
             .ok()
             .and_then(|n| n.checked_mul(self.interval_secs))
+            .and_then(stretch)
             .and_then(|s| s.checked_mul(Timestamp::NANOS_PER_SEC))
             .and_then(|n| self.start.nanos().checked_add(n));
         if span.is_none() {
@@ -126,6 +180,7 @@ pub struct Synth {
     instrument: InstrumentId,
     remaining: usize,
     ts: Timestamp,
+    calendar: Calendar,
     step_nanos: i64,
     prev_close: f64,
     drift_step: f64,
@@ -144,7 +199,8 @@ impl Synth {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             instrument,
             remaining: config.bars,
-            ts: config.start,
+            ts: config.calendar.open_at(config.start),
+            calendar: config.calendar,
             step_nanos: config.interval_secs.saturating_mul(Timestamp::NANOS_PER_SEC),
             prev_close: config.start_price.to_f64(),
             drift_step: config.annual_drift * dt,
@@ -201,7 +257,7 @@ impl Iterator for Synth {
             volume: Quantity::from_int(volume),
         };
         self.prev_close = close as f64 / 100.0;
-        self.ts = self.ts.add_nanos(self.step_nanos);
+        self.ts = self.calendar.open_at(self.ts.add_nanos(self.step_nanos));
         Some(bar)
     }
 
@@ -222,6 +278,51 @@ pub fn generate(config: &SynthConfig, instruments: &mut Instruments) -> Result<V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn weekday(ts: Timestamp) -> i64 {
+        (ts.secs().div_euclid(86_400) + 3).rem_euclid(7)
+    }
+
+    #[test]
+    fn business_days_have_no_weekends_and_the_same_prices() {
+        let business = bars(&SynthConfig::default());
+        assert_eq!(business.len(), 2_520);
+        assert!(business.iter().all(|b| weekday(b.ts) < 5));
+        // Ten years of 252 days: 2015-01-02 to the end of 2024.
+        assert_eq!(business[0].ts.to_string(), "2015-01-02T00:00:00Z");
+        assert_eq!(business[1].ts.to_string(), "2015-01-05T00:00:00Z");
+        assert!(
+            business[2_519].ts.to_string().starts_with("2024-08"),
+            "{}",
+            business[2_519].ts
+        );
+        let continuous = bars(&SynthConfig {
+            calendar: Calendar::Continuous,
+            ..SynthConfig::default()
+        });
+        assert_eq!(continuous[1].ts.to_string(), "2015-01-03T00:00:00Z");
+        let prices = |v: &[Bar]| {
+            v.iter()
+                .map(|b| (b.open, b.high, b.low, b.close, b.volume))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(prices(&business), prices(&continuous));
+    }
+
+    #[test]
+    fn intraday_business_bars_skip_from_friday_night_to_monday() {
+        let c = SynthConfig {
+            bars: 3 * 24 * 60,
+            interval_secs: 60,
+            ..SynthConfig::default()
+        };
+        let b = bars(&c);
+        assert!(b.iter().all(|bar| weekday(bar.ts) < 5));
+        assert!(b.windows(2).all(|w| w[0].ts < w[1].ts));
+        let friday_last = b.iter().rfind(|bar| weekday(bar.ts) == 4).unwrap();
+        assert_eq!(friday_last.ts.to_string(), "2015-01-02T23:59:00Z");
+        assert!(b.iter().any(|bar| bar.ts.to_string() == "2015-01-05T00:00:00Z"));
+    }
 
     fn bars(config: &SynthConfig) -> Vec<Bar> {
         generate(config, &mut Instruments::new()).unwrap()

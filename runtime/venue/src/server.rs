@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use wasmtrade_broker::Broker;
 use wasmtrade_broker::paper::{PaperBroker, PaperConfig};
-use wasmtrade_market::{Synth, SynthConfig};
+use wasmtrade_market::{Calendar, Synth, SynthConfig};
 use wasmtrade_model::{BrokerEvent, Instruments, Money, NewOrder, OrderId, Price, StrategyId, Timestamp};
 use wasmtrade_risk::{Engine as RiskEngine, Exposure, RiskConfig};
 
@@ -194,6 +194,8 @@ impl PaperVenue {
                 start_price,
                 annual_drift: config.annual_drift,
                 annual_volatility: config.annual_volatility,
+                // Paced by the clock: this market never closes.
+                calendar: Calendar::Continuous,
             };
             walks.push(Synth::new(&synth, id).map_err(|e| VenueError::Config(format!("market: {e}")))?);
         }

@@ -152,7 +152,8 @@ pub struct BacktestArgs {
     /// Strategy configuration from a TOML or JSON file (merged under `--config`).
     #[arg(long)]
     pub config_file: Option<PathBuf>,
-    /// OHLCV CSV file(s); without it, a seeded synthetic data set is used.
+    /// OHLCV file(s): CSV, or Parquet (`.parquet`/`.pq`) with the same columns;
+    /// without it, a seeded synthetic data set is used.
     #[arg(long)]
     pub data: Vec<PathBuf>,
     /// Symbol for CSV files without a `symbol` column.
@@ -199,6 +200,13 @@ pub struct BacktestArgs {
     /// one row per bar time.
     #[arg(long)]
     pub equity_csv: Option<PathBuf>,
+    /// Write a self-contained HTML report to this file (no scripts, no
+    /// network; opens from disk). `backtest`: the report's figures, the
+    /// equity curve, the drawdown, the price with the trades marked, and the
+    /// closed trades. `sweep`: the heatmap, the ranked table and the
+    /// walk-forward windows.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -215,8 +223,8 @@ pub struct BacktestArgs {
 }
 
 /// `wasmtrade sweep`: every `wasmtrade backtest` option (except the
-/// single-run outputs `--model`, `--id`, `--trades-csv`, `--equity-csv`),
-/// plus the search.
+/// single-run outputs `--model`, `--id`, `--trades-csv`, `--equity-csv`;
+/// `--html` writes the sweep's page), plus the search.
 #[derive(Debug, Args)]
 pub struct SweepArgs {
     /// The backtest every combination runs; `--config` and `--config-file`
@@ -261,13 +269,11 @@ pub struct SweepArgs {
     #[arg(long)]
     pub csv: Option<PathBuf>,
     /// Print a heatmap of the best metric over two keys, `X,Y` (default: the
-    /// first two --grid keys when there are two or more).
+    /// first two --grid keys when there are two or more). `--html` (of the
+    /// backtest options) writes the sweep's page: the heatmap, the ranked
+    /// table and the walk-forward windows.
     #[arg(long)]
     pub heatmap: Option<String>,
-    /// Write a self-contained HTML page: the heatmap, the ranked table and
-    /// the walk-forward windows.
-    #[arg(long)]
-    pub html: Option<PathBuf>,
 }
 
 /// `wasmtrade new`.
@@ -318,7 +324,8 @@ pub enum DataCommand {
 /// `wasmtrade data synth`.
 #[derive(Debug, Args)]
 pub struct SynthArgs {
-    /// Output CSV file (`-` for stdout).
+    /// Output file (`-` for stdout): CSV, or Parquet when it ends in
+    /// `.parquet`/`.pq`.
     #[arg(long, default_value = "-")]
     pub out: PathBuf,
     /// Number of bars.
@@ -342,6 +349,19 @@ pub struct SynthArgs {
     /// Annual volatility (0.2 = 20 %).
     #[arg(long, default_value_t = 0.2)]
     pub volatility: f64,
+    /// Which days have bars: `business` (Monday to Friday, UTC; a step onto
+    /// a weekend moves to Monday) or `continuous` (every day).
+    #[arg(long, value_enum, default_value = "business")]
+    pub calendar: Calendar,
+}
+
+/// `data synth --calendar`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Calendar {
+    /// Monday to Friday.
+    Business,
+    /// Every day.
+    Continuous,
 }
 
 /// `wasmtrade guest ...`.
@@ -378,7 +398,7 @@ pub struct IndicatorRunArgs {
     /// Indicator configuration: `key=value,key=value`, or a JSON object.
     #[arg(long, default_value = "")]
     pub config: String,
-    /// OHLCV CSV file(s); without it, the seeded synthetic data set of
+    /// OHLCV file(s), CSV or Parquet; without it, the seeded synthetic data set of
     /// `wasmtrade backtest`.
     #[arg(long)]
     pub data: Vec<PathBuf>,

@@ -19,10 +19,13 @@ mod common;
 mod recovery;
 
 mod backtest;
+mod backtest_html;
 mod backtest_report;
 mod cli_errors;
 mod crash_recovery;
+mod data_synth;
 mod indicators;
+mod parquet_data;
 mod policy;
 mod python_client;
 mod reversal;

@@ -10,13 +10,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use wasmtrade_broker::paper::{FillTiming as PaperFillTiming, PaperConfig};
 use wasmtrade_engine::{Backtest, BacktestConfig, BacktestResult};
 use wasmtrade_host::{GuestEngine, HostConfig, IndicatorModule, PolicyModule, StrategyModule};
-use wasmtrade_market::{CsvOptions, load_csv};
+use wasmtrade_market::{CsvOptions, load_bars as load_bars_file};
 use wasmtrade_model::{
     Bar, GuestContext, Instruments, Money, PolicyAction, PolicyObserver, PolicyStats, PolicyStrategy,
     Quantity, Rate, StrategyGuest, StrategyId,
 };
 use wasmtrade_risk::{Limits, RiskConfig};
 
+use super::backtest_html;
 use crate::cli::{BacktestArgs, FillTiming};
 use crate::commands::data::default_config;
 use crate::compile_cache::{CacheUse, Cacheable, CompileCache};
@@ -189,10 +190,20 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.equity_csv {
         write_equity(&result, path)?;
     }
+    let module = module_summary(&args.strategy, &sha256);
+    if let Some(path) = &args.html {
+        let run = backtest_html::Run {
+            result: &result,
+            bars: &bars,
+            strategy: &module,
+            data: &data_source,
+        };
+        backtest_html::write(path, &run)?;
+    }
     let policy = policy_stats.map(|s| *s.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     let report = Report {
         result: &result,
-        module: module_summary(&args.strategy, &sha256),
+        module,
         data: data_source,
         policy,
     };
@@ -367,15 +378,17 @@ pub(crate) fn load_bars_from(
         let bars =
             wasmtrade_market::generate(&cfg, &mut instruments).context("cannot generate synthetic bars")?;
         let source = format!(
-            "synthetic {} (seeded GBM, seed {}; no --data given, see `wasmtrade data synth`)",
-            cfg.symbol, cfg.seed
+            "synthetic {} (seeded GBM, seed {}, {} days; no --data given, see `wasmtrade data synth`)",
+            cfg.symbol,
+            cfg.seed,
+            cfg.calendar.as_str()
         );
         return Ok((bars, instruments, source));
     }
     let options = CsvOptions::with_symbol(symbol).time_zone_named(tz)?;
     let mut all = Vec::new();
     for path in data {
-        let bars = load_csv(path, &options, &mut instruments)?;
+        let bars = load_bars_file(path, &options, &mut instruments)?;
         all.extend(bars);
     }
     if data.len() > 1 {
@@ -524,6 +537,9 @@ fn print_report(report: &Report<'_>, args: &BacktestArgs, timings: &Timings) -> 
     }
     if let Some(path) = &args.equity_csv {
         writeln!(out, "Equity curve written to {}", path.display()).context("cannot write to stdout")?;
+    }
+    if let Some(path) = &args.html {
+        writeln!(out, "Report written to {}", path.display()).context("cannot write to stdout")?;
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::Context;
-use wasmtrade_market::{SynthConfig, generate};
+use wasmtrade_market::{Calendar, SynthConfig, generate};
 use wasmtrade_model::{Instruments, Timestamp};
 
 use crate::cli::SynthArgs;
@@ -27,6 +27,10 @@ fn config(args: &SynthArgs) -> anyhow::Result<SynthConfig> {
         start_price,
         annual_drift: args.drift,
         annual_volatility: args.volatility,
+        calendar: match args.calendar {
+            crate::cli::Calendar::Business => Calendar::Business,
+            crate::cli::Calendar::Continuous => Calendar::Continuous,
+        },
         ..SynthConfig::default()
     })
 }
@@ -42,6 +46,9 @@ pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
         wasmtrade_market::write_csv(&mut lock, std::path::Path::new("stdout"), &bars, &instruments)
             .context("cannot write bars to stdout")?;
         lock.flush().context("cannot write bars to stdout")?;
+    } else if wasmtrade_market::is_parquet(&args.out) {
+        wasmtrade_market::write_parquet(&args.out, &bars, &instruments)?;
+        report_written(&args, &bars);
     } else {
         let file = std::fs::File::create(&args.out)
             .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -50,14 +57,18 @@ pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write bars to {}", args.out.display()))?;
         w.flush()
             .with_context(|| format!("cannot write bars to {}", args.out.display()))?;
-        let first = bars.first().map_or(Timestamp::EPOCH, |b| b.ts);
-        let last = bars.last().map_or(Timestamp::EPOCH, |b| b.ts);
-        eprintln!(
-            "wrote {} bars of {} ({first} .. {last}) to {}",
-            bars.len(),
-            args.symbol,
-            args.out.display()
-        );
+        report_written(&args, &bars);
     }
     Ok(())
+}
+
+fn report_written(args: &SynthArgs, bars: &[wasmtrade_model::Bar]) {
+    let first = bars.first().map_or(Timestamp::EPOCH, |b| b.ts);
+    let last = bars.last().map_or(Timestamp::EPOCH, |b| b.ts);
+    eprintln!(
+        "wrote {} bars of {} ({first} .. {last}) to {}",
+        bars.len(),
+        args.symbol,
+        args.out.display()
+    );
 }

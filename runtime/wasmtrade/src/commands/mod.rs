@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod backtest;
+mod backtest_html;
 pub(crate) mod client;
 mod data;
 mod guest;

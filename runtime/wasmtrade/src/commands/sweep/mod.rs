@@ -155,7 +155,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         timing,
         heatmap: heatmap.as_ref(),
     };
-    if let Some(path) = &args.html {
+    if let Some(path) = &args.backtest.html {
         let page = html::page(&summary, &sweep)?;
         std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -604,7 +604,7 @@ fn print(s: &Summary<'_>, sweep: &Sweep) -> anyhow::Result<()> {
                 .context("cannot write to stdout")?;
         }
     }
-    for (path, what) in [(&s.args.csv, "Results"), (&s.args.html, "Report")] {
+    for (path, what) in [(&s.args.csv, "Results"), (&s.args.backtest.html, "Report")] {
         if let Some(p) = path {
             writeln!(out, "{what} written to {}", p.display()).context("cannot write to stdout")?;
         }
