@@ -360,7 +360,9 @@ mod tests {
         let mut instruments = Instruments::new();
         let bars = generate(
             &SynthConfig {
+                // More than one row group.
                 bars: 70_000,
+                interval_secs: 3_600,
                 ..SynthConfig::default()
             },
             &mut instruments,

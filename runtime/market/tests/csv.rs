@@ -368,6 +368,8 @@ fn generates_a_million_bars() {
     let config = SynthConfig {
         bars: 1_000_000,
         interval_secs: 60,
+        // Every minute: the last bar is exactly 999,999 steps on.
+        calendar: wasmtrade_market::Calendar::Continuous,
         ..SynthConfig::default()
     };
     let synth = Synth::new(&config, wasmtrade_model::InstrumentId(0)).unwrap();
@@ -388,6 +390,8 @@ fn generates_a_million_bars_quickly() {
     let config = SynthConfig {
         bars: 1_000_000,
         interval_secs: 60,
+        // Every minute: the last bar is exactly 999,999 steps on.
+        calendar: wasmtrade_market::Calendar::Continuous,
         ..SynthConfig::default()
     };
     let start = std::time::Instant::now();

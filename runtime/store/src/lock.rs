@@ -21,8 +21,30 @@ pub(crate) struct DirLock {
 }
 
 impl DirLock {
-    /// Takes the lock or reports who holds it. Never blocks.
-    pub(crate) fn acquire(dir: &Path) -> Result<Self, StoreError> {
+    /// Takes the lock or reports who holds it. When this very process holds
+    /// it — a store just dropped whose background threads have not yet let
+    /// go, as in a test or an in-process restart on a loaded machine — it
+    /// retries for up to `same_process_wait`; another process's lock is
+    /// refused at once.
+    pub(crate) fn acquire(dir: &Path, same_process_wait: std::time::Duration) -> Result<Self, StoreError> {
+        const STEP: std::time::Duration = std::time::Duration::from_millis(25);
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            match Self::try_acquire(dir) {
+                Err(StoreError::Locked {
+                    holder_pid: Some(pid),
+                    ..
+                }) if pid == std::process::id() && waited < same_process_wait => {
+                    std::thread::sleep(STEP);
+                    waited += STEP;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One attempt; never blocks.
+    fn try_acquire(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join(LOCK_FILE);
         let mut file = crate::perms::private_file()
             .read(true)
@@ -66,12 +88,12 @@ mod tests {
     #[test]
     fn second_lock_is_refused_with_the_holders_pid() {
         let dir = tempfile::tempdir().unwrap();
-        let held = DirLock::acquire(dir.path()).unwrap();
-        match DirLock::acquire(dir.path()) {
+        let held = DirLock::acquire(dir.path(), std::time::Duration::ZERO).unwrap();
+        match DirLock::acquire(dir.path(), std::time::Duration::from_millis(100)) {
             Err(StoreError::Locked { holder_pid, .. }) => assert_eq!(holder_pid, Some(std::process::id())),
             other => panic!("expected Locked, got {other:?}"),
         }
         drop(held);
-        DirLock::acquire(dir.path()).unwrap();
+        DirLock::acquire(dir.path(), std::time::Duration::ZERO).unwrap();
     }
 }

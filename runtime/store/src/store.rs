@@ -157,7 +157,7 @@ impl Store {
             crate::perms::create_dir_all(&dir)
                 .map_err(|e| StoreError::io(&dir, "creating the data dir", e))?;
         }
-        let lock = DirLock::acquire(&dir)?;
+        let lock = DirLock::acquire(&dir, SAME_PROCESS_WAIT)?;
         let sled_dir = dir.join(SLED_DIR);
         if !sled_dir.exists() {
             if dir.join(MARK_FILE).exists() {
@@ -377,6 +377,11 @@ fn check_sled_files(dir: &Path, sled_dir: &Path) -> Result<(), StoreError> {
 
 /// Opens sled, mapping every failure (and any panic on malformed files)
 /// to a [`StoreError`]; anything but I/O at open time is corruption.
+/// How long opening waits for locks this process itself still holds
+/// through a just-dropped store's background threads (a busy 2-core CI
+/// machine has taken over a second to let go).
+const SAME_PROCESS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Whether sled refused to open because its file lock is held.
 fn sled_lock_held(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
@@ -391,9 +396,9 @@ fn open_sled(dir: &Path, path: &Path, options: &StoreOptions) -> Result<sled::Db
     // sled's own file lock can still be held for a moment by the background
     // flusher of a handle this process just dropped (a store closed and
     // reopened in one process: tests, an in-process restart): wait for it,
-    // up to a second.
+    // up to SAME_PROCESS_WAIT.
     let mut opened = catch_unwind(AssertUnwindSafe(|| config.open()));
-    for _ in 0..20 {
+    for _ in 0..SAME_PROCESS_WAIT.as_millis() / 50 {
         match &opened {
             Ok(Err(sled::Error::Io(e))) if sled_lock_held(e) => {
                 std::thread::sleep(std::time::Duration::from_millis(50));
