@@ -129,7 +129,11 @@ async fn run() -> anyhow::Result<String> {
             if let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(10), events.recv()).await {
                 match &e.kind {
                     EventKind::KillSwitch { on: true, .. } => after_switch = true,
-                    EventKind::Order(o) if after_switch && o.status == "submitted" => submitted_while_on += 1,
+                    EventKind::Order(o)
+                        if after_switch && o.status == wasmtrade_live::OrderStep::Submitted =>
+                    {
+                        submitted_while_on += 1
+                    }
                     EventKind::Rejection(r) if after_switch && r.rejection.code.as_str() == "kill-switch" => {
                         rejected_while_on += 1;
                     }

@@ -20,7 +20,7 @@ use wasmtrade_store::Store;
 use crate::bus::Bus;
 use crate::deployments::{ActiveRecord, Deployments};
 use crate::error::LiveError;
-use crate::event::{EventKind, SwapRecord};
+use crate::event::{EventKind, SwapAction, SwapRecord};
 use crate::observer::{BusObserver, LoopState, Symbols, Versions};
 use crate::risk::RiskState;
 use crate::view::{AccountInfo, GuestKind, Installed, RunningInfo, ShadowInfo};
@@ -85,7 +85,7 @@ pub(crate) enum Command {
         version: u32,
         config: String,
         guest: NewGuest,
-        action: &'static str,
+        action: SwapAction,
         restore: Option<Vec<u8>>,
         persist: bool,
         reply: Reply<Installed>,
@@ -405,7 +405,7 @@ impl Core {
     fn swap_event(
         &self,
         name: &str,
-        action: &'static str,
+        action: SwapAction,
         from: u32,
         to: u32,
         pause_ns: u64,
@@ -473,7 +473,7 @@ impl Core {
                 version,
                 reason,
             } => {
-                self.swap_event(&name, "stopped", version, version, 0, Some(reason));
+                self.swap_event(&name, SwapAction::Stopped, version, version, 0, Some(reason));
             }
             Command::Remove { name, reply } => {
                 let result = self.remove(&name);

@@ -32,10 +32,58 @@ pub struct OrderUpdate {
     pub side: Side,
     /// Ordered quantity.
     pub quantity: Quantity,
-    /// `submitted`, `accepted`, `cancelled`, `expired`, `rejected`, `cancel_rejected`.
-    pub status: &'static str,
+    /// The step.
+    pub status: OrderStep,
     /// Why (rejections).
     pub reason: String,
+}
+
+/// A step in an order's life as the event stream and metrics report it
+/// (one definition; `as_str()` is the label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OrderStep {
+    /// Sent to the broker after the risk checks.
+    Submitted,
+    /// The broker took it.
+    Accepted,
+    /// Cancelled (by request, by the kill switch, or by reconciliation).
+    Cancelled,
+    /// Its time in force ran out.
+    Expired,
+    /// The broker refused it.
+    Rejected,
+    /// The broker refused to cancel it (it keeps working).
+    CancelRejected,
+}
+
+impl OrderStep {
+    /// Every step, for label sets.
+    pub const ALL: [OrderStep; 6] = [
+        OrderStep::Submitted,
+        OrderStep::Accepted,
+        OrderStep::Cancelled,
+        OrderStep::Expired,
+        OrderStep::Rejected,
+        OrderStep::CancelRejected,
+    ];
+
+    /// The label (snake case, as on the wire).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderStep::Submitted => "submitted",
+            OrderStep::Accepted => "accepted",
+            OrderStep::Cancelled => "cancelled",
+            OrderStep::Expired => "expired",
+            OrderStep::Rejected => "rejected",
+            OrderStep::CancelRejected => "cancel_rejected",
+        }
+    }
+}
+
+impl std::fmt::Display for OrderStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A swap, shadow or removal step of a module.
@@ -43,10 +91,8 @@ pub struct OrderUpdate {
 pub struct SwapRecord {
     /// Module name.
     pub name: String,
-    /// `activate`, `rollback`, `promote`, `config`, `auto_rollback`,
-    /// `shadow_start`, `shadow_stop`, `remove`, `restore`, `restart` (after a
-    /// fault), `stopped` (too many faults: stopped for good).
-    pub action: &'static str,
+    /// What was done.
+    pub action: SwapAction,
     /// Version before (0 = none).
     pub from: u32,
     /// Version after (or offered, when it failed).
@@ -55,6 +101,92 @@ pub struct SwapRecord {
     pub pause_ns: u64,
     /// Set when the step failed and the old version kept running.
     pub error: Option<String>,
+}
+
+/// A step in a module's life, as swap events, metrics labels, Kubernetes
+/// Events and the audit trail name it (one definition; `as_str()` is the
+/// label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SwapAction {
+    /// A version made active by an operator.
+    Activate,
+    /// The previous active version (and its config) restored by an operator.
+    Rollback,
+    /// A shadow run promoted to active.
+    Promote,
+    /// The active version restarted with a new configuration.
+    Config,
+    /// A step that failed and left the old version running.
+    AutoRollback,
+    /// A shadow run started.
+    ShadowStart,
+    /// A shadow run stopped.
+    ShadowStop,
+    /// A module removed.
+    Remove,
+    /// The active pair started again from the store at start-up.
+    Restore,
+    /// Restarted by the supervisor after a fault.
+    Restart,
+    /// Stopped for good after too many faults.
+    Stopped,
+    /// A policy's model version changed.
+    Model,
+}
+
+impl SwapAction {
+    /// Every action, for label sets.
+    pub const ALL: [SwapAction; 12] = [
+        SwapAction::Activate,
+        SwapAction::Rollback,
+        SwapAction::Promote,
+        SwapAction::Config,
+        SwapAction::AutoRollback,
+        SwapAction::ShadowStart,
+        SwapAction::ShadowStop,
+        SwapAction::Remove,
+        SwapAction::Restore,
+        SwapAction::Restart,
+        SwapAction::Stopped,
+        SwapAction::Model,
+    ];
+
+    /// The label (snake case, as on the wire and in the audit trail).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SwapAction::Activate => "activate",
+            SwapAction::Rollback => "rollback",
+            SwapAction::Promote => "promote",
+            SwapAction::Config => "config",
+            SwapAction::AutoRollback => "auto_rollback",
+            SwapAction::ShadowStart => "shadow_start",
+            SwapAction::ShadowStop => "shadow_stop",
+            SwapAction::Remove => "remove",
+            SwapAction::Restore => "restore",
+            SwapAction::Restart => "restart",
+            SwapAction::Stopped => "stopped",
+            SwapAction::Model => "model",
+        }
+    }
+
+    /// Whether a person (or an API caller) took this step, so a module's
+    /// fault history starts over.
+    pub const fn by_operator(self) -> bool {
+        matches!(
+            self,
+            SwapAction::Activate
+                | SwapAction::Rollback
+                | SwapAction::Promote
+                | SwapAction::Config
+                | SwapAction::Remove
+        )
+    }
+}
+
+impl std::fmt::Display for SwapAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What happened.
@@ -163,5 +295,33 @@ impl EventKind {
     /// True for guest log lines (served by `Logs`, not the event stream).
     pub fn is_log(&self) -> bool {
         matches!(self, EventKind::Log { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_swap_action_and_order_step_has_its_own_label() {
+        let swaps: std::collections::BTreeSet<&str> = SwapAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(swaps.len(), SwapAction::ALL.len());
+        let steps: std::collections::BTreeSet<&str> = OrderStep::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(steps.len(), OrderStep::ALL.len());
+        assert_eq!(SwapAction::AutoRollback.to_string(), "auto_rollback");
+        assert_eq!(OrderStep::CancelRejected.to_string(), "cancel_rejected");
+    }
+
+    #[test]
+    fn only_operator_steps_reset_a_modules_fault_history() {
+        let by_operator: Vec<&str> = SwapAction::ALL
+            .iter()
+            .filter(|a| a.by_operator())
+            .map(|a| a.as_str())
+            .collect();
+        assert_eq!(
+            by_operator,
+            ["activate", "rollback", "promote", "config", "remove"]
+        );
     }
 }

@@ -55,7 +55,7 @@ pub use config::{
     SourceKind, StoreConfig,
 };
 pub use error::LiveError;
-pub use event::{Event, EventKind, OrderUpdate, SwapRecord};
+pub use event::{Event, EventKind, OrderStep, OrderUpdate, SwapAction, SwapRecord};
 pub use feed::FeedStats;
 pub use gate::{BrokerFigure, FigureProbe, FigureValue, OrderGate, ReadinessCheck, StartOptions};
 pub use handle::{Handle, ModuleInfo};

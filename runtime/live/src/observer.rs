@@ -14,7 +14,7 @@ use wasmtrade_engine::{EngineEvent, Observer};
 use wasmtrade_model::{BrokerEvent, Instruments, NewOrder, OrderId, StrategyId};
 
 use crate::bus::Bus;
-use crate::event::{EventKind, OrderUpdate};
+use crate::event::{EventKind, OrderStep, OrderUpdate};
 
 /// What the event loop tells the observer: which version of each module
 /// runs, and the loop's time.
@@ -85,7 +85,7 @@ impl BusObserver {
         order_id: OrderId,
         strategy: &StrategyId,
         request: &NewOrder,
-        status: &'static str,
+        status: OrderStep,
         reason: String,
     ) -> EventKind {
         EventKind::Order(OrderUpdate {
@@ -111,7 +111,7 @@ impl Observer for BusObserver {
                 ts,
             } => (
                 *ts,
-                self.update(*order_id, strategy, order, "submitted", String::new()),
+                self.update(*order_id, strategy, order, OrderStep::Submitted, String::new()),
             ),
             EngineEvent::Broker { event, order } => {
                 let (status, reason, ts) = match event {
@@ -124,12 +124,12 @@ impl Observer for BusObserver {
                         self.bus.publish(fill.ts, kind);
                         return;
                     }
-                    BrokerEvent::Accepted { ts, .. } => ("accepted", String::new(), *ts),
-                    BrokerEvent::Cancelled { ts, .. } => ("cancelled", String::new(), *ts),
-                    BrokerEvent::Expired { ts, .. } => ("expired", String::new(), *ts),
-                    BrokerEvent::Rejected { reason, ts, .. } => ("rejected", reason.clone(), *ts),
+                    BrokerEvent::Accepted { ts, .. } => (OrderStep::Accepted, String::new(), *ts),
+                    BrokerEvent::Cancelled { ts, .. } => (OrderStep::Cancelled, String::new(), *ts),
+                    BrokerEvent::Expired { ts, .. } => (OrderStep::Expired, String::new(), *ts),
+                    BrokerEvent::Rejected { reason, ts, .. } => (OrderStep::Rejected, reason.clone(), *ts),
                     BrokerEvent::CancelRejected { reason, ts, .. } => {
-                        ("cancel_rejected", reason.clone(), *ts)
+                        (OrderStep::CancelRejected, reason.clone(), *ts)
                     }
                 };
                 // An event of an order the OMS does not know was refused there.

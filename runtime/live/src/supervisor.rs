@@ -103,13 +103,7 @@ pub(crate) async fn supervise(handle: Handle, policy: QuarantinePolicy) {
                     }
                 }
             }
-            EventKind::Swap(s)
-                if s.error.is_none()
-                    && matches!(
-                        s.action,
-                        "activate" | "rollback" | "promote" | "config" | "remove"
-                    ) =>
-            {
+            EventKind::Swap(s) if s.error.is_none() && s.action.by_operator() => {
                 // An operator acted: the fault history starts over.
                 trackers.remove(&s.name);
             }

@@ -475,7 +475,7 @@ mod tests {
         ops.attach(fake.clone());
         let swap = EventKind::Swap(SwapRecord {
             name: "sma".into(),
-            action: "activate",
+            action: wasmtrade_live::SwapAction::Activate,
             from: 0,
             to: 1,
             pause_ns: 1_000,

@@ -12,6 +12,7 @@ use super::{Core, NewGuest};
 use crate::clock::Stopwatch;
 use crate::deployments::NotRecorded;
 use crate::error::LiveError;
+use crate::event::SwapAction;
 use crate::view::{GuestKind, Installed, ShadowInfo};
 
 /// What an install puts in place.
@@ -20,8 +21,8 @@ pub(crate) struct Install {
     pub(crate) version: u32,
     /// The configuration its guest was started with.
     pub(crate) config: String,
-    /// `activate`, `rollback`, `config` or `restore` (events and audit).
-    pub(crate) action: &'static str,
+    /// `Activate`, `Rollback`, `Config` or `Restore` (events and audit).
+    pub(crate) action: SwapAction,
     /// State to start a module that does not run yet from.
     pub(crate) restore: Option<Vec<u8>>,
     /// Record the new active pair in the store (not for a start-up restore
@@ -88,7 +89,7 @@ impl Core {
                 let pause_ns = watch.elapsed_ns();
                 self.swap_event(
                     name,
-                    "auto_rollback",
+                    SwapAction::AutoRollback,
                     from,
                     version,
                     pause_ns,
@@ -108,7 +109,7 @@ impl Core {
             let pause_ns = watch.elapsed_ns();
             self.swap_event(
                 name,
-                "auto_rollback",
+                SwapAction::AutoRollback,
                 from,
                 version,
                 pause_ns,
@@ -255,7 +256,7 @@ impl Core {
             Err(refused) => return Err(LiveError::Aborted(refused.error.to_string())),
         }
         let pause_ns = watch.elapsed_ns();
-        self.swap_event(name, "restart", version, version, pause_ns, None);
+        self.swap_event(name, SwapAction::Restart, version, version, pause_ns, None);
         Ok(Installed {
             name: name.to_string(),
             version,
@@ -289,7 +290,7 @@ impl Core {
             Ok(_) => {
                 self.deployments
                     .set_shadow(name, Some(ActivePair { version, config }));
-                self.swap_event(name, "shadow_start", from, version, 0, None);
+                self.swap_event(name, SwapAction::ShadowStart, from, version, 0, None);
                 Ok(ShadowInfo {
                     version,
                     ..ShadowInfo::default()
@@ -297,7 +298,14 @@ impl Core {
             }
             Err(refused) => {
                 let message = refused.error.to_string();
-                self.swap_event(name, "shadow_start", from, version, 0, Some(message.clone()));
+                self.swap_event(
+                    name,
+                    SwapAction::ShadowStart,
+                    from,
+                    version,
+                    0,
+                    Some(message.clone()),
+                );
                 Err(LiveError::Aborted(message))
             }
         }
@@ -312,7 +320,7 @@ impl Core {
         };
         self.deployments.set_shadow(name, None);
         let from = self.deployments.get(name).map_or(0, |d| d.active.version);
-        self.swap_event(name, "shadow_stop", from, s.tag, 0, None);
+        self.swap_event(name, SwapAction::ShadowStop, from, s.tag, 0, None);
         Ok(ShadowInfo::of(&s))
     }
 
@@ -352,12 +360,26 @@ impl Core {
                 );
                 let pause_ns = watch.elapsed_ns();
                 let from = previous.unwrap_or(0);
-                self.swap_event(name, "auto_rollback", from, tag, pause_ns, Some(message.clone()));
+                self.swap_event(
+                    name,
+                    SwapAction::AutoRollback,
+                    from,
+                    tag,
+                    pause_ns,
+                    Some(message.clone()),
+                );
                 return Err(LiveError::Aborted(message));
             }
         };
         let pause_ns = watch.elapsed_ns();
-        self.swap_event(name, "promote", previous.unwrap_or(0), tag, pause_ns, None);
+        self.swap_event(
+            name,
+            SwapAction::Promote,
+            previous.unwrap_or(0),
+            tag,
+            pause_ns,
+            None,
+        );
         drop(promoted.old);
         Ok(Installed {
             name: name.to_string(),
@@ -380,7 +402,7 @@ impl Core {
                 self.engine.remove_indicator(name);
             }
         }
-        self.swap_event(name, "remove", gone.active.version, 0, 0, None);
+        self.swap_event(name, SwapAction::Remove, gone.active.version, 0, 0, None);
         Some(gone.active.version)
     }
 }
@@ -451,7 +473,7 @@ mod tests {
         Install {
             version,
             config: config.to_string(),
-            action: "activate",
+            action: SwapAction::Activate,
             restore: None,
             persist: true,
         }

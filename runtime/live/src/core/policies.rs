@@ -6,6 +6,7 @@ use wasmtrade_model::{StrategyGuest, StrategyId};
 use super::Core;
 use crate::clock::Stopwatch;
 use crate::error::LiveError;
+use crate::event::SwapAction;
 
 impl Core {
     /// Runs policy `name` (built off the loop) as a strategy.
@@ -26,7 +27,7 @@ impl Core {
         let to = u32::try_from(hosted.version).unwrap_or(u32::MAX);
         // Its events carry the model version.
         self.deployments.add_policy(&name, hosted);
-        self.swap_event(&name, "model", 0, to, 0, None);
+        self.swap_event(&name, SwapAction::Model, 0, to, 0, None);
         Ok(())
     }
 
@@ -58,12 +59,19 @@ impl Core {
                 Ok(info) => {
                     tracing::info!(policy = %name, model, version, shape = ?info.input_shape, "model swapped");
                     self.deployments.set_policy_version(&name, version);
-                    self.swap_event(&name, "model", from, to, pause_ns, None);
+                    self.swap_event(&name, SwapAction::Model, from, to, pause_ns, None);
                     done.push(name);
                 }
                 Err(e) => {
                     let err = crate::policy::refused(&name, model, version, kept, &e);
-                    self.swap_event(&name, "model", from, to, pause_ns, Some(err.to_string()));
+                    self.swap_event(
+                        &name,
+                        SwapAction::Model,
+                        from,
+                        to,
+                        pause_ns,
+                        Some(err.to_string()),
+                    );
                     return Err(err);
                 }
             }

@@ -13,7 +13,7 @@ use super::{Handle, ModuleInfo, blocking};
 use crate::clock::unix_now;
 use crate::core::{Command, NewGuest};
 use crate::error::LiveError;
-use crate::event::Event;
+use crate::event::{Event, SwapAction};
 use crate::registry::{UploadMeta, Uploaded, check_config, check_name};
 use crate::view::{Installed, ShadowInfo};
 
@@ -200,7 +200,7 @@ impl Handle {
         module: &Module,
         version: u32,
         config: String,
-        action: &'static str,
+        action: SwapAction,
         who: &str,
         restore: Option<Vec<u8>>,
     ) -> Result<Installed, LiveError> {
@@ -209,7 +209,14 @@ impl Handle {
         let guest = match self.start_guest(module, version, &config).await {
             Ok(g) => g,
             Err(e) => {
-                self.audit(who, "auto_rollback", &name, version, &sha, &e.to_string());
+                self.audit(
+                    who,
+                    SwapAction::AutoRollback.as_str(),
+                    &name,
+                    version,
+                    &sha,
+                    &e.to_string(),
+                );
                 return Err(e);
             }
         };
@@ -221,17 +228,24 @@ impl Handle {
                 guest,
                 action,
                 restore,
-                persist: action != "restore",
+                persist: action != SwapAction::Restore,
                 reply,
             })
             .await?;
         match reply {
             Ok(done) => {
-                self.audit(who, action, &name, version, &sha, "");
+                self.audit(who, action.as_str(), &name, version, &sha, "");
                 Ok(done)
             }
             Err(e) => {
-                self.audit(who, "auto_rollback", &name, version, &sha, &e.to_string());
+                self.audit(
+                    who,
+                    SwapAction::AutoRollback.as_str(),
+                    &name,
+                    version,
+                    &sha,
+                    &e.to_string(),
+                );
                 Err(e)
             }
         }
@@ -257,7 +271,7 @@ impl Handle {
             }
             None => module.config_of(version).unwrap_or_default().to_string(),
         };
-        self.install(&module, version, config, "activate", who, None)
+        self.install(&module, version, config, SwapAction::Activate, who, None)
             .await
     }
 
@@ -279,7 +293,8 @@ impl Handle {
             },
         };
         self.inner.registry.runnable(&module, target)?;
-        self.install(&module, target, config, "rollback", who, None).await
+        self.install(&module, target, config, SwapAction::Rollback, who, None)
+            .await
     }
 
     /// Removes one version (not the active one) or, with `None`, the whole
@@ -390,7 +405,14 @@ impl Handle {
             })
             .await??;
         let v = done.version;
-        self.audit(who, "promote", name, v, &Self::sha_of(&module, v), "");
+        self.audit(
+            who,
+            SwapAction::Promote.as_str(),
+            name,
+            v,
+            &Self::sha_of(&module, v),
+            "",
+        );
         Ok(done)
     }
 
@@ -405,8 +427,15 @@ impl Handle {
                 "`{name}` has no active version: activate one first"
             )));
         };
-        self.install(&module, version, config.to_string(), "config", who, None)
-            .await
+        self.install(
+            &module,
+            version,
+            config.to_string(),
+            SwapAction::Config,
+            who,
+            None,
+        )
+        .await
     }
 
     /// At start-up: runs every module's active version, restoring its last snapshot.
@@ -423,7 +452,7 @@ impl Handle {
             let state = snapshot.map(|s| s.state);
             let config = module.config.clone();
             match self
-                .install(&module, version, config, "restore", "runtime", state)
+                .install(&module, version, config, SwapAction::Restore, "runtime", state)
                 .await
             {
                 Ok(done) => {

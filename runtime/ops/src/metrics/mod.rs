@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
-use wasmtrade_live::{Event, EventKind};
+use wasmtrade_live::{Event, EventKind, OrderStep};
 use wasmtrade_model::LogLevel;
 
 use crate::source::Sample;
@@ -41,15 +41,6 @@ const EVENT_KINDS: [&str; 9] = [
     "halt",
     "risk_limits",
     "log",
-];
-/// Order statuses the runtime reports.
-const ORDER_STATUSES: [&str; 6] = [
-    "submitted",
-    "accepted",
-    "cancelled",
-    "expired",
-    "rejected",
-    "cancel_rejected",
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -177,8 +168,10 @@ impl Metrics {
         for kind in EVENT_KINDS {
             let _ = events.get_or_create(&KindLabels { kind });
         }
-        for status in ORDER_STATUSES {
-            let _ = orders.get_or_create(&StatusLabels { status });
+        for step in OrderStep::ALL {
+            let _ = orders.get_or_create(&StatusLabels {
+                status: step.as_str(),
+            });
         }
         registry.register(
             "up",
@@ -283,7 +276,9 @@ impl Metrics {
         match &event.kind {
             EventKind::Order(o) => {
                 self.orders
-                    .get_or_create(&StatusLabels { status: o.status })
+                    .get_or_create(&StatusLabels {
+                        status: o.status.as_str(),
+                    })
                     .inc();
             }
             EventKind::Fill { .. } => {
@@ -300,7 +295,7 @@ impl Metrics {
                 let outcome = if s.error.is_none() { "ok" } else { "failed" };
                 self.swaps
                     .get_or_create(&SwapLabels {
-                        action: s.action,
+                        action: s.action.as_str(),
                         outcome,
                     })
                     .inc();
@@ -381,7 +376,7 @@ impl Metrics {
 pub(crate) mod tests {
     use std::sync::Arc;
 
-    use wasmtrade_live::{OrderUpdate, SwapRecord};
+    use wasmtrade_live::{OrderStep, OrderUpdate, SwapAction, SwapRecord};
     use wasmtrade_model::{
         ClientOrderId, OrderId, Quantity, RejectCode, RejectNotice, Rejection, Side, StrategyId, Timestamp,
     };
@@ -396,7 +391,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn order(status: &'static str) -> EventKind {
+    fn order(status: OrderStep) -> EventKind {
         EventKind::Order(OrderUpdate {
             order_id: OrderId(1),
             strategy: StrategyId::new("sma"),
@@ -419,7 +414,7 @@ pub(crate) mod tests {
         })
     }
 
-    fn swap(action: &'static str, error: Option<&str>, pause_ns: u64) -> EventKind {
+    fn swap(action: SwapAction, error: Option<&str>, pause_ns: u64) -> EventKind {
         EventKind::Swap(SwapRecord {
             name: "sma".into(),
             action,
@@ -508,7 +503,7 @@ pub(crate) mod tests {
     #[test]
     fn every_name_is_prefixed_and_counters_end_in_total() {
         let m = Metrics::new("0.1.0", 0.0);
-        m.record(&event(order("submitted")));
+        m.record(&event(order(OrderStep::Submitted)));
         m.set_sample(Sample::default());
         let text = m.render();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
@@ -531,14 +526,14 @@ pub(crate) mod tests {
     #[test]
     fn bus_events_move_the_labelled_counters() {
         let m = Metrics::new("0.1.0", 0.0);
-        m.record(&event(order("submitted")));
-        m.record(&event(order("accepted")));
-        m.record(&event(order("rejected")));
+        m.record(&event(order(OrderStep::Submitted)));
+        m.record(&event(order(OrderStep::Accepted)));
+        m.record(&event(order(OrderStep::Rejected)));
         m.record(&event(rejection(RejectCode::MaxOrderQuantity)));
         m.record(&event(rejection(RejectCode::MaxOrderQuantity)));
         m.record(&event(rejection(RejectCode::KillSwitch)));
-        m.record(&event(swap("activate", None, 250_000)));
-        m.record(&event(swap("activate", Some("restore failed"), 0)));
+        m.record(&event(swap(SwapAction::Activate, None, 250_000)));
+        m.record(&event(swap(SwapAction::Activate, Some("restore failed"), 0)));
         m.record(&event(fault("sma", false)));
         m.record(&event(fault("sma", true)));
         let text = m.render();

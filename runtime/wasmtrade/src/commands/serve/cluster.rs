@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use wasmtrade_cluster::{Cluster, EventSink, Fences, SwapKind};
-use wasmtrade_live::{EventKind, Handle, StartOptions};
+use wasmtrade_live::{EventKind, Handle, StartOptions, SwapAction};
 
 use super::ServeConfig;
 
@@ -83,11 +83,16 @@ fn publish(sink: &EventSink, kind: &EventKind) {
     match kind {
         EventKind::Swap(s) => {
             let kind = match s.action {
-                "activate" | "config" | "restore" => SwapKind::Activated,
-                "rollback" => SwapKind::RolledBack,
-                "promote" => SwapKind::Promoted,
-                "auto_rollback" => SwapKind::AutoRolledBack,
-                _ => return,
+                SwapAction::Activate | SwapAction::Config | SwapAction::Restore => SwapKind::Activated,
+                SwapAction::Rollback => SwapKind::RolledBack,
+                SwapAction::Promote => SwapKind::Promoted,
+                SwapAction::AutoRollback => SwapKind::AutoRolledBack,
+                SwapAction::ShadowStart
+                | SwapAction::ShadowStop
+                | SwapAction::Remove
+                | SwapAction::Restart
+                | SwapAction::Stopped
+                | SwapAction::Model => return,
             };
             let detail = match &s.error {
                 Some(e) => format!("version {} refused ({e}); version {} kept", s.to, s.from),
