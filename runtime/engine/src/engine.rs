@@ -10,9 +10,8 @@ use std::sync::Arc;
 
 use wasmtrade_broker::Broker;
 use wasmtrade_model::{
-    AccountView, Bar, BrokerEvent, ClientOrderId, Fill, GuestFault, IndicatorGuest, InstrumentId,
-    Instruments, Money, OrderId, OrderIntent, PositionView, RawIntent, RejectCode, RejectNotice, Rejection,
-    StrategyGuest, StrategyId, Tick, Timestamp,
+    AccountView, Bar, BrokerEvent, GuestFault, IndicatorGuest, InstrumentId, Instruments, Money,
+    PositionView, RawIntent, RejectCode, StrategyGuest, StrategyId, Tick, Timestamp,
 };
 use wasmtrade_oms::Oms;
 use wasmtrade_risk::Engine as RiskEngine;
@@ -25,7 +24,7 @@ use crate::slots::{IndicatorSlot, SlotState, StrategySlot};
 
 /// How deep a chain of rejections and the intents guests send in reply may go
 /// within one event before the engine stops calling the guest back.
-const MAX_REJECT_CHAIN: u32 = 8;
+pub(crate) const MAX_REJECT_CHAIN: u32 = 8;
 
 /// What the engine does when a guest faults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -305,13 +304,13 @@ impl<B: Broker> Engine<B> {
         self.take_fatal()
     }
 
-    fn advance(&mut self, ts: Timestamp) {
+    pub(crate) fn advance(&mut self, ts: Timestamp) {
         if ts > self.now {
             self.now = ts;
         }
     }
 
-    fn take_fatal(&mut self) -> Result<(), EngineError> {
+    pub(crate) fn take_fatal(&mut self) -> Result<(), EngineError> {
         match self.fatal.take() {
             Some(e) => Err(e),
             None => Ok(()),
@@ -324,7 +323,7 @@ impl<B: Broker> Engine<B> {
         }
     }
 
-    fn update_indicators(&mut self, bar: &Bar) -> Result<(), EngineError> {
+    pub(crate) fn update_indicators(&mut self, bar: &Bar) -> Result<(), EngineError> {
         for i in 0..self.indicators.len() {
             let slot = &mut self.indicators[i];
             if slot.fault.is_some() {
@@ -366,7 +365,7 @@ impl<B: Broker> Engine<B> {
         Ok(())
     }
 
-    fn drain_indicator_logs(&mut self, i: usize) {
+    pub(crate) fn drain_indicator_logs(&mut self, i: usize) {
         let slot = &mut self.indicators[i];
         let ctx = slot.guest.context();
         if ctx.logs.is_empty() {
@@ -379,7 +378,7 @@ impl<B: Broker> Engine<B> {
     }
 
     /// The account as guests see it (one account per engine).
-    fn account_view(&self) -> AccountView {
+    pub(crate) fn account_view(&self) -> AccountView {
         let t = self.oms.account_totals();
         let cash = t.cash.to_f64();
         AccountView {
@@ -391,7 +390,7 @@ impl<B: Broker> Engine<B> {
         }
     }
 
-    fn position_view(&self, strategy: &StrategyId, instrument: InstrumentId) -> PositionView {
+    pub(crate) fn position_view(&self, strategy: &StrategyId, instrument: InstrumentId) -> PositionView {
         let p = self.oms.position(strategy, instrument);
         PositionView {
             quantity: p.quantity.to_f64(),
@@ -401,7 +400,7 @@ impl<B: Broker> Engine<B> {
         }
     }
 
-    fn refresh_context(&mut self, idx: usize, instrument: InstrumentId, account: AccountView) {
+    pub(crate) fn refresh_context(&mut self, idx: usize, instrument: InstrumentId, account: AccountView) {
         let view = self.position_view(&self.strategies[idx].id, instrument);
         let now = self.now;
         let ctx = self.strategies[idx].guest.context();
@@ -414,7 +413,7 @@ impl<B: Broker> Engine<B> {
         }
     }
 
-    fn fire_timers(&mut self, idx: usize) {
+    pub(crate) fn fire_timers(&mut self, idx: usize) {
         if self.strategies[idx].shadow.is_some() {
             self.shadow_timers(idx);
         }
@@ -442,7 +441,12 @@ impl<B: Broker> Engine<B> {
     /// Handles what a guest callback returned: intents go through risk, a fault
     /// applies the fault policy; work beyond the budget per event is a fault.
     /// Logs are drained.
-    fn handle_result(&mut self, idx: usize, result: Result<Vec<RawIntent>, GuestFault>, depth: u32) {
+    pub(crate) fn handle_result(
+        &mut self,
+        idx: usize,
+        result: Result<Vec<RawIntent>, GuestFault>,
+        depth: u32,
+    ) {
         self.drain_logs(idx);
         match result {
             Ok(intents) => {
@@ -468,7 +472,7 @@ impl<B: Broker> Engine<B> {
         }
     }
 
-    fn drain_logs(&mut self, idx: usize) {
+    pub(crate) fn drain_logs(&mut self, idx: usize) {
         let slot = &mut self.strategies[idx];
         let ctx = slot.guest.context();
         if ctx.logs.is_empty() {
@@ -505,308 +509,6 @@ impl<B: Broker> Engine<B> {
         } else if self.config.fault_policy == FaultPolicy::Quarantine {
             self.quarantined_now.push(id);
         }
-    }
-
-    fn process_intent(&mut self, idx: usize, raw: RawIntent, depth: u32) {
-        self.strategies[idx].counters.intents += 1;
-        let client_hint = raw.client_id().to_string();
-        let intent = match raw.into_intent(&self.instruments) {
-            Ok(i) => i,
-            Err(rejection) => {
-                let client_id = ClientOrderId::new(if client_hint.is_empty() { "?" } else { &client_hint });
-                self.reject(idx, client_id, None, rejection, depth);
-                return;
-            }
-        };
-        match intent {
-            OrderIntent::Submit(order) => self.submit(idx, order, depth),
-            OrderIntent::Cancel { client_id } => self.cancel(idx, client_id, depth),
-            OrderIntent::Amend {
-                client_id,
-                quantity,
-                limit_price,
-            } => self.amend(idx, client_id, quantity, limit_price, depth),
-        }
-    }
-
-    pub(crate) fn submit(&mut self, idx: usize, order: wasmtrade_model::NewOrder, depth: u32) {
-        // An operator's kill switch applies before any further order.
-        self.poll_kill_signal();
-        let strategy = self.strategies[idx].id.clone();
-        let instruments = self.instruments.clone();
-        let Some(instrument) = instruments.get(order.instrument) else {
-            let r = Rejection::new(
-                RejectCode::UnknownInstrument,
-                format!("instrument {} is unknown", order.instrument),
-            );
-            self.reject(idx, order.client_id, None, r, depth);
-            return;
-        };
-        if self
-            .oms
-            .working_order_by_client(&strategy, &order.client_id)
-            .is_some()
-        {
-            let r = Rejection::new(
-                RejectCode::DuplicateClientId,
-                format!("a working order already uses client id `{}`", order.client_id),
-            );
-            self.reject(idx, order.client_id, None, r, depth);
-            return;
-        }
-        let exposure =
-            crate::exposure::exposure(&self.oms, &self.risk, &strategy, order.instrument, self.now);
-        let approved = match self.risk.check_new(&strategy, instrument, &order, &exposure) {
-            Ok(a) => a,
-            Err(r) => {
-                self.reject(idx, order.client_id, None, r, depth);
-                return;
-            }
-        };
-        let id = match self.take_order_id() {
-            Ok(id) => id,
-            Err(e) => {
-                self.stats.journal_refusals += 1;
-                let r = Rejection::new(
-                    RejectCode::Broker,
-                    format!("not sent: no durable order id ({e}); nothing reached the broker"),
-                );
-                self.reject(idx, order.client_id, None, r, depth);
-                return;
-            }
-        };
-        if let Err(e) = self.oms.register(id, strategy.clone(), order.clone(), self.now) {
-            let r = Rejection::new(RejectCode::DuplicateClientId, e.to_string());
-            self.reject(idx, order.client_id, None, r, depth);
-            return;
-        }
-        let now = self.now;
-        self.emit(|| EngineEvent::OrderSubmitted {
-            order_id: id,
-            strategy: strategy.clone(),
-            order: order.clone(),
-            ts: now,
-        });
-        let unsent = crate::journal::Unsent {
-            id,
-            strategy,
-            approved,
-            exposure,
-        };
-        if self.journal.is_none() {
-            self.send(unsent, depth);
-            return;
-        }
-        if !self.journal_intent(id, depth) {
-            return;
-        }
-        // Counted now, so later intents of the same batch see it.
-        self.risk
-            .on_order_sent(&unsent.strategy, instrument, &order, &unsent.exposure);
-        self.unsent.push(unsent);
-        if self.batching == 0 {
-            self.send_unsent(depth);
-        }
-    }
-
-    fn cancel(&mut self, idx: usize, client_id: ClientOrderId, depth: u32) {
-        self.send_unsent(depth);
-        let strategy = self.strategies[idx].id.clone();
-        let Some(order_id) = self
-            .oms
-            .working_order_by_client(&strategy, &client_id)
-            .map(|o| o.id)
-        else {
-            let r = Rejection::new(
-                RejectCode::UnknownClientId,
-                format!("no working order with client id `{client_id}` to cancel"),
-            );
-            self.reject(idx, client_id, None, r, depth);
-            return;
-        };
-        if let Err(e) = self.oms.request_cancel(order_id, self.now) {
-            tracing::debug!(order = %order_id, "cancel not recorded by the oms: {e}");
-        }
-        if let Err(e) = self.broker.cancel(order_id, self.now) {
-            let r = Rejection::new(RejectCode::Broker, format!("cancel of `{client_id}` failed: {e}"));
-            self.reject(idx, client_id, Some(order_id), r, depth);
-        } else if let Some(instrument) = self
-            .oms
-            .order(order_id)
-            .and_then(|o| self.instruments.get(o.request.instrument))
-        {
-            self.risk.on_cancel_sent(&strategy, instrument, self.now);
-        }
-    }
-
-    fn amend(
-        &mut self,
-        idx: usize,
-        client_id: ClientOrderId,
-        quantity: Option<wasmtrade_model::Quantity>,
-        limit_price: Option<wasmtrade_model::Price>,
-        depth: u32,
-    ) {
-        self.send_unsent(depth);
-        let strategy = self.strategies[idx].id.clone();
-        let Some(order) = self.oms.working_order_by_client(&strategy, &client_id).cloned() else {
-            let r = Rejection::new(
-                RejectCode::UnknownClientId,
-                format!("no working order with client id `{client_id}` to amend"),
-            );
-            self.reject(idx, client_id, None, r, depth);
-            return;
-        };
-        let Some(instrument) = self.instruments.get(order.request.instrument) else {
-            return;
-        };
-        let exposure = crate::exposure::exposure(
-            &self.oms,
-            &self.risk,
-            &strategy,
-            order.request.instrument,
-            self.now,
-        );
-        let change = wasmtrade_risk::Amendment {
-            quantity,
-            limit_price,
-        };
-        let approved = match self
-            .risk
-            .check_amend(&strategy, instrument, &order, &change, &exposure)
-        {
-            Ok(a) => a,
-            Err(r) => {
-                self.reject(idx, client_id, Some(order.id), r, depth);
-                return;
-            }
-        };
-        match self.broker.amend(order.id, &approved, self.now) {
-            Ok(()) => {
-                self.risk.on_amend_sent(&strategy, instrument, self.now);
-                let change = approved.get();
-                if let Err(e) =
-                    self.oms
-                        .apply_amendment(order.id, change.quantity, change.limit_price, self.now)
-                {
-                    tracing::warn!(order = %order.id, "amendment accepted by the broker but refused by the oms: {e}");
-                }
-            }
-            Err(e) => {
-                let r = Rejection::new(RejectCode::Broker, format!("amend of `{client_id}` failed: {e}"));
-                self.reject(idx, client_id, Some(order.id), r, depth);
-            }
-        }
-    }
-
-    /// Tells the guest (and observers) that an intent or order was refused.
-    pub(crate) fn reject(
-        &mut self,
-        idx: usize,
-        client_id: ClientOrderId,
-        order_id: Option<OrderId>,
-        r: Rejection,
-        depth: u32,
-    ) {
-        self.stats.rejected += 1;
-        *self.rejections.entry(r.code).or_insert(0) += 1;
-        let notice = RejectNotice {
-            strategy: self.strategies[idx].id.clone(),
-            client_id,
-            order_id,
-            rejection: r,
-            ts: self.now,
-        };
-        tracing::debug!(strategy = %notice.strategy, code = %notice.rejection.code, "rejected: {}", notice.rejection.message);
-        self.emit(|| EngineEvent::Rejected(notice.clone()));
-        self.strategies[idx].counters.rejects += 1;
-        if !self.charge(idx, 0, 1) || depth >= MAX_REJECT_CHAIN {
-            return;
-        }
-        let result = self.call(idx, |g| g.on_reject(&notice));
-        self.handle_result(idx, result, depth + 1);
-    }
-
-    /// Applies every pending broker event to the OMS and informs the guests.
-    pub(crate) fn drain_broker(&mut self) {
-        loop {
-            let mut events = std::mem::take(&mut self.scratch);
-            self.broker.poll(&mut events);
-            if events.is_empty() {
-                self.scratch = events;
-                return;
-            }
-            for event in events.drain(..) {
-                self.apply_broker_event(event, 0);
-            }
-            self.scratch = events;
-        }
-    }
-
-    pub(crate) fn apply_broker_event(&mut self, event: BrokerEvent, depth: u32) {
-        match self.oms.apply(&event) {
-            Ok(applied) => {
-                if !applied {
-                    return; // a duplicate (e.g. an execution re-sent after a reconnect)
-                }
-            }
-            Err(e) => {
-                tracing::warn!(order = %event.order_id(), "broker event refused by the oms: {e}");
-                return;
-            }
-        }
-        self.journal_event(&event);
-        if self.observer.is_some() {
-            let order = self.oms.order(event.order_id()).cloned();
-            let reported = event.clone();
-            self.emit(|| EngineEvent::Broker {
-                event: reported,
-                order,
-            });
-        }
-        match event {
-            BrokerEvent::Filled(fill) => {
-                if let Some(instrument) = self.instruments.get(fill.instrument)
-                    && let Some(h) = self.risk.on_fill(&fill, instrument)
-                {
-                    tracing::warn!(strategy = %fill.strategy, reason = ?h.reason, "risk halt: {}", h.detail);
-                }
-                self.deliver_fill(fill, depth)
-            }
-            BrokerEvent::Rejected { order_id, reason, .. } => {
-                let Some(order) = self.oms.order(order_id) else {
-                    return;
-                };
-                let (strategy, client_id) = (order.strategy.clone(), order.request.client_id.clone());
-                if let Some(idx) = self.slot_of(&strategy) {
-                    let r = Rejection::new(RejectCode::Broker, reason);
-                    self.reject(idx, client_id, Some(order_id), r, depth);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    pub(crate) fn deliver_fill(&mut self, fill: Fill, depth: u32) {
-        self.stats.fills += 1;
-        let Some(idx) = self.slot_of(&fill.strategy) else {
-            return;
-        };
-        if !self.strategies[idx].is_active() {
-            return;
-        }
-        let account = self.account_view();
-        self.refresh_context(idx, fill.instrument, account);
-        self.strategies[idx].counters.fills += 1;
-        let result = self.call(idx, |g| g.on_fill(&fill));
-        if self.strategies[idx].shadow.is_some() {
-            self.shadow_step(idx, &result, |g| g.on_fill(&fill));
-        }
-        self.handle_result(idx, result, depth);
-    }
-
-    pub(crate) fn slot_of(&self, id: &StrategyId) -> Option<usize> {
-        self.strategies.iter().position(|s| &s.id == id)
     }
 
     /// Equity now (cash + marked positions).

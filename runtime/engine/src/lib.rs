@@ -22,6 +22,7 @@
 //! ```
 
 mod backtest;
+mod broker_events;
 mod budget;
 mod clock;
 mod durations;
@@ -29,6 +30,7 @@ mod engine;
 mod error;
 mod exposure;
 mod guest_logs;
+mod intents;
 mod journal;
 mod kill;
 mod observe;
