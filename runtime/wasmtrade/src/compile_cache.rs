@@ -272,6 +272,9 @@ impl CompileCache {
             std::process::id(),
             path.file_name().and_then(|n| n.to_str()).unwrap_or("entry")
         ));
+        // A leftover of a killed process that had this pid would make
+        // `create_new` fail for good.
+        let _ = fs::remove_file(&tmp);
         let result = (|| {
             let mut f = fs::File::options()
                 .write(true)
@@ -289,9 +292,12 @@ impl CompileCache {
         result
     }
 
-    /// Removes the least recently used entries until the directory is
-    /// within its bound (`keep`, just written, goes last).
+    /// Removes temporary files a killed writer left behind (older than
+    /// [`STALE_TMP`]; a write takes well under a second), then the least
+    /// recently used entries until the directory is within its bound
+    /// (`keep`, just written, goes last).
     fn evict(&self, keep: &Path) {
+        self.sweep_stale_tmp();
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return;
         };
@@ -314,7 +320,28 @@ impl CompileCache {
             }
         }
     }
+
+    fn sweep_stale_tmp(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let stale = e.file_name().to_str().is_some_and(|n| n.starts_with(".tmp-"))
+                && e.metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > STALE_TMP);
+            if stale {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
 }
+
+/// Age after which a `.tmp-*` file in the cache is a killed writer's
+/// leftover.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[cfg(test)]
 mod tests {
@@ -327,6 +354,30 @@ mod tests {
         assert_eq!(Hit.and(Miss), Miss);
         assert_eq!(Off.and(Hit), Hit);
         assert_eq!(Off.and(Off), Off);
+    }
+
+    #[test]
+    fn a_killed_writers_temporary_files_are_swept_and_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::open(dir.path().join("c"), 1 << 20).unwrap();
+        let old = cache.dir.join(".tmp-1-old.cwasm");
+        let fresh = cache.dir.join(".tmp-2-fresh.cwasm");
+        fs::write(&old, vec![0u8; 4096]).unwrap();
+        fs::write(&fresh, b"x").unwrap();
+        let hour_ago = SystemTime::UNIX_EPOCH
+            + SystemTime::UNIX_EPOCH
+                .elapsed()
+                .unwrap()
+                .saturating_sub(std::time::Duration::from_secs(3600));
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        cache.evict(&cache.dir.join("none"));
+        assert!(!old.exists(), "an hour-old temporary file is a leftover");
+        assert!(fresh.exists(), "a fresh one may be a write in progress");
     }
 
     #[test]
