@@ -239,7 +239,7 @@ fn slug(label: &str) -> String {
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -12,21 +12,7 @@ use crate::sweep::grid::plain;
 /// Rows of the ranked table on the page (the CSV has them all).
 const PAGE_ROWS: usize = 200;
 
-/// Escapes text for HTML.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::commands::backtest_html::escape as esc;
 
 fn cells(tag: &str, values: impl IntoIterator<Item = String>) -> String {
     let mut row = String::from("<tr>");
