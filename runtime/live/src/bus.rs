@@ -3,13 +3,16 @@
 //!
 //! A subscriber that falls more than `buffer` events behind is told so by
 //! its receiver (`RecvError::Lagged`) — the API turns that into an error for
-//! the client instead of silently skipping events.
+//! the client instead of silently skipping events. The supervisor is not
+//! such a client: what it acts on (faults, operator swaps) also goes to its
+//! own unbounded feed, so an event storm cannot make it miss a fault. That
+//! feed stays small: a fault stops the guest until the supervisor restarts it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 use wasmtrade_model::Timestamp;
 
 use crate::event::{Event, EventKind};
@@ -22,6 +25,11 @@ pub struct Bus {
     bar_listeners: AtomicUsize,
     logs: Mutex<BTreeMap<String, VecDeque<Arc<Event>>>>,
     logs_kept: usize,
+    supervisor_tx: mpsc::UnboundedSender<Arc<Event>>,
+    /// The receiving end until the supervisor takes it; nothing is queued
+    /// before that.
+    supervisor_rx: Mutex<Option<mpsc::UnboundedReceiver<Arc<Event>>>>,
+    supervised: std::sync::atomic::AtomicBool,
 }
 
 /// Keeps bars flowing onto the bus while it lives.
@@ -41,13 +49,25 @@ impl Bus {
     /// `logs_kept` log lines per module.
     pub fn new(buffer: usize, logs_kept: usize) -> Self {
         let (tx, _) = broadcast::channel(buffer.max(1));
+        let (supervisor_tx, supervisor_rx) = mpsc::unbounded_channel();
         Self {
             tx,
             seq: AtomicU64::new(0),
             bar_listeners: AtomicUsize::new(0),
             logs: Mutex::new(BTreeMap::new()),
             logs_kept: logs_kept.max(1),
+            supervisor_tx,
+            supervisor_rx: Mutex::new(Some(supervisor_rx)),
+            supervised: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The supervisor's lossless feed of the events it acts on
+    /// ([`EventKind::concerns_supervisor`]); `None` once taken.
+    pub(crate) fn supervisor_feed(&self) -> Option<mpsc::UnboundedReceiver<Arc<Event>>> {
+        let rx = self.supervisor_rx.lock().ok()?.take()?;
+        self.supervised.store(true, Ordering::Release);
+        Some(rx)
     }
 
     /// Publishes an event (bars only while someone asked for them).
@@ -65,6 +85,10 @@ impl Bus {
                 ring.pop_front();
             }
             ring.push_back(event.clone());
+        }
+        if self.supervised.load(Ordering::Acquire) && event.kind.concerns_supervisor() {
+            // A closed feed means the supervisor has ended with the runtime.
+            let _ = self.supervisor_tx.send(event.clone());
         }
         // No subscriber is not an error.
         let _ = self.tx.send(event);
@@ -147,6 +171,52 @@ mod tests {
             let seqs: Vec<u64> = (0..5).map(|_| rx.try_recv().unwrap().seq).collect();
             assert_eq!(seqs, [1, 2, 3, 4, 5]);
         }
+    }
+
+    fn fault(name: &str, shadow: bool) -> EventKind {
+        EventKind::Fault {
+            name: name.into(),
+            version: 1,
+            kind: "trap",
+            message: "boom".into(),
+            shadow,
+            strategy: true,
+        }
+    }
+
+    #[test]
+    fn a_fault_reaches_the_supervisor_even_when_a_log_storm_laps_the_bus() {
+        let bus = Bus::new(4, 4);
+        let mut slow = bus.subscribe();
+        let mut feed = bus.supervisor_feed().unwrap();
+        assert!(bus.supervisor_feed().is_none(), "the feed is taken once");
+        for n in 0..100 {
+            bus.publish(Timestamp::EPOCH, log("evil", n));
+        }
+        bus.publish(Timestamp::EPOCH, fault("evil", false));
+        bus.publish(Timestamp::EPOCH, fault("evil", true));
+        for n in 0..100 {
+            bus.publish(Timestamp::EPOCH, log("evil", n));
+        }
+        // The broadcast subscriber lost the fault in the storm...
+        assert!(matches!(
+            slow.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(_))
+        ));
+        // ...the supervisor did not, and got nothing it does not act on.
+        let got = feed.try_recv().unwrap();
+        assert!(matches!(&got.kind, EventKind::Fault { shadow: false, .. }));
+        assert!(feed.try_recv().is_err());
+    }
+
+    #[test]
+    fn nothing_is_queued_for_a_supervisor_that_never_came() {
+        let bus = Bus::new(4, 4);
+        for _ in 0..10 {
+            bus.publish(Timestamp::EPOCH, fault("evil", false));
+        }
+        let mut feed = bus.supervisor_feed().unwrap();
+        assert!(feed.try_recv().is_err());
     }
 
     #[test]

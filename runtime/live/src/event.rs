@@ -296,6 +296,22 @@ impl EventKind {
     pub fn is_log(&self) -> bool {
         matches!(self, EventKind::Log { .. })
     }
+
+    /// True for what the supervisor acts on: a running strategy's fault,
+    /// and an operator's successful swap (which resets its fault history).
+    /// These also go to the supervisor's own lossless feed, since a guest
+    /// flooding the bus must not make it miss the fault that stops it.
+    pub fn concerns_supervisor(&self) -> bool {
+        match self {
+            EventKind::Fault {
+                shadow: false,
+                strategy: true,
+                ..
+            } => true,
+            EventKind::Swap(s) => s.error.is_none() && s.action.by_operator(),
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -286,6 +286,9 @@ impl Runtime {
             figures,
             traffic,
         ));
+        let supervisor_feed = handle
+            .supervisor_feed()
+            .ok_or_else(|| LiveError::Internal("the supervisor's feed was already taken".into()))?;
         handle.restore_active().await?;
         for spec in options.policies.iter().cloned() {
             handle.add_policy(spec).await?;
@@ -295,6 +298,7 @@ impl Runtime {
         handle.after_restore(&config.risk_changes, &outcome).await?;
         let supervisor = tokio::spawn(crate::supervisor::supervise(
             handle.clone(),
+            supervisor_feed,
             config.guests.quarantine.clone(),
         ));
         let stop_feed = Arc::new(AtomicBool::new(false));

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 
-use tokio::sync::broadcast::error::RecvError;
 use wasmtrade_host::{Decision, FaultTracker, QuarantinePolicy};
 
 use crate::clock::unix_now;
@@ -23,8 +22,13 @@ use crate::handle::Handle;
 const EVENT_BUDGET: &str = "event-budget";
 
 /// Runs until the bus closes or the runtime has shut down.
-pub(crate) async fn supervise(handle: Handle, policy: QuarantinePolicy) {
-    let (mut rx, _) = handle.subscribe(false);
+/// `rx` is the bus's supervisor feed, taken before the runtime restores its
+/// guests so that a fault during the restore is supervised too.
+pub(crate) async fn supervise(
+    handle: Handle,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<std::sync::Arc<crate::event::Event>>,
+    policy: QuarantinePolicy,
+) {
     let mut trackers: BTreeMap<String, FaultTracker> = BTreeMap::new();
     let stopped = handle.stopped();
     tokio::pin!(stopped);
@@ -33,14 +37,7 @@ pub(crate) async fn supervise(handle: Handle, policy: QuarantinePolicy) {
             r = rx.recv() => r,
             _ = &mut stopped => return,
         };
-        let event = match received {
-            Ok(e) => e,
-            Err(RecvError::Lagged(n)) => {
-                tracing::warn!("supervisor fell {n} events behind: a fault may go unhandled");
-                continue;
-            }
-            Err(RecvError::Closed) => return,
-        };
+        let Some(event) = received else { return };
         match &event.kind {
             EventKind::Fault {
                 name,

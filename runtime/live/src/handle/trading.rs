@@ -21,6 +21,11 @@ impl Handle {
         (self.inner.bus.subscribe(), interest)
     }
 
+    /// The supervisor's lossless feed of faults and operator swaps (once).
+    pub(crate) fn supervisor_feed(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Arc<Event>>> {
+        self.inner.bus.supervisor_feed()
+    }
+
     /// The `limit` most recent orders (all or only open ones), optionally of one strategy.
     pub async fn orders(
         &self,
