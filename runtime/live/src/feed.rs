@@ -1,21 +1,19 @@
-//! The paper market: a thread that plays bars into the event loop's queue,
+//! The paper market (of the in-process paper venue): a thread that plays bars into the event loop's queue,
 //! from a seeded random walk or a replay file, at real or accelerated speed.
 //!
 //! Bars are sent with back-pressure (the queue is bounded): when the loop is
 //! slower than the market, the market waits; no bar is ever dropped.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use wasmtrade_market::{Calendar, CsvOptions, Synth, SynthConfig, load_bars};
 use wasmtrade_model::{Bar, Instruments, Price, Timestamp};
 
 use crate::clock::{Stopwatch, unix_now};
 use crate::config::{MarketConfig, SourceKind};
-use crate::core::Input;
 use crate::error::LiveError;
+use crate::venue::BarSink;
 
 /// The bars a feed will play, prepared before the event loop starts (so
 /// every instrument is known to the engine).
@@ -105,27 +103,14 @@ fn walk_start(now: Timestamp, resume_after: Timestamp, step_nanos: i64) -> Times
     })
 }
 
-/// Plays `plan` into `tx` until it ends, `max_bars` are played, `stop` is
-/// set or the event loop is gone.
-pub(crate) fn play(
-    plan: Plan,
-    config: &MarketConfig,
-    tx: mpsc::Sender<Input>,
-    stop: Arc<AtomicBool>,
-    stats: Arc<FeedStats>,
-) {
+/// Plays `plan` into `sink` until it ends, `max_bars` are played, the
+/// runtime stops or the event loop is gone.
+pub(crate) fn play(plan: Plan, config: &MarketConfig, mut sink: BarSink) {
     let speed = config.speed;
     let limit = config.max_bars;
     let watch = Stopwatch::start();
-    let mut sent: u64 = 0;
-    let mut send = |bar: Bar| -> bool {
-        if stop.load(Ordering::Relaxed) || tx.blocking_send(Input::Bar(bar)).is_err() {
-            return false;
-        }
-        sent += 1;
-        stats.bars.store(sent, Ordering::Relaxed);
-        limit == 0 || sent < limit
-    };
+    let stop = sink.stop_flag();
+    let mut send = |bar: Bar| -> bool { sink.send(bar) && (limit == 0 || sink.sent() < limit) };
     match plan {
         Plan::Walk(mut walks) => {
             let step = Duration::from_secs(config.bar_interval_secs);
@@ -159,8 +144,9 @@ pub(crate) fn play(
             }
         }
     }
-    stats.finished.store(true, Ordering::Relaxed);
-    tracing::info!(bars = sent, "paper market finished");
+    drop(send);
+    sink.finished();
+    tracing::info!(bars = sink.sent(), "paper market finished");
 }
 
 /// Sleeps until `due` after the watch started; false if `stop` was set.

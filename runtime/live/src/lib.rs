@@ -44,6 +44,7 @@ mod risk;
 mod runtime;
 mod supervisor;
 mod traffic;
+mod venue;
 mod view;
 
 pub use approvals::{PendingRiskChange, RiskChangeOutcome};

@@ -8,21 +8,19 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use wasmtrade_broker::Broker;
-use wasmtrade_broker::paper::PaperBroker;
 use wasmtrade_host::GuestEngine;
-use wasmtrade_model::{Instruments, StrategyId};
+use wasmtrade_model::StrategyId;
 use wasmtrade_store::{Store, StoreOptions};
-use wasmtrade_venue::VenueBroker;
 
 use crate::bus::Bus;
-use crate::config::{BrokerConfig, BrokerKind, LiveConfig};
+use crate::config::LiveConfig;
 use crate::core::{self, Control, Input};
 use crate::error::LiveError;
-use crate::feed::{self, FeedStats};
-use crate::gate::{GatedBroker, ReadinessCheck, StartOptions};
+use crate::feed::FeedStats;
+use crate::gate::{GatedBroker, StartOptions};
 use crate::handle::{Handle, Inner};
-use crate::reconcile::VenueMemory;
 use crate::registry::Registry;
+use crate::venue::{BarSink, Connected, spawn};
 
 /// The store's directory inside the data dir.
 pub const STORE_DIR: &str = "store";
@@ -36,8 +34,9 @@ pub struct Runtime {
     /// The supervisor and the connection watch; awaited at shutdown.
     tasks: Vec<tokio::task::JoinHandle<()>>,
     stop_feed: Arc<AtomicBool>,
-    /// IB market data subscriptions live as long as the runtime.
-    _ibkr_market: Option<wasmtrade_ibkr::IbkrMarket>,
+    /// What the venue needs kept while the runtime lives (IB market data
+    /// subscriptions).
+    _keep_alive: Option<Box<dyn std::any::Any + Send>>,
 }
 
 /// What a graceful shutdown did.
@@ -49,13 +48,6 @@ pub struct ShutdownReport {
     pub failed: Vec<(String, String)>,
     /// Bars the market played.
     pub bars: u64,
-}
-
-fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, LiveError> {
-    std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(f)
-        .map_err(|e| LiveError::Internal(format!("cannot start the {name} thread: {e}")))
 }
 
 impl Runtime {
@@ -91,6 +83,7 @@ impl Runtime {
                 "no memory budget across guests (no container limit found; set guests.sandbox.max_total_memory_bytes)"
             ),
         }
+        let venue = crate::venue::from_config(&config)?;
         let (store, host, start) = tokio::task::spawn_blocking(move || {
             // The store owns its own directory: the data dir (a PVC root)
             // may also hold `lost+found`, the API token and models.
@@ -103,49 +96,28 @@ impl Runtime {
         })
         .await
         .map_err(|e| LiveError::Internal(format!("store set-up panicked: {e}")))??;
-        // The paper market resumes after the last journaled time, so engine
-        // time never goes back across a restart (an accelerated market runs
-        // ahead of the wall clock).
-        let resume_after = start.last_time();
-        let mut instruments = Instruments::new();
-        // The venue process, when there is one: its symbols are the market.
-        let venue = match config.broker.kind {
-            BrokerKind::Paper | BrokerKind::Ibkr => None,
-            BrokerKind::Venue => Some(connect_venue(&config.broker).await?),
-        };
-        let ibkr_config = match config.broker.kind {
-            BrokerKind::Ibkr => Some(
-                wasmtrade_ibkr::IbkrConfig::try_from(config.broker.ibkr.clone())
-                    .map_err(|e| LiveError::InvalidArgument(format!("broker.ibkr: {e}")))?,
-            ),
-            _ => None,
-        };
-        let plan = match (&venue, &ibkr_config) {
-            (Some(v), _) => {
-                for symbol in &v.hello().symbols {
-                    instruments.intern(symbol);
-                }
-                None
-            }
-            (None, Some(ib)) => {
-                for symbol in &ib.symbols {
-                    instruments.intern(symbol);
-                }
-                None
-            }
-            (None, None) => {
-                let market = config.market.clone();
-                let planned = tokio::task::spawn_blocking(move || {
-                    let plan = feed::plan(&market, &mut instruments, resume_after);
-                    plan.map(|p| (p, instruments))
-                })
-                .await
-                .map_err(|e| LiveError::Internal(format!("market set-up panicked: {e}")))??;
-                instruments = planned.1;
-                Some(planned.0)
-            }
-        };
-        let instruments = Arc::new(instruments);
+        let venue_name = venue.name();
+        let (connected, start) = tokio::task::spawn_blocking(move || {
+            let connected = venue.connect(&start);
+            (connected, start)
+        })
+        .await
+        .map_err(|e| LiveError::Internal(format!("connecting the {venue_name} panicked: {e}")))?;
+        let Connected {
+            instruments,
+            broker,
+            bars,
+            memory,
+            starting_cash,
+            connection_probe,
+            figures,
+            keep_alive,
+        } = connected?;
+        tracing::info!(
+            venue = venue_name,
+            instruments = instruments.len(),
+            "venue connected"
+        );
         let store = Arc::new(store);
         let (risk, latches) = {
             let (store, from_file) = (store.clone(), config.risk.clone());
@@ -165,74 +137,6 @@ impl Runtime {
             );
         }
         let kill_signal = crate::risk::kill_signal();
-        let mut starting_cash = config.account.starting_cash;
-        let mut connection_probe: ReadinessCheck = Arc::new(|| None);
-        let mut figures: crate::gate::FigureProbe = Arc::new(Vec::new);
-        let ibkr = match ibkr_config {
-            Some(ib) => {
-                let instruments = instruments.clone();
-                let connected =
-                    tokio::task::spawn_blocking(move || wasmtrade_ibkr::IbkrBroker::connect(ib, instruments))
-                        .await
-                        .map_err(|e| LiveError::Internal(format!("IB Gateway connect panicked: {e}")))?
-                        .map_err(|e| {
-                            LiveError::Unavailable(format!(
-                                "cannot connect to IB Gateway: {e} (see docs/ibkr.md)"
-                            ))
-                        })?;
-                Some(connected)
-            }
-            None => None,
-        };
-        let mut ibkr_bars = None;
-        let mut ibkr_market = None;
-        let (broker, starter, memory): (Box<dyn Broker + Send>, _, _) = match (venue, ibkr) {
-            (_, Some((broker, mut market))) => {
-                let probe = Arc::new(broker.health_probe());
-                let link = probe.clone();
-                connection_probe = Arc::new(move || match link().link {
-                    wasmtrade_ibkr::LinkState::Up => None,
-                    other => Some(format!("IB Gateway link: {other:?}")),
-                });
-                figures = Arc::new(move || crate::gate::ibkr_figures(&probe()));
-                ibkr_bars = market.take_bars();
-                ibkr_market = Some(market);
-                (Box::new(broker), None, VenueMemory::Kept)
-            }
-            (Some(v), None) => {
-                if v.hello().starting_cash != starting_cash {
-                    tracing::info!(
-                        venue = %v.hello().starting_cash,
-                        config = %starting_cash,
-                        "the account's starting cash is the venue's"
-                    );
-                    starting_cash = v.hello().starting_cash;
-                }
-                let starter = v.stream_starter();
-                let probe = v.connection_probe();
-                connection_probe = Arc::new(move || match probe() {
-                    wasmtrade_broker::Connection::Connected => None,
-                    other => Some(format!("the paper venue is not connected: {other:?}")),
-                });
-                (Box::new(v), Some(starter), VenueMemory::Kept)
-            }
-            (None, None) => {
-                // The in-process broker restarts with the runtime: its books
-                // (positions, cash, execution ids) continue from the
-                // checkpoint and the journal after it, like the OMS's; its
-                // working orders are gone.
-                let (orders, fills) = crate::journal::paper_books(&start.journal);
-                let mut paper = PaperBroker::try_new(config.account.paper, &instruments)
-                    .map_err(|e| LiveError::InvalidArgument(format!("account.paper: {e}")))?
-                    .with_starting_cash(starting_cash);
-                if let Some((_, c)) = &start.checkpoint {
-                    let (positions, cash) = c.oms.holdings();
-                    paper = paper.resume_from_checkpoint(positions, cash, c.paper_exec, c.released_through);
-                }
-                let paper = paper.resume(orders, &fills);
-                (Box::new(paper), None, VenueMemory::Restarted)
-            }
-        };
         let traffic = Arc::new(crate::Traffic::default());
         let broker: Box<dyn Broker + Send> = Box::new(GatedBroker {
             inner: broker,
@@ -302,45 +206,11 @@ impl Runtime {
             config.guests.quarantine.clone(),
         ));
         let stop_feed = Arc::new(AtomicBool::new(false));
-        let feed = match (plan, starter) {
-            (Some(plan), _) => {
-                let (market, stop) = (config.market.clone(), stop_feed.clone());
-                Some(spawn("paper-market", move || {
-                    feed::play(plan, &market, tx, stop, stats)
-                })?)
-            }
-            (None, Some(starter)) => {
-                let stop = stop_feed.clone();
-                starter
-                    .start(move |bar| {
-                        if stop.load(Ordering::Relaxed) || tx.blocking_send(Input::Bar(bar)).is_err() {
-                            return false;
-                        }
-                        stats.bars.fetch_add(1, Ordering::Relaxed);
-                        true
-                    })
-                    .map_err(|e| LiveError::Unavailable(e.to_string()))?;
-                None
-            }
-            (None, None) => match ibkr_bars {
-                Some(mut bars) => {
-                    let stop = stop_feed.clone();
-                    Some(spawn("ibkr-bars", move || {
-                        while let Some(bar) = bars.blocking_recv() {
-                            if stop.load(Ordering::Relaxed) || tx.blocking_send(Input::Bar(bar)).is_err() {
-                                return;
-                            }
-                            stats.bars.fetch_add(1, Ordering::Relaxed);
-                        }
-                    })?)
-                }
-                None => None,
-            },
-        };
+        let feed = bars.start(BarSink::new(tx, stop_feed.clone(), stats))?;
         handle.set_ready(true);
         let watch = handle.watch_connection(Duration::from_millis(500));
         Ok(Runtime {
-            _ibkr_market: ibkr_market,
+            _keep_alive: keep_alive,
             handle,
             core: Some(core),
             feed,
@@ -406,22 +276,6 @@ impl Runtime {
         }
         Ok(report)
     }
-}
-
-/// Connects to the paper venue process.
-async fn connect_venue(config: &BrokerConfig) -> Result<VenueBroker, LiveError> {
-    let addr: std::net::SocketAddr = config.venue_address.parse().map_err(|e| {
-        LiveError::InvalidArgument(format!("broker.venue_address ({:?}): {e}", config.venue_address))
-    })?;
-    let timeout = Duration::from_millis(config.connect_timeout_ms);
-    tokio::task::spawn_blocking(move || VenueBroker::connect(addr, timeout))
-        .await
-        .map_err(|e| LiveError::Internal(format!("venue connect panicked: {e}")))?
-        .map_err(|e| {
-            LiveError::Unavailable(format!(
-                "{e}: start it with `wasmtrade paper-venue --listen {addr}`"
-            ))
-        })
 }
 
 #[cfg(test)]
