@@ -144,7 +144,6 @@ pub(crate) fn play(plan: Plan, config: &MarketConfig, mut sink: BarSink) {
             }
         }
     }
-    drop(send);
     sink.finished();
     tracing::info!(bars = sink.sent(), "paper market finished");
 }
