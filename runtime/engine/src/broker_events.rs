@@ -37,7 +37,7 @@ impl<B: Broker> Engine<B> {
             }
         }
         self.journal_event(&event);
-        if self.observer.is_some() {
+        if self.observer.wants_events() {
             let order = self.oms.order(event.order_id()).cloned();
             let reported = event.clone();
             self.emit(|| EngineEvent::Broker {

@@ -19,7 +19,8 @@ use wasmtrade_risk::Engine as RiskEngine;
 use crate::budget::EventBudget;
 use crate::error::EngineError;
 use crate::guest_logs::GuestLogSummary;
-use crate::observe::{EngineEvent, Observer};
+use crate::journal::{MemoryJournal, OrderJournal};
+use crate::observe::{EngineEvent, NoObserver, Observer};
 use crate::slots::{IndicatorSlot, SlotState, StrategySlot};
 
 /// How deep a chain of rejections and the intents guests send in reply may go
@@ -78,7 +79,8 @@ pub struct Engine<B: Broker> {
     pub(crate) broker: B,
     pub(crate) now: Timestamp,
     pub(crate) config: EngineConfig,
-    pub(crate) observer: Option<Box<dyn Observer>>,
+    /// Receives every engine event ([`NoObserver`] until one is set).
+    pub(crate) observer: Box<dyn Observer>,
     pub(crate) stats: EngineStats,
     /// [`EngineStats::rejected`] by reason.
     pub(crate) rejections: BTreeMap<RejectCode, u64>,
@@ -89,12 +91,16 @@ pub struct Engine<B: Broker> {
     /// Strategies quarantined during the current event, whose orders are
     /// cancelled (and positions flattened) once the event's guests ran.
     pub(crate) quarantined_now: Vec<StrategyId>,
-    /// Kill switch requests from outside the loop (live runs).
-    pub(crate) kill_signal: Option<Arc<crate::kill::KillSignal>>,
+    /// Kill switch requests from outside the loop: by default a signal no
+    /// one else holds, so never raised; live runs share theirs.
+    pub(crate) kill_signal: Arc<crate::kill::KillSignal>,
     /// Kill switch changes applied from the signal, until taken.
     pub(crate) kill_records: Vec<wasmtrade_risk::ChangeRecord>,
-    /// The write-ahead order journal (live runs).
-    pub(crate) journal: Option<Box<dyn crate::journal::OrderJournal + Send>>,
+    /// The write-ahead order journal: in memory ([`MemoryJournal`]) until
+    /// a durable one is set (live runs). Every order takes its path.
+    pub(crate) journal: Box<dyn OrderJournal + Send>,
+    /// Whether [`set_journal`](Self::set_journal) attached a journal.
+    pub(crate) journal_attached: bool,
     /// Journaled orders waiting for the commit that lets them go out.
     pub(crate) unsent: Vec<crate::journal::Unsent>,
     /// Nesting of callbacks whose intents are being collected for one commit.
@@ -110,6 +116,8 @@ impl<B: Broker> Engine<B> {
         broker: B,
         config: EngineConfig,
     ) -> Self {
+        // Backtests keep the OMS's numbering (`O-1`, `O-2`, …).
+        let journal = MemoryJournal::starting_at(oms.peek_next_order_id());
         Self {
             instruments,
             strategies: Vec::new(),
@@ -119,16 +127,17 @@ impl<B: Broker> Engine<B> {
             broker,
             now: Timestamp::EPOCH,
             config,
-            observer: None,
+            observer: Box::new(NoObserver),
             stats: EngineStats::default(),
             rejections: BTreeMap::new(),
             guest_logs: GuestLogSummary::default(),
             scratch: Vec::new(),
             fatal: None,
             quarantined_now: Vec::new(),
-            kill_signal: None,
+            kill_signal: Arc::new(crate::kill::KillSignal::new()),
             kill_records: Vec::new(),
-            journal: None,
+            journal: Box::new(journal),
+            journal_attached: false,
             unsent: Vec::new(),
             batching: 0,
         }
@@ -158,7 +167,7 @@ impl<B: Broker> Engine<B> {
 
     /// Sends every engine event to `observer` (journals, streams, tests).
     pub fn set_observer(&mut self, observer: Box<dyn Observer>) {
-        self.observer = Some(observer);
+        self.observer = observer;
     }
 
     /// The OMS (orders, positions, cash, trades).
@@ -318,8 +327,8 @@ impl<B: Broker> Engine<B> {
     }
 
     pub(crate) fn emit(&mut self, event: impl FnOnce() -> EngineEvent) {
-        if let Some(o) = self.observer.as_mut() {
-            o.on_event(&event());
+        if self.observer.wants_events() {
+            self.observer.on_event(&event());
         }
     }
 

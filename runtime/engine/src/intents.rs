@@ -88,23 +88,17 @@ impl<B: Broker> Engine<B> {
             order: order.clone(),
             ts: now,
         });
-        let unsent = crate::journal::Unsent {
-            id,
-            strategy,
-            approved,
-            exposure,
-        };
-        if self.journal.is_none() {
-            self.send(unsent, depth);
-            return;
-        }
         if !self.journal_intent(id, depth) {
             return;
         }
-        // Counted now, so later intents of the same batch see it.
-        self.risk
-            .on_order_sent(&unsent.strategy, instrument, &order, &unsent.exposure);
-        self.unsent.push(unsent);
+        // Counted once journaled (backtest and live alike), so later intents
+        // of the same batch see it.
+        self.risk.on_order_sent(&strategy, instrument, &order, &exposure);
+        self.unsent.push(crate::journal::Unsent {
+            id,
+            strategy,
+            approved,
+        });
         if self.batching == 0 {
             self.send_unsent(depth);
         }

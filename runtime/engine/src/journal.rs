@@ -1,22 +1,26 @@
 //! The write-ahead order journal as the engine sees it.
 //!
-//! With a journal attached ([`Engine::set_journal`]) every order takes this
-//! path: a durable, monotonic id from the journal → registered in the OMS →
-//! the intent is recorded → **one commit (flush) for every intent of the
-//! callback** (group commit) → only then sent to the broker. An intent that
-//! cannot be made durable is never sent: it is rejected with the reason,
-//! and the strategy decides whether to try again. Every broker event the
-//! OMS applies (status change or fill) is recorded as it arrives and
-//! committed at the end of the event that brought it.
+//! Every order takes this path, in backtests and live alike: a monotonic id
+//! from the journal → registered in the OMS → the intent is recorded → risk
+//! counts the order (rates, windows, duplicates) → **one commit (flush) for
+//! every intent of the callback** (group commit) → only then sent to the
+//! broker. An intent that cannot be made durable is never sent: it is
+//! rejected with the reason, and the strategy decides whether to try again.
+//! Every broker event the OMS applies (status change or fill) is recorded
+//! as it arrives and committed at the end of the event that brought it.
 //!
-//! Backtests run without a journal: orders go straight to the broker.
+//! The engine always has a journal: a [`MemoryJournal`] (backtests; it
+//! only numbers orders and counts what it was told) until a durable one is
+//! attached with [`Engine::set_journal`] (the live runtime's store). So
+//! risk's rate and window checks see the same history in both modes: an
+//! order counts once it is approved and journaled, whether the broker then
+//! takes it or not.
 
 use wasmtrade_broker::Broker;
 use wasmtrade_model::{BrokerEvent, NewOrder, Order, OrderId, StrategyId};
 use wasmtrade_risk::RiskApproved;
 
 use crate::engine::Engine;
-use wasmtrade_risk::Exposure;
 
 /// Why the journal could not record or flush.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -36,18 +40,81 @@ pub trait OrderJournal {
     fn commit(&mut self) -> Result<(), JournalError>;
 }
 
+/// The journal of backtests (and of an engine nothing durable was attached
+/// to): hands out order ids in sequence and counts what it is asked to
+/// record, keeping nothing else, so its memory does not grow with the run.
+/// It never refuses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryJournal {
+    next: u64,
+    intents: u64,
+    events: u64,
+    commits: u64,
+}
+
+impl MemoryJournal {
+    /// A journal whose first order id is `first` (an OMS's next id, so
+    /// orders keep its numbering).
+    pub fn starting_at(first: OrderId) -> Self {
+        Self {
+            next: first.0,
+            ..Self::default()
+        }
+    }
+
+    /// Intents recorded.
+    pub fn intents(&self) -> u64 {
+        self.intents
+    }
+
+    /// Broker events recorded.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Commits asked for.
+    pub fn commits(&self) -> u64 {
+        self.commits
+    }
+}
+
+impl OrderJournal for MemoryJournal {
+    fn next_order_id(&mut self) -> Result<OrderId, JournalError> {
+        let id = OrderId(self.next);
+        self.next += 1;
+        Ok(id)
+    }
+
+    fn intent(&mut self, _order: &Order) -> Result<(), JournalError> {
+        self.intents += 1;
+        Ok(())
+    }
+
+    fn event(&mut self, _event: &BrokerEvent) -> Result<(), JournalError> {
+        self.events += 1;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), JournalError> {
+        self.commits += 1;
+        Ok(())
+    }
+}
+
 /// An approved order recorded in the journal, waiting for the commit.
 pub(crate) struct Unsent {
     pub(crate) id: OrderId,
     pub(crate) strategy: StrategyId,
     pub(crate) approved: RiskApproved<NewOrder>,
-    pub(crate) exposure: Exposure,
 }
 
 impl<B: Broker> Engine<B> {
-    /// Journals every order before it is sent (see the module docs).
+    /// Journals every order in `journal` before it is sent, instead of the
+    /// in-memory default (see the module docs). Set it before the first
+    /// order: ids then come from `journal`.
     pub fn set_journal(&mut self, journal: Box<dyn OrderJournal + Send>) {
-        self.journal = Some(journal);
+        self.journal = journal;
+        self.journal_attached = true;
     }
 
     /// Applies an event learned outside the broker's stream (start-up or
@@ -131,29 +198,24 @@ impl<B: Broker> Engine<B> {
         self.oms.release_finished()
     }
 
-    /// True when a journal is attached.
+    /// True when a journal was attached with [`set_journal`](Self::set_journal)
+    /// (otherwise the in-memory one records the orders).
     pub fn has_journal(&self) -> bool {
-        self.journal.is_some()
+        self.journal_attached
     }
 
-    /// The id of the next order: the journal's when there is one.
+    /// The id of the next order, from the journal.
     pub(crate) fn take_order_id(&mut self) -> Result<OrderId, JournalError> {
-        match &mut self.journal {
-            Some(j) => j.next_order_id(),
-            None => Ok(self.oms.next_order_id()),
-        }
+        self.journal.next_order_id()
     }
 
     /// Records a registered order's intent; false (and the order rejected)
     /// if the journal refused it.
     pub(crate) fn journal_intent(&mut self, id: OrderId, depth: u32) -> bool {
-        let Some(journal) = &mut self.journal else {
-            return true;
-        };
         let Some(order) = self.oms.order(id) else {
             return false;
         };
-        match journal.intent(order) {
+        match self.journal.intent(order) {
             Ok(()) => true,
             Err(e) => {
                 self.refuse_unsent(id, &e, depth);
@@ -165,18 +227,14 @@ impl<B: Broker> Engine<B> {
     /// Records an applied broker event (failures are logged: the venue
     /// keeps the truth and start-up reconciliation restores it).
     pub(crate) fn journal_event(&mut self, event: &BrokerEvent) {
-        if let Some(journal) = &mut self.journal
-            && let Err(e) = journal.event(event)
-        {
+        if let Err(e) = self.journal.event(event) {
             tracing::error!(order = %event.order_id(), "cannot journal a broker event: {e}");
         }
     }
 
     /// Commits what the current event journaled (status changes and fills).
     pub(crate) fn journal_commit(&mut self) {
-        if let Some(journal) = &mut self.journal
-            && let Err(e) = journal.commit()
-        {
+        if let Err(e) = self.journal.commit() {
             tracing::error!("cannot flush the order journal: {e}");
         }
     }
@@ -188,10 +246,7 @@ impl<B: Broker> Engine<B> {
             return;
         }
         let batch = std::mem::take(&mut self.unsent);
-        let committed = match &mut self.journal {
-            Some(journal) => journal.commit(),
-            None => Ok(()),
-        };
+        let committed = self.journal.commit();
         for unsent in batch {
             match &committed {
                 Ok(()) => self.send(unsent, depth),
@@ -219,19 +274,10 @@ impl<B: Broker> Engine<B> {
             id,
             strategy,
             approved,
-            exposure,
         } = unsent;
         match self.broker.submit(id, &strategy, &approved, self.now) {
-            Ok(()) => {
-                self.stats.orders_sent += 1;
-                // With a journal, risk counted the order when it was queued.
-                if self.journal.is_none()
-                    && let Some(instrument) = self.instruments.get(approved.get().instrument)
-                {
-                    self.risk
-                        .on_order_sent(&strategy, instrument, approved.get(), &exposure);
-                }
-            }
+            // Risk counted the order when it was journaled.
+            Ok(()) => self.stats.orders_sent += 1,
             Err(e) => {
                 // Never sent: the broker refused synchronously. Record it as rejected.
                 let event = BrokerEvent::Rejected {
@@ -242,5 +288,26 @@ impl<B: Broker> Engine<B> {
                 self.apply_broker_event(event, depth);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_journal_numbers_orders_from_its_start_and_only_counts() {
+        let mut j = MemoryJournal::starting_at(OrderId(1));
+        assert_eq!(j.next_order_id(), Ok(OrderId(1)));
+        assert_eq!(j.next_order_id(), Ok(OrderId(2)));
+        let event = BrokerEvent::Accepted {
+            order_id: OrderId(1),
+            ts: wasmtrade_model::Timestamp::EPOCH,
+        };
+        assert_eq!(j.event(&event), Ok(()));
+        assert_eq!(j.commit(), Ok(()));
+        assert_eq!((j.intents(), j.events(), j.commits()), (0, 1, 1));
+        // Nothing per order is kept: the size does not grow with a run.
+        assert_eq!(std::mem::size_of::<MemoryJournal>(), 4 * 8);
     }
 }

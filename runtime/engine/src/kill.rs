@@ -73,20 +73,19 @@ impl KillSignal {
 
 impl<B: Broker> Engine<B> {
     /// Lets `signal` engage kill switches inside events (see the module docs).
+    /// Until then the engine holds a signal of its own, which nothing raises.
     pub fn set_kill_signal(&mut self, signal: std::sync::Arc<KillSignal>) {
-        self.kill_signal = Some(signal);
+        self.kill_signal = signal;
     }
 
     /// Applies the requests raised on the kill signal, if any (their change
     /// records wait in `take_kill_records`).
+    #[inline]
     pub(crate) fn poll_kill_signal(&mut self) {
-        let Some(signal) = &self.kill_signal else {
-            return;
-        };
-        if !signal.is_raised() {
+        if !self.kill_signal.is_raised() {
             return;
         }
-        for request in signal.take() {
+        for request in self.kill_signal.take() {
             let record = self.engage_kill_switch(&request.scope, &request.who, &request.reason);
             self.kill_records.push(record);
         }

@@ -75,6 +75,25 @@ pub enum EngineEvent {
 pub trait Observer {
     /// Called for each event, in order.
     fn on_event(&mut self, event: &EngineEvent);
+
+    /// Whether this observer wants events at all: the engine builds none
+    /// for one that does not. Default `true`.
+    fn wants_events(&self) -> bool {
+        true
+    }
+}
+
+/// The observer of an engine nobody watches (the default): wants nothing,
+/// so the engine builds no events.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {
+    fn on_event(&mut self, _event: &EngineEvent) {}
+
+    fn wants_events(&self) -> bool {
+        false
+    }
 }
 
 /// Collects events in memory (tests, small runs).

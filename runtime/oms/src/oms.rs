@@ -89,6 +89,12 @@ impl Oms {
         id
     }
 
+    /// The id [`next_order_id`](Self::next_order_id) would take next,
+    /// without taking it.
+    pub fn peek_next_order_id(&self) -> OrderId {
+        OrderId(self.next_id)
+    }
+
     /// Registers an approved order as [`OrderStatus::PendingNew`]. Refuses an
     /// id already registered and a client id used by one of the strategy's
     /// working orders (a finished order's client id may be reused).
