@@ -16,6 +16,7 @@ use crate::hostcalls;
 use crate::inspect::{self, ComponentOutline, GuestWorld};
 use crate::live::LiveGuests;
 use crate::memory::MemoryBudget;
+use crate::module::Loaded;
 use crate::state::GuestState;
 use crate::validate::{self, INDICATOR_EXPORTS, POLICY_EXPORTS, STRATEGY_EXPORTS};
 use crate::{HostConfig, HostError, IndicatorModule, PolicyModule, StrategyModule};
@@ -326,7 +327,11 @@ impl GuestEngine {
         let pre = strategy::StrategyPre::new(pre).map_err(|e| HostError::Link {
             reason: format!("{e:#}"),
         })?;
-        Ok(StrategyModule::new(pre, hex::encode(sha256), self.shared.clone()))
+        Ok(StrategyModule::new(Loaded::new(
+            pre,
+            hex::encode(sha256),
+            self.shared.clone(),
+        )))
     }
 
     fn indicator_from(&self, component: Component, sha256: [u8; 32]) -> Result<IndicatorModule, HostError> {
@@ -339,11 +344,11 @@ impl GuestEngine {
         let pre = indicator::IndicatorPre::new(pre).map_err(|e| HostError::Link {
             reason: format!("{e:#}"),
         })?;
-        Ok(IndicatorModule::new(
+        Ok(IndicatorModule::new(Loaded::new(
             pre,
             hex::encode(sha256),
             self.shared.clone(),
-        ))
+        )))
     }
 
     fn policy_from(&self, component: Component, sha256: [u8; 32]) -> Result<PolicyModule, HostError> {
@@ -368,7 +373,11 @@ impl GuestEngine {
         let pre = policy::PolicyPre::new(pre).map_err(|e| HostError::Link {
             reason: format!("{e:#}"),
         })?;
-        Ok(PolicyModule::new(pre, hex::encode(sha256), self.shared.clone()))
+        Ok(PolicyModule::new(Loaded::new(
+            pre,
+            hex::encode(sha256),
+            self.shared.clone(),
+        )))
     }
 
     #[allow(

@@ -5,83 +5,57 @@ use std::sync::Arc;
 use wasmtrade_model::{Bar, GuestContext, GuestFault, GuestInfo, IndicatorGuest};
 
 use crate::bindings::indicator;
-use crate::engine::Shared;
+use crate::module::{Loaded, Started};
 use crate::sandbox::Sandbox;
-use crate::{HostError, convert, engine};
+use crate::{HostError, convert};
 
 /// A validated, compiled and linked indicator, ready to instantiate any number of times.
 #[derive(Clone)]
-pub struct IndicatorModule {
-    pre: indicator::IndicatorPre<crate::state::GuestState>,
-    sha256: Arc<str>,
-    shared: Arc<Shared>,
-}
+pub struct IndicatorModule(Loaded<indicator::Indicator>);
 
 impl std::fmt::Debug for IndicatorModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IndicatorModule")
-            .field("sha256", &self.sha256)
-            .finish_non_exhaustive()
+        self.0.debug("IndicatorModule", f)
     }
 }
 
 impl IndicatorModule {
-    pub(crate) fn new(
-        pre: indicator::IndicatorPre<crate::state::GuestState>,
-        sha256: String,
-        shared: Arc<Shared>,
-    ) -> Self {
-        Self {
-            pre,
-            sha256: sha256.into(),
-            shared,
-        }
+    pub(crate) fn new(loaded: Loaded<indicator::Indicator>) -> Self {
+        Self(loaded)
     }
 
     /// Hex sha256 of the guest's wasm bytes.
     pub fn sha256(&self) -> &str {
-        &self.sha256
+        self.0.sha256()
     }
 
     /// The compiled module as an artifact for
     /// [`GuestEngine::load_precompiled_indicator`](crate::GuestEngine::load_precompiled_indicator).
     pub fn precompiled(&self) -> Result<Vec<u8>, HostError> {
-        engine::precompiled(self.pre.instance_pre().component(), &self.sha256)
+        self.0.precompiled()
     }
 
     /// Starts an indicator: a fresh store around `ctx`, then `info()`,
     /// `init(config_json)` and `outputs()`. Errors as for
     /// [`StrategyModule::instantiate`](crate::StrategyModule::instantiate).
     pub fn instantiate(&self, ctx: GuestContext, config_json: &str) -> Result<WasmIndicator, HostError> {
-        let mut sandbox = Sandbox::new(self.pre.engine(), ctx, &self.shared)?;
-        let bindings = self
-            .pre
-            .instantiate(&mut sandbox.store)
-            .map_err(|e| HostError::Instantiate {
-                reason: format!("{e:#}"),
-            })?;
-        let info = sandbox
-            .run(|s| bindings.call_info(s).map(Ok))
-            .map_err(|fault| HostError::Startup { call: "info", fault })?;
-        match sandbox.run(|s| bindings.call_init(s, config_json)) {
-            Ok(()) => {}
-            Err(GuestFault::Returned { message }) => return Err(HostError::Init { message }),
-            Err(fault) => return Err(HostError::Startup { call: "init", fault }),
-        }
+        let Started {
+            mut sandbox,
+            bindings,
+            info,
+        } = self.0.start(ctx, config_json)?;
         let outputs = sandbox
             .run(|s| bindings.call_outputs(s).map(Ok))
             .map_err(|fault| HostError::Startup {
                 call: "outputs",
                 fault,
             })?;
-        let info = convert::guest_info(info);
-        tracing::debug!(guest = %info, sha256 = %self.sha256, "indicator started");
         Ok(WasmIndicator {
             sandbox,
             bindings,
             info,
             outputs,
-            sha256: self.sha256.clone(),
+            sha256: self.0.sha256_shared(),
         })
     }
 }

@@ -66,6 +66,7 @@ mod indicator;
 mod inspect;
 mod live;
 mod memory;
+mod module;
 mod policy;
 mod policy_guest;
 mod sandbox;

@@ -19,81 +19,56 @@ use wasmtrade_model::{
 
 use crate::bindings::policy;
 use crate::bindings::policy::wasmtrade::guest::policy_types as pt;
-use crate::engine::Shared;
+use crate::module::{Loaded, Started};
 use crate::sandbox::Sandbox;
-use crate::{HostError, convert, engine};
+use crate::{HostError, convert};
 
 /// A validated, compiled and linked policy, ready to instantiate any number of times.
 #[derive(Clone)]
-pub struct PolicyModule {
-    pre: policy::PolicyPre<crate::state::GuestState>,
-    sha256: Arc<str>,
-    shared: Arc<Shared>,
-}
+pub struct PolicyModule(Loaded<policy::Policy>);
 
 impl std::fmt::Debug for PolicyModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PolicyModule")
-            .field("sha256", &self.sha256)
-            .finish_non_exhaustive()
+        self.0.debug("PolicyModule", f)
     }
 }
 
 impl PolicyModule {
-    pub(crate) fn new(
-        pre: policy::PolicyPre<crate::state::GuestState>,
-        sha256: String,
-        shared: Arc<Shared>,
-    ) -> Self {
-        Self {
-            pre,
-            sha256: sha256.into(),
-            shared,
-        }
+    pub(crate) fn new(loaded: Loaded<policy::Policy>) -> Self {
+        Self(loaded)
     }
 
     /// Hex sha256 of the guest's wasm bytes.
     pub fn sha256(&self) -> &str {
-        &self.sha256
+        self.0.sha256()
     }
 
     /// The compiled module as an artifact for
     /// [`GuestEngine::load_precompiled_policy`](crate::GuestEngine::load_precompiled_policy).
     pub fn precompiled(&self) -> Result<Vec<u8>, HostError> {
-        engine::precompiled(self.pre.instance_pre().component(), &self.sha256)
+        self.0.precompiled()
     }
 
     /// Starts a policy: a fresh store around `ctx`, then `info()` and
     /// `init(config_json)`. No model is loaded yet: call
     /// [`WasmPolicy::load_model`] (or wrap it in a
-    /// [`PolicyStrategy`](wasmtrade_model::PolicyStrategy), which does).
+    /// `wasmtrade_policy::PolicyStrategy`, which does).
     /// Errors as for [`StrategyModule::instantiate`](crate::StrategyModule::instantiate).
     pub fn instantiate(&self, ctx: GuestContext, config_json: &str) -> Result<WasmPolicy, HostError> {
-        let mut sandbox = Sandbox::new(self.pre.engine(), ctx, &self.shared)?;
-        let bindings = self
-            .pre
-            .instantiate(&mut sandbox.store)
-            .map_err(|e| HostError::Instantiate {
-                reason: format!("{e:#}"),
-            })?;
-        let info = sandbox
-            .run(|s| bindings.call_info(s).map(Ok))
-            .map_err(|fault| HostError::Startup { call: "info", fault })?;
-        match sandbox.run(|s| bindings.call_init(s, config_json)) {
-            Ok(()) => {}
-            Err(GuestFault::Returned { message }) => return Err(HostError::Init { message }),
-            Err(fault) => return Err(HostError::Startup { call: "init", fault }),
-        }
-        let info = convert::guest_info(info);
-        tracing::debug!(guest = %info, sha256 = %self.sha256, "policy started");
+        let Started {
+            sandbox,
+            bindings,
+            info,
+        } = self.0.start(ctx, config_json)?;
+        let config = self.0.config();
         Ok(WasmPolicy {
             sandbox,
             bindings,
             info,
-            sha256: self.sha256.clone(),
-            max_model_bytes: self.shared.config.max_model_bytes,
-            load_fuel: self.shared.config.fuel_per_model_load,
-            max_intents: self.shared.config.max_intents_per_callback,
+            sha256: self.0.sha256_shared(),
+            max_model_bytes: config.max_model_bytes,
+            load_fuel: config.fuel_per_model_load,
+            max_intents: config.max_intents_per_callback,
             model: None,
         })
     }

@@ -8,48 +8,34 @@ use wasmtrade_model::{
 };
 
 use crate::bindings::{strategy, types as wit};
-use crate::engine::Shared;
+use crate::module::{Loaded, Started};
 use crate::sandbox::Sandbox;
-use crate::{HostError, convert, engine};
+use crate::{HostError, convert};
 
 /// A validated, compiled and linked strategy, ready to instantiate any number of times.
 #[derive(Clone)]
-pub struct StrategyModule {
-    pre: strategy::StrategyPre<crate::state::GuestState>,
-    sha256: Arc<str>,
-    shared: Arc<Shared>,
-}
+pub struct StrategyModule(Loaded<strategy::Strategy>);
 
 impl std::fmt::Debug for StrategyModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StrategyModule")
-            .field("sha256", &self.sha256)
-            .finish_non_exhaustive()
+        self.0.debug("StrategyModule", f)
     }
 }
 
 impl StrategyModule {
-    pub(crate) fn new(
-        pre: strategy::StrategyPre<crate::state::GuestState>,
-        sha256: String,
-        shared: Arc<Shared>,
-    ) -> Self {
-        Self {
-            pre,
-            sha256: sha256.into(),
-            shared,
-        }
+    pub(crate) fn new(loaded: Loaded<strategy::Strategy>) -> Self {
+        Self(loaded)
     }
 
     /// Hex sha256 of the guest's wasm bytes: its identity for pinning and caching.
     pub fn sha256(&self) -> &str {
-        &self.sha256
+        self.0.sha256()
     }
 
     /// The compiled module as an artifact for
     /// [`GuestEngine::load_precompiled_strategy`](crate::GuestEngine::load_precompiled_strategy).
     pub fn precompiled(&self) -> Result<Vec<u8>, HostError> {
-        engine::precompiled(self.pre.instance_pre().component(), &self.sha256)
+        self.0.precompiled()
     }
 
     /// Starts a guest: a fresh store around `ctx`, then `info()` and
@@ -58,29 +44,17 @@ impl StrategyModule {
     /// already running `max_live_guests` guests refuses with
     /// [`HostError::TooManyGuests`].
     pub fn instantiate(&self, ctx: GuestContext, config_json: &str) -> Result<WasmStrategy, HostError> {
-        let mut sandbox = Sandbox::new(self.pre.engine(), ctx, &self.shared)?;
-        let bindings = self
-            .pre
-            .instantiate(&mut sandbox.store)
-            .map_err(|e| HostError::Instantiate {
-                reason: format!("{e:#}"),
-            })?;
-        let info = sandbox
-            .run(|s| bindings.call_info(s).map(Ok))
-            .map_err(|fault| HostError::Startup { call: "info", fault })?;
-        match sandbox.run(|s| bindings.call_init(s, config_json)) {
-            Ok(()) => {}
-            Err(GuestFault::Returned { message }) => return Err(HostError::Init { message }),
-            Err(fault) => return Err(HostError::Startup { call: "init", fault }),
-        }
-        let info = convert::guest_info(info);
-        tracing::debug!(guest = %info, sha256 = %self.sha256, "strategy started");
+        let Started {
+            sandbox,
+            bindings,
+            info,
+        } = self.0.start(ctx, config_json)?;
         Ok(WasmStrategy {
             sandbox,
             bindings,
             info,
-            max_intents: self.shared.config.max_intents_per_callback,
-            sha256: self.sha256.clone(),
+            max_intents: self.0.config().max_intents_per_callback,
+            sha256: self.0.sha256_shared(),
         })
     }
 }

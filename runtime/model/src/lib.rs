@@ -16,26 +16,29 @@
 //! assert_eq!(Side::Sell.signed(Quantity::from_int(3)), Quantity::from_int(-3));
 //! ```
 
+mod context;
 mod event;
 mod fixed;
 mod guest;
 mod instrument;
+mod intent;
 mod kv;
 mod market;
+mod money;
 mod name;
 mod order;
 mod policy;
 mod time;
 
+pub use context::{AccountView, ContextLimits, GuestContext, GuestRng, LogLevel, LogLine, PositionView};
 pub use event::{BrokerEvent, RejectCode, RejectNotice, Rejection};
-pub use fixed::{DECIMALS, FixedError, MONEY_DECIMALS, MONEY_SCALE, Money, Price, Quantity, Rate, SCALE};
-pub use guest::{
-    AccountView, ContextLimits, GuestContext, GuestFault, GuestInfo, GuestRng, IndicatorGuest, Intents,
-    LogLevel, LogLine, MAX_CLIENT_ID_LEN, PositionView, RawIntent, RawOrderType, StrategyGuest,
-};
+pub use fixed::{DECIMALS, FixedError, MONEY_DECIMALS, MONEY_SCALE, Price, Quantity, Rate, SCALE};
+pub use guest::{GuestFault, GuestInfo, IndicatorGuest, Intents, StrategyGuest};
 pub use instrument::{Instrument, InstrumentId, Instruments};
+pub use intent::{MAX_CLIENT_ID_LEN, RawIntent, RawOrderType};
 pub use kv::{KvFull, KvSpace};
 pub use market::{Bar, Tick, TickData};
+pub use money::Money;
 pub use name::{InvalidModuleName, MAX_MODULE_NAME_LEN, MODULE_NAME_RULE, check_module_name};
 pub use order::{
     ClientOrderId, Fill, NewOrder, Order, OrderId, OrderIntent, OrderStatus, OrderType, Side, StrategyId,
@@ -43,6 +46,6 @@ pub use order::{
 };
 pub use policy::{
     FEATURE_NAMES, FEATURES, ModelError, ModelInfo, Observation, PolicyAction, PolicyDecision, PolicyGuest,
-    PolicyObserver, PolicyStats, PolicyStrategy, Transition,
+    PolicyObserver, PolicyStats, Transition,
 };
 pub use time::{Timestamp, civil_from_days, days_from_civil};

@@ -373,3 +373,32 @@ pub struct Fill {
     /// Broker execution id; fills are applied once per id.
     pub exec_id: String,
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn order_status_transitions_follow_the_lifecycle() {
+        use crate::OrderStatus::*;
+        let all = [
+            PendingNew,
+            Accepted,
+            PartiallyFilled,
+            PendingCancel,
+            Filled,
+            Cancelled,
+            Rejected,
+            Expired,
+        ];
+        for s in all {
+            if s.is_terminal() {
+                assert!(all.iter().all(|n| !s.can_become(*n)), "{s} must be final");
+            }
+        }
+        assert!(PendingNew.can_become(Accepted));
+        assert!(Accepted.can_become(PartiallyFilled));
+        assert!(PartiallyFilled.can_become(PartiallyFilled));
+        assert!(PendingCancel.can_become(Accepted));
+        assert!(!Accepted.can_become(PendingNew));
+        assert!(!Accepted.can_become(Rejected));
+    }
+}

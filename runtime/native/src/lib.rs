@@ -134,7 +134,7 @@ impl<S: Strategy> NativeStrategy<S> {
     }
 }
 
-impl<S: Strategy> StrategyGuest for NativeStrategy<S> {
+impl<S: Strategy + 'static> StrategyGuest for NativeStrategy<S> {
     fn info(&self) -> &GuestInfo {
         &self.info
     }

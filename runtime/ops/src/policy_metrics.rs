@@ -10,7 +10,7 @@
 //! | `wasmtrade_policy_portfolio_value` | gauge | equity at the last decision |
 //!
 //! Wire it up by wrapping the guest in [`Timed`] (latency) and giving the
-//! [`PolicyStrategy`](wasmtrade_model::PolicyStrategy) an
+//! `wasmtrade_policy::PolicyStrategy` an
 //! [`PolicyMetrics::observer`] (steps, reward, value):
 //!
 //! ```
@@ -114,7 +114,7 @@ impl PolicyMetrics {
             .observe(latency.as_secs_f64());
     }
 
-    /// An observer for a [`PolicyStrategy`](wasmtrade_model::PolicyStrategy)
+    /// An observer for a `wasmtrade_policy::PolicyStrategy`
     /// that feeds the steps, reward and portfolio value of `policy`.
     pub fn observer(&self, policy: &str) -> Arc<dyn PolicyObserver> {
         Arc::new(Observer {

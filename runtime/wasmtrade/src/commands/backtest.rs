@@ -12,9 +12,10 @@ use wasmtrade_engine::{Backtest, BacktestConfig, BacktestResult};
 use wasmtrade_host::{GuestEngine, HostConfig, IndicatorModule, PolicyModule, StrategyModule};
 use wasmtrade_market::{CsvOptions, load_bars as load_bars_file};
 use wasmtrade_model::{
-    Bar, GuestContext, Instruments, Money, PolicyAction, PolicyObserver, PolicyStats, PolicyStrategy,
-    Quantity, Rate, StrategyGuest, StrategyId,
+    Bar, GuestContext, Instruments, Money, PolicyAction, PolicyObserver, PolicyStats, Quantity, Rate,
+    StrategyGuest, StrategyId,
 };
+use wasmtrade_policy::PolicyStrategy;
 use wasmtrade_risk::{Limits, RiskConfig};
 
 use super::backtest_html;
