@@ -1,10 +1,12 @@
 """Builds the small CLSTM-PPO test models with onnx.helper and the onnxruntime reference outputs.
 
 No torch and nothing downloaded: the graph is written node by node with fixed
-seeds, so the same command always produces byte-identical models. The graph is
-what `torch.onnx.export` gives for a CLSTM-PPO actor-critic (as in the seed
-bot): Conv1d over time -> ReLU -> LSTM -> last hidden state -> policy head
-(softmax over actions) and value head.
+seeds, so the same command always produces byte-identical models. It is
+defined once, in sdk/python/wasmtrade_learner/graph.py, shared with the
+learner, whose checkpoints are the same architecture. The graph is what
+`torch.onnx.export` gives for a CLSTM-PPO actor-critic (as in the seed bot):
+Conv1d over time -> ReLU -> LSTM -> last hidden state -> policy head (softmax
+over actions) and value head.
 
     input  "observation"    float32 [1, WINDOW, FEATURES]   (rows oldest first)
     output "probabilities"  float32 [1, ACTIONS]
@@ -25,77 +27,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
-WINDOW = 32
-FEATURES = 6
-CHANNELS = 8
-KERNEL = 3
-HIDDEN = 16
-ACTIONS = 3
-OPSET = 17
-IR_VERSION = 8
-
-
-def init(name, array):
-    return numpy_helper.from_array(np.ascontiguousarray(array, dtype=np.float32), name)
+# The graph is defined once, in the learner package (sdk/python): the models
+# written here and the learner's checkpoints are the same architecture.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sdk" / "python"))
+from wasmtrade_learner.graph import FEATURES, WINDOW, build_model, init_weights  # noqa: E402
 
 
 def build(seed, features=FEATURES, window=WINDOW):
-    rng = np.random.default_rng(seed)
-
-    def w(*shape, scale):
-        return rng.normal(0.0, scale, size=shape).astype(np.float32)
-
-    inits = [
-        init("conv.weight", w(CHANNELS, features, KERNEL, scale=0.4)),
-        init("conv.bias", w(CHANNELS, scale=0.1)),
-        # ONNX LSTM gate order: input, output, forget, cell.
-        init("lstm.W", w(1, 4 * HIDDEN, CHANNELS, scale=0.3)),
-        init("lstm.R", w(1, 4 * HIDDEN, HIDDEN, scale=0.3)),
-        init("lstm.B", w(1, 8 * HIDDEN, scale=0.1)),
-        init("policy.weight", w(HIDDEN, ACTIONS, scale=0.8)),
-        init("policy.bias", w(ACTIONS, scale=0.1)),
-        init("value.weight", w(HIDDEN, 1, scale=0.5)),
-        init("value.bias", w(1, scale=0.1)),
-        numpy_helper.from_array(np.array([1, HIDDEN], dtype=np.int64), "hidden.shape"),
-    ]
-    nodes = [
-        # [1, T, F] -> [1, F, T] for Conv1d (channels first).
-        helper.make_node("Transpose", ["observation"], ["x.ncw"], perm=[0, 2, 1]),
-        helper.make_node(
-            "Conv", ["x.ncw", "conv.weight", "conv.bias"], ["conv"], kernel_shape=[KERNEL], pads=[1, 1]
-        ),
-        helper.make_node("Relu", ["conv"], ["conv.relu"]),
-        # [1, C, T] -> [T, 1, C]: the LSTM's default (seq, batch, input) layout.
-        helper.make_node("Transpose", ["conv.relu"], ["seq"], perm=[2, 0, 1]),
-        helper.make_node(
-            "LSTM", ["seq", "lstm.W", "lstm.R", "lstm.B"], ["lstm.Y", "lstm.Y_h"], hidden_size=HIDDEN
-        ),
-        helper.make_node("Reshape", ["lstm.Y_h", "hidden.shape"], ["hidden"]),
-        helper.make_node("Gemm", ["hidden", "policy.weight", "policy.bias"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
-        helper.make_node("Gemm", ["hidden", "value.weight", "value.bias"], ["value"]),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "clstm_ppo",
-        [helper.make_tensor_value_info("observation", TensorProto.FLOAT, [1, window, features])],
-        [
-            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, ACTIONS]),
-            helper.make_tensor_value_info("value", TensorProto.FLOAT, [1, 1]),
-        ],
-        inits,
-    )
-    model = helper.make_model(
-        graph,
-        producer_name="wasmtrade-make_clstm_model",
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        ir_version=IR_VERSION,
-    )
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    return build_model(init_weights(seed, features), window=window, features=features)
 
 
 def main():
