@@ -74,8 +74,8 @@ guests: setup
 
 # Python reference tools for cross-checks; the stamp's name changes with the list.
 # flock: `make test` installs them in the background while it compiles.
-PY_REQS := "TA-Lib==0.8.2" "numpy>=1.26" "grpcio-tools==1.85.1" "onnx==1.23.2" "onnxruntime==1.31.1"
-PY_STAMP := $(PYENV)/.installed-3
+PY_REQS := "TA-Lib==0.8.2" "numpy>=1.26" "grpcio-tools==1.85.1" "onnx==1.23.2" "onnxruntime==1.31.1" "QuantLib==1.44"
+PY_STAMP := $(PYENV)/.installed-4
 
 python:
 	@mkdir -p target

@@ -18,7 +18,7 @@ use wasmtrade_store::{Change, Store};
 
 use crate::clock::unix_now;
 use crate::core::Command;
-use crate::error::LiveError;
+use crate::error::{Field, LiveError};
 use crate::handle::Handle;
 use crate::risk::RiskChange;
 
@@ -66,14 +66,15 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, LiveError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| LiveError::Internal(format!("{what} failed: {e}")))?
+        .map_err(|e| LiveError::task(format!("{what} failed"), e))?
 }
 
 fn validate(document: serde_json::Value) -> Result<(RawRiskConfig, RiskConfig), LiveError> {
-    let raw: RawRiskConfig = serde_json::from_value(document)
-        .map_err(|e| LiveError::InvalidArgument(format!("risk limits: {e}")))?;
-    let config = RiskConfig::try_from(raw.clone())
-        .map_err(|e| LiveError::InvalidArgument(format!("risk limits: {e}")))?;
+    let raw: RawRiskConfig = serde_json::from_value(document).map_err(|e| LiveError::InvalidField {
+        field: Field::RiskDocument,
+        message: format!("risk limits: {e}"),
+    })?;
+    let config = RiskConfig::try_from(raw.clone()).map_err(|source| LiveError::RiskLimits { source })?;
     Ok((raw, config))
 }
 

@@ -148,7 +148,38 @@ impl Deployments {
     pub(crate) fn keep_good(&mut self, name: &str, state: Vec<u8>) {
         if let Some(d) = self.modules.get_mut(name) {
             d.last_good = Some(state);
+        } else if let Some(h) = self.policies.get_mut(name) {
+            h.last_good = Some(state);
         }
+    }
+
+    /// What a restart of strategy or policy `name` after a fault starts
+    /// from: the version that runs (a policy's model version) and its last
+    /// good snapshot. `None` if no strategy or policy of that name runs.
+    pub(crate) fn restart_point(&self, name: &str) -> Option<(u32, Option<&Vec<u8>>)> {
+        match (self.modules.get(name), self.policies.get(name)) {
+            (Some(d), _) => Some((d.active.version, d.last_good.as_ref())),
+            (None, Some(h)) => Some((u32::try_from(h.version).unwrap_or(u32::MAX), h.last_good.as_ref())),
+            (None, None) => None,
+        }
+    }
+
+    /// Every running policy: name, model and model version.
+    pub(crate) fn policies(&self) -> impl Iterator<Item = (&String, &crate::policy::Hosted)> {
+        self.policies.iter()
+    }
+
+    /// The strategies and policies whose state is snapshotted: names and
+    /// the versions their snapshots are stored under (a policy's model
+    /// version).
+    pub(crate) fn snapshotted(&self) -> Vec<(String, u32)> {
+        let mut out = self.strategies();
+        out.extend(
+            self.policies
+                .iter()
+                .map(|(n, h)| (n.clone(), u32::try_from(h.version).unwrap_or(u32::MAX))),
+        );
+        out
     }
 
     /// Records that `pair` runs in shadow of `name` (or none does).

@@ -19,6 +19,7 @@ use crate::registry::Registry;
 use crate::view::RunningInfo;
 
 mod modules;
+mod policies;
 mod trading;
 
 /// Shared state behind a [`Handle`].
@@ -50,6 +51,9 @@ pub(crate) struct Inner {
     pub(crate) reconciliation: std::sync::Mutex<Option<crate::reconcile::ReconcileOutcome>>,
     /// Bounds the compilations of uploads (`guests.compile`).
     pub(crate) compiles: crate::compile::CompileGate,
+    /// The running policies as started, each with the model version it
+    /// runs now: what a restart after a fault rebuilds.
+    pub(crate) policies: std::sync::Mutex<std::collections::BTreeMap<String, crate::policy::PolicySpec>>,
 }
 
 impl Inner {
@@ -85,6 +89,7 @@ impl Inner {
             figures,
             traffic,
             reconciliation: std::sync::Mutex::new(None),
+            policies: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             stopped: tokio::sync::watch::channel(false).0,
         }
     }
@@ -110,7 +115,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, LiveError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| LiveError::Internal(format!("a blocking task failed: {e}")))?
+        .map_err(|e| LiveError::task("a blocking task failed", e))?
 }
 
 impl Handle {
@@ -259,65 +264,6 @@ impl Handle {
         rx.await.map_err(|_| LiveError::stopped())
     }
 
-    /// Starts policy `spec` (compile, `init`, first model load off the
-    /// loop) and adds it to the engine between two events.
-    pub(crate) async fn add_policy(&self, spec: crate::policy::PolicySpec) -> Result<(), LiveError> {
-        let instrument = self
-            .instruments()
-            .by_symbol(&spec.instrument)
-            .map(|i| i.id)
-            .ok_or_else(|| {
-                let known: Vec<&str> = self.instruments().iter().map(|i| i.symbol.as_str()).collect();
-                LiveError::InvalidArgument(format!(
-                    "policy `{}`: instrument `{}` is not in the market (symbols: {})",
-                    spec.name,
-                    spec.instrument,
-                    known.join(", ")
-                ))
-            })?;
-        let registry = self.inner.registry.clone();
-        let name = spec.name.clone();
-        let hosted = crate::policy::Hosted {
-            model: spec.model.clone(),
-            version: spec.model_version,
-        };
-        let guest = tokio::task::spawn_blocking(move || {
-            let policy = registry
-                .instantiate_policy(&spec.guest, &spec.config)
-                .map_err(|e| prefixed(&spec.name, e))?;
-            crate::policy::build(&spec, Box::new(policy), instrument)
-        })
-        .await
-        .map_err(|e| LiveError::Internal(format!("policy start-up panicked: {e}")))??;
-        self.command(|reply| Command::AddPolicy {
-            name,
-            hosted,
-            guest,
-            reply,
-        })
-        .await?
-    }
-
-    /// Hands version `version` of model `model` to the policies running it:
-    /// each swaps its weights between two events and keeps its state. Replies
-    /// with the policies that took it (none: no policy runs that model); a
-    /// refused model leaves the old weights running and the error says why.
-    pub async fn load_model(
-        &self,
-        model: &str,
-        version: u64,
-        bytes: Arc<Vec<u8>>,
-    ) -> Result<Vec<String>, LiveError> {
-        let model = model.to_string();
-        self.command(|reply| Command::LoadModel {
-            model,
-            version,
-            bytes,
-            reply,
-        })
-        .await?
-    }
-
     /// Queues a control message and wakes the loop if it idles (a full bar
     /// queue means it is busy and drains the control queue before each bar).
     pub(crate) fn send_control(&self, message: Control) -> Result<(), LiveError> {
@@ -337,19 +283,5 @@ impl Handle {
     /// An audit record without a sha256 (runtime actions).
     pub(crate) fn record(&self, who: &str, action: &str, name: &str, version: u32, detail: &str) {
         self.audit(who, action, name, version, "", detail);
-    }
-}
-
-/// `policy `name`: ` before an error's message, keeping its kind.
-fn prefixed(name: &str, e: LiveError) -> LiveError {
-    let p = |m: String| format!("policy `{name}`: {m}");
-    match e {
-        LiveError::InvalidArgument(m) => LiveError::InvalidArgument(p(m)),
-        LiveError::NotFound(m) => LiveError::NotFound(p(m)),
-        LiveError::FailedPrecondition(m) => LiveError::FailedPrecondition(p(m)),
-        LiveError::ResourceExhausted(m) => LiveError::ResourceExhausted(p(m)),
-        LiveError::Aborted(m) => LiveError::Aborted(p(m)),
-        LiveError::Unavailable(m) => LiveError::Unavailable(p(m)),
-        LiveError::Internal(m) => LiveError::Internal(p(m)),
     }
 }

@@ -55,7 +55,7 @@ pub use config::{
     AccountConfig, BrokerConfig, BrokerKind, EventsConfig, GuestsConfig, LiveConfig, MarketConfig,
     SourceKind, StoreConfig,
 };
-pub use error::LiveError;
+pub use error::{BadField, ErrorClass, Field, LiveError};
 pub use event::{Event, EventKind, OrderStep, OrderUpdate, SwapAction, SwapRecord};
 pub use feed::FeedStats;
 pub use gate::{BrokerFigure, FigureProbe, FigureValue, OrderGate, ReadinessCheck, StartOptions};

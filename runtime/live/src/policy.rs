@@ -12,14 +12,19 @@
 //! command: `load_model` runs between two events, the feature windows,
 //! working orders, counters and pending transition stay, and a refused model
 //! leaves the old weights running.
+//!
+//! Only policies take models ([`LoadsModel`]): the loop finds a policy it
+//! started again by its type ([`HostedPolicy`], [`load_model`]); a plain
+//! strategy is refused with [`ModelError::NotAPolicy`].
 
 use std::sync::Arc;
 
 use wasmtrade_model::{
     Bar, Fill, GuestContext, GuestFault, GuestInfo, InstrumentId, Intents, ModelError, ModelInfo,
-    PolicyAction, PolicyGuest, PolicyObserver, PolicyStats, PolicyStrategy, RejectNotice, StrategyGuest,
-    Tick, Timestamp, Transition,
+    PolicyAction, PolicyGuest, PolicyObserver, PolicyStats, RejectNotice, StrategyGuest, Tick, Timestamp,
+    Transition,
 };
+use wasmtrade_policy::{LoadsModel, PolicyStrategy};
 
 use crate::error::LiveError;
 
@@ -67,7 +72,14 @@ pub(crate) struct Hosted {
     pub(crate) model: String,
     /// The model version it runs.
     pub(crate) version: u64,
+    /// Its last snapshot taken while healthy (windows, pending
+    /// transition): what a restart after a fault resumes from.
+    pub(crate) last_good: Option<Vec<u8>>,
 }
+
+/// A policy as the loop runs it: the engine holds it as a
+/// `Box<dyn StrategyGuest>`, [`load_model`] finds it again by this type.
+pub(crate) type HostedPolicy = OneInstrument<PolicyStrategy<Box<dyn PolicyGuest + Send>>>;
 
 /// Builds the strategy for `spec` (instantiation, `init` and the first
 /// model load run here, off the event loop).
@@ -91,10 +103,30 @@ pub(crate) fn build(
         1 => strategy.set_observer(spec.observers[0].clone()),
         _ => strategy.set_observer(Arc::new(Fanout(spec.observers.clone()))),
     }
-    Ok(Box::new(OneInstrument {
+    let hosted: HostedPolicy = OneInstrument {
         inner: strategy,
         instrument,
-    }))
+    };
+    Ok(Box::new(hosted))
+}
+
+/// Hands `model` to the policy `guest` is, between two events. `hosted`
+/// says whether the loop started a policy under that name: if so and
+/// `guest` is no longer one, the engine stopped and released it after a
+/// fault ([`ModelError::Stopped`]); a plain strategy has no model to
+/// replace ([`ModelError::NotAPolicy`]).
+pub(crate) fn load_model(
+    guest: &mut dyn StrategyGuest,
+    hosted: bool,
+    model: &[u8],
+) -> Result<ModelInfo, ModelError> {
+    match wasmtrade_policy::as_policy::<HostedPolicy>(guest) {
+        Some(policy) => policy.load_model(model),
+        None if hosted => Err(ModelError::Stopped),
+        None => Err(ModelError::NotAPolicy {
+            strategy: guest.info().name.clone(),
+        }),
+    }
 }
 
 /// Hands every call to each observer in turn.
@@ -115,7 +147,7 @@ impl PolicyObserver for Fanout {
 
 /// A policy that sees the bars of one instrument only (the engine hands
 /// every strategy every bar; a policy's window is one instrument's).
-struct OneInstrument<S> {
+pub(crate) struct OneInstrument<S> {
     inner: S,
     instrument: InstrumentId,
 }
@@ -152,11 +184,14 @@ impl<S: StrategyGuest> StrategyGuest for OneInstrument<S> {
     fn restore(&mut self, state: &[u8]) -> Result<(), GuestFault> {
         self.inner.restore(state)
     }
-    fn load_model(&mut self, model: &[u8]) -> Result<ModelInfo, ModelError> {
-        self.inner.load_model(model)
-    }
     fn set_time_left(&mut self, left: Option<std::time::Duration>) {
         self.inner.set_time_left(left);
+    }
+}
+
+impl<S: LoadsModel> LoadsModel for OneInstrument<S> {
+    fn load_model(&mut self, model: &[u8]) -> Result<ModelInfo, ModelError> {
+        self.inner.load_model(model)
     }
 }
 
@@ -168,6 +203,7 @@ pub(crate) fn refused(policy: &str, model: &str, version: u64, kept: u64, e: &Mo
     match e {
         ModelError::TooLarge { .. } => LiveError::ResourceExhausted(message),
         ModelError::Fault(_) => LiveError::Aborted(message),
+        ModelError::Stopped | ModelError::NotAPolicy { .. } => LiveError::FailedPrecondition(message),
         _ => LiveError::InvalidArgument(message),
     }
 }
@@ -271,7 +307,7 @@ mod tests {
         let before = s.snapshot().unwrap();
         s.on_bar(&bar(aaa, 10)).unwrap();
         assert_ne!(s.snapshot().unwrap(), before, "its own bar fills the window");
-        s.load_model(&[2]).unwrap();
+        load_model(s.as_mut(), true, &[2]).unwrap();
         let kept = s.snapshot().unwrap();
         s.on_bar(&bar(aaa, 11)).unwrap();
         assert_ne!(
@@ -285,12 +321,33 @@ mod tests {
     fn a_refused_model_is_an_error_naming_policy_model_and_kept_version() {
         let (p, i) = policy();
         let mut s = build(&spec(), p, i.by_symbol("AAA").unwrap().id).unwrap();
-        let e = s.load_model(b"not onnx").unwrap_err();
+        let e = load_model(s.as_mut(), true, b"not onnx").unwrap_err();
         let err = refused("clstm", "m", 2, 1, &e);
         assert!(matches!(err, LiveError::InvalidArgument(_)));
         let text = err.to_string();
         assert!(text.contains("`clstm` refused model `m` version 2"), "{text}");
         assert!(text.contains("keeps running version 1"), "{text}");
+    }
+
+    #[test]
+    fn only_a_running_policy_takes_a_model() {
+        let (p, i) = policy();
+        let mut s = build(&spec(), p, i.by_symbol("AAA").unwrap().id).unwrap();
+        // What the engine leaves of a guest it stopped: no policy any more.
+        let mut released = wasmtrade_engine::ReleasedStrategy::of(s.as_mut(), "trapped");
+        let e = load_model(&mut released, true, &[2]).unwrap_err();
+        assert_eq!(e, ModelError::Stopped);
+        assert!(matches!(
+            refused("clstm", "m", 2, 1, &e),
+            LiveError::FailedPrecondition(_)
+        ));
+        // A plain strategy (one the loop did not start as a policy).
+        let e = load_model(&mut released, false, &[2]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`fixed` is not a policy: only policies take models"
+        );
+        load_model(s.as_mut(), true, &[2]).unwrap();
     }
 
     #[test]

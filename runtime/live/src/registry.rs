@@ -11,7 +11,7 @@ use wasmtrade_store::{ContentHash, Module, ModuleKind, Store, Upload, VersionSta
 
 use crate::clock::unix_now;
 use crate::core::NewGuest;
-use crate::error::LiveError;
+use crate::error::{Field, LiveError};
 use crate::view::GuestKind;
 
 /// A compiled module.
@@ -100,7 +100,10 @@ pub struct Uploaded {
 /// Module names: what the store, the API and the strategy ids accept
 /// ([`MODULE_NAME_RULE`](wasmtrade_model::MODULE_NAME_RULE)).
 pub fn check_name(name: &str) -> Result<(), LiveError> {
-    wasmtrade_model::check_module_name(name).map_err(|e| LiveError::InvalidArgument(e.to_string()))
+    wasmtrade_model::check_module_name(name).map_err(|e| LiveError::InvalidField {
+        field: Field::Name,
+        message: e.to_string(),
+    })
 }
 
 /// Checks that `config` is empty or a JSON object.
@@ -110,19 +113,23 @@ pub fn check_config(config: &str) -> Result<(), LiveError> {
     }
     match serde_json::from_str::<serde_json::Value>(config) {
         Ok(serde_json::Value::Object(_)) => Ok(()),
-        Ok(other) => Err(LiveError::InvalidArgument(format!(
-            "guest config must be a JSON object, got {}",
-            match other {
-                serde_json::Value::Array(_) => "an array",
-                serde_json::Value::String(_) => "a string",
-                serde_json::Value::Number(_) => "a number",
-                serde_json::Value::Bool(_) => "a boolean",
-                _ => "null",
-            }
-        ))),
-        Err(e) => Err(LiveError::InvalidArgument(format!(
-            "guest config is not valid JSON: {e}"
-        ))),
+        Ok(other) => Err(LiveError::InvalidField {
+            field: Field::Config,
+            message: format!(
+                "guest config must be a JSON object, got {}",
+                match other {
+                    serde_json::Value::Array(_) => "an array",
+                    serde_json::Value::String(_) => "a string",
+                    serde_json::Value::Number(_) => "a number",
+                    serde_json::Value::Bool(_) => "a boolean",
+                    _ => "null",
+                }
+            ),
+        }),
+        Err(e) => Err(LiveError::InvalidField {
+            field: Field::Config,
+            message: format!("guest config is not valid JSON: {e}"),
+        }),
     }
 }
 
@@ -357,15 +364,19 @@ impl Registry {
         let kind = kind_of(module.kind)?;
         let config = if config.trim().is_empty() { "{}" } else { config };
         let ctx = GuestContext::new(self.instruments.clone(), self.seed);
+        let failed = |e| {
+            LiveError::host(
+                format!("module `{}` version {version} failed to start", module.name),
+                e,
+            )
+        };
         let guest = match self.compiled(kind, &hash)? {
-            Compiled::Strategy(m) => NewGuest::Strategy(Box::new(
-                m.instantiate(ctx, config)
-                    .map_err(|e| prefix(LiveError::from(e), &module.name, version))?,
-            )),
-            Compiled::Indicator(m) => NewGuest::Indicator(Box::new(
-                m.instantiate(ctx, config)
-                    .map_err(|e| prefix(LiveError::from(e), &module.name, version))?,
-            )),
+            Compiled::Strategy(m) => {
+                NewGuest::Strategy(Box::new(m.instantiate(ctx, config).map_err(failed)?))
+            }
+            Compiled::Indicator(m) => {
+                NewGuest::Indicator(Box::new(m.instantiate(ctx, config).map_err(failed)?))
+            }
         };
         Ok(guest)
     }
@@ -410,15 +421,5 @@ impl Registry {
         if let Ok(mut cache) = self.compiled.lock() {
             cache.remove(hash);
         }
-    }
-}
-
-fn prefix(e: LiveError, name: &str, version: u32) -> LiveError {
-    let p = |m: String| format!("module `{name}` version {version} failed to start: {m}");
-    match e {
-        LiveError::Aborted(m) => LiveError::Aborted(p(m)),
-        LiveError::InvalidArgument(m) => LiveError::InvalidArgument(p(m)),
-        LiveError::ResourceExhausted(m) => LiveError::ResourceExhausted(p(m)),
-        other => other,
     }
 }

@@ -19,7 +19,7 @@ use wasmtrade_store::{Change, RiskRevision, Store};
 
 use crate::clock::unix_now;
 use crate::core::{Command, Core};
-use crate::error::LiveError;
+use crate::error::{Field, LiveError};
 use crate::event::EventKind;
 use crate::handle::Handle;
 
@@ -269,13 +269,22 @@ impl Core {
     }
 }
 
+/// A strategy id as module names are ([`check_name`](crate::check_name)),
+/// refused as the request's strategy field.
+fn check_strategy(strategy: &str) -> Result<(), LiveError> {
+    wasmtrade_model::check_module_name(strategy).map_err(|e| LiveError::InvalidField {
+        field: Field::Strategy,
+        message: e.to_string(),
+    })
+}
+
 fn kill_scope(strategy: Option<&str>, account: bool) -> Result<KillScope, LiveError> {
     match (strategy, account) {
         (Some(_), true) => Err(LiveError::InvalidArgument(
             "a kill switch is either for the account or for one strategy, not both".into(),
         )),
         (Some(s), false) => {
-            crate::registry::check_name(s)?;
+            check_strategy(s)?;
             Ok(KillScope::Strategy(StrategyId::new(s)))
         }
         (None, true) => Ok(KillScope::Account),
@@ -289,7 +298,7 @@ impl Handle {
         let store = self.inner().registry.shared_store();
         let current = tokio::task::spawn_blocking(move || store.risk().current::<serde_json::Value>())
             .await
-            .map_err(|e| LiveError::Internal(format!("reading the risk limits failed: {e}")))??;
+            .map_err(|e| LiveError::task("reading the risk limits failed", e))??;
         current
             .map(RiskLimits::from)
             .ok_or_else(|| LiveError::Internal("no risk limits in the store".into()))
@@ -300,7 +309,7 @@ impl Handle {
         let store = self.inner().registry.shared_store();
         let revisions = tokio::task::spawn_blocking(move || store.risk().history())
             .await
-            .map_err(|e| LiveError::Internal(format!("reading the risk history failed: {e}")))??;
+            .map_err(|e| LiveError::task("reading the risk history failed", e))??;
         Ok(revisions.into_iter().map(RiskLimits::from).collect())
     }
 
@@ -348,7 +357,7 @@ impl Handle {
     pub async fn reenable(&self, strategy: Option<&str>, who: &str) -> Result<RiskState, LiveError> {
         let scope = match strategy {
             Some(s) => {
-                crate::registry::check_name(s)?;
+                check_strategy(s)?;
                 HaltScope::Strategy(StrategyId::new(s))
             }
             None => HaltScope::Account,

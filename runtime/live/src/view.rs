@@ -79,6 +79,9 @@ pub struct RunningInfo {
     pub counters: SlotCounters,
     /// Shadow run, if any.
     pub shadow: Option<ShadowInfo>,
+    /// For a policy: the model it runs (`version` is the model's version;
+    /// `kind` is [`GuestKind::Strategy`], the engine trades it as one).
+    pub model: Option<String>,
 }
 
 /// A version that became active.

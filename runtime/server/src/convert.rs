@@ -12,7 +12,7 @@ fn store_kind(k: ModuleKind) -> pb::GuestKind {
     match k {
         ModuleKind::Strategy => pb::GuestKind::Strategy,
         ModuleKind::Indicator => pb::GuestKind::Indicator,
-        ModuleKind::Policy => pb::GuestKind::Unspecified,
+        ModuleKind::Policy => pb::GuestKind::Policy,
     }
 }
 

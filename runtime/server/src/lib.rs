@@ -36,7 +36,7 @@ pub use auth::{Auth, Authorized, Call};
 pub use models::{ActivationHook, Models, models_status};
 pub use principals::{Principal, Principals, PrincipalsError, Role, SINGLE_TOKEN_PRINCIPAL, token_hash};
 pub use risk::Risk;
-pub use status::to_status;
+pub use status::{code_of, invalid_field, to_status, to_status_in};
 pub use strategy::Strategies;
 pub use trading::Trading;
 

@@ -71,16 +71,10 @@ impl Models {
     async fn activate(&self, mut v: ModelVersion, bytes: Arc<Vec<u8>>) -> Result<ModelVersion, Status> {
         if let Some(hook) = &self.on_activate {
             hook(v.name.clone(), v.version, bytes).await.map_err(|e| {
-                let status = crate::status::to_status(e);
-                Status::new(
-                    status.code(),
-                    format!(
-                        "model `{}` version {} is stored but not active: {}",
-                        v.name,
-                        v.version,
-                        status.message()
-                    ),
-                )
+                crate::status::to_status(e.context(format!(
+                    "model `{}` version {} is stored but not active",
+                    v.name, v.version
+                )))
             })?;
         }
         let store = self.store.clone();

@@ -8,7 +8,7 @@ use wasmtrade_proto::v1::risk_service_server::RiskService;
 
 use crate::auth::who;
 use crate::convert;
-use crate::status::to_status;
+use crate::status::{invalid_field, to_status};
 
 /// The risk service over a runtime handle.
 pub struct Risk {
@@ -39,16 +39,18 @@ impl RiskService for Risk {
         let who = who(&request);
         let r = request.into_inner();
         if !r.approved_by.trim().is_empty() {
-            return Err(Status::invalid_argument(
+            return Err(invalid_field(
+                "approved_by",
                 "approved_by is no longer accepted: a name typed by the caller approves nothing. Send the \
                  change without it; if it needs a second approver it is stored as pending and another \
                  principal approves it (`wasmtrade risk approve ID`, RiskService/ApproveLimits)",
             ));
         }
         let document: serde_json::Value = serde_json::from_str(&r.document_json).map_err(|e| {
-            Status::invalid_argument(format!(
-                "document_json is not JSON ({e}): send the whole risk configuration"
-            ))
+            invalid_field(
+                "document_json",
+                format!("document_json is not JSON ({e}): send the whole risk configuration"),
+            )
         })?;
         let expected = (r.expected_revision != 0).then_some(r.expected_revision);
         let outcome = self
@@ -77,7 +79,8 @@ impl RiskService for Risk {
         let who = who(&request);
         let id = request.into_inner().pending_id;
         if id == 0 {
-            return Err(Status::invalid_argument(
+            return Err(invalid_field(
+                "pending_id",
                 "pending_id is 0: name the pending change to approve (`wasmtrade risk pending` lists them)",
             ));
         }

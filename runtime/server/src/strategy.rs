@@ -14,7 +14,7 @@ use wasmtrade_proto::v1::upload_chunk::Chunk;
 
 use crate::auth::who;
 use crate::convert;
-use crate::status::to_status;
+use crate::status::{invalid_field, to_status, to_status_in};
 
 /// The strategy service over a runtime handle.
 pub struct Strategies {
@@ -32,7 +32,13 @@ fn guest_kind(k: i32) -> Result<GuestKind, Status> {
     match pb::GuestKind::try_from(k) {
         Ok(pb::GuestKind::Strategy) => Ok(GuestKind::Strategy),
         Ok(pb::GuestKind::Indicator) => Ok(GuestKind::Indicator),
-        _ => Err(Status::invalid_argument(
+        Ok(pb::GuestKind::Policy) => Err(invalid_field(
+            "header.kind",
+            "upload header: policies are started from the configuration ([[policies]]), not uploaded \
+             here; upload their models with ModelService (`wasmtrade model upload`)",
+        )),
+        _ => Err(invalid_field(
+            "header.kind",
             "upload header: kind must be GUEST_KIND_STRATEGY or GUEST_KIND_INDICATOR",
         )),
     }
@@ -42,7 +48,7 @@ fn guest_kind(k: i32) -> Result<GuestKind, Status> {
 /// [`MODULE_NAME_RULE`](wasmtrade_model::MODULE_NAME_RULE) at the edge,
 /// naming the request field.
 fn check_name(field: &str, name: &str) -> Result<(), Status> {
-    wasmtrade_model::check_module_name(name).map_err(|e| Status::invalid_argument(format!("`{field}`: {e}")))
+    wasmtrade_model::check_module_name(name).map_err(|e| invalid_field(field, format!("`{field}`: {e}")))
 }
 
 fn some_version(v: u32) -> Option<u32> {
@@ -111,7 +117,11 @@ impl StrategyService for Strategies {
             size: header.size,
             config: header.config_json,
         };
-        let done = self.handle.upload(meta, bytes, &who).await.map_err(to_status)?;
+        let done = self
+            .handle
+            .upload(meta, bytes, &who)
+            .await
+            .map_err(|e| to_status_in(e, "header"))?;
         Ok(Response::new(pb::UploadResponse {
             name: done.name,
             version: done.version,
@@ -139,7 +149,8 @@ impl StrategyService for Strategies {
         let r = request.into_inner();
         check_name("name", &r.name)?;
         if r.version == 0 {
-            return Err(Status::invalid_argument(
+            return Err(invalid_field(
+                "version",
                 "activate: give the version to activate (1, 2, ...)",
             ));
         }
@@ -192,7 +203,8 @@ impl StrategyService for Strategies {
         let r = request.into_inner();
         check_name("name", &r.name)?;
         if r.version == 0 {
-            return Err(Status::invalid_argument(
+            return Err(invalid_field(
+                "version",
                 "start shadow: give the version to run in shadow",
             ));
         }

@@ -13,7 +13,7 @@ use wasmtrade_proto::v1::trading_service_server::TradingService;
 
 use crate::auth::who;
 use crate::convert;
-use crate::status::to_status;
+use crate::status::{invalid_field, to_status};
 
 /// The trading service over a runtime handle.
 pub struct Trading {
@@ -136,7 +136,8 @@ impl TradingService for Trading {
         let who = who(&request);
         let r = request.into_inner();
         if r.on && r.reason.trim().is_empty() {
-            return Err(Status::invalid_argument(
+            return Err(invalid_field(
+                "reason",
                 "kill switch on: give a reason (it goes into the audit trail)",
             ));
         }
@@ -145,17 +146,21 @@ impl TradingService for Trading {
             Ok(pb::KillScope::Account) => true,
             Ok(pb::KillScope::Strategy) => {
                 if r.strategy.trim().is_empty() {
-                    return Err(Status::invalid_argument(
+                    return Err(invalid_field(
+                        "strategy",
                         "kill switch scope STRATEGY: name the strategy in `strategy`",
                     ));
                 }
                 false
             }
             Err(_) => {
-                return Err(Status::invalid_argument(format!(
-                    "unknown kill switch scope {}: use GLOBAL, ACCOUNT or STRATEGY",
-                    r.scope
-                )));
+                return Err(invalid_field(
+                    "scope",
+                    format!(
+                        "unknown kill switch scope {}: use GLOBAL, ACCOUNT or STRATEGY",
+                        r.scope
+                    ),
+                ));
             }
         };
         let strategy = (r.scope == pb::KillScope::Strategy as i32).then_some(r.strategy.trim());

@@ -323,3 +323,49 @@ fn serve_refuses_to_start_when_a_policys_model_or_guest_is_missing() {
         "{err}"
     );
 }
+
+#[test]
+fn a_policy_is_listed_like_a_module_by_strategy_list_status_and_metrics() {
+    let (_models, models) = models();
+    let dir = tempfile::tempdir().unwrap();
+    seed_model(dir.path(), "clstm", &models.join("clstm_ppo.onnx"));
+    let guest = guest_path("clstm_ppo").unwrap();
+    let policies = policies_env(&guest);
+    let env = [
+        ("WASMTRADE__MARKET__SPEED", "100"),
+        ("WASMTRADE__POLICIES", policies.as_str()),
+    ];
+    let serve = Serve::start_within(dir.path(), &env, Duration::from_secs(300)).unwrap();
+    let ops = ops_addr(&serve);
+    wait_for_steps(&ops, 10.0);
+
+    // Listed by `strategy list`, `/status` and the per-module series.
+    let list = serve.cli_json(["strategy", "list", "--json"]).unwrap();
+    let listed = list["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "clstm")
+        .unwrap_or_else(|| panic!("the policy is not in `strategy list`: {list}"));
+    assert_eq!(listed["kind"], "policy", "{listed}");
+    assert_eq!(listed["state"], "running", "{listed}");
+    assert_eq!(listed["active_version"], 1, "the model version: {listed}");
+    assert!(listed["counters"]["bars"].as_u64().unwrap() > 0, "{listed}");
+    let status: Value = serde_json::from_str(&get_ok(&ops, "/status")).unwrap();
+    let row = status["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "clstm")
+        .unwrap_or_else(|| panic!("the policy is not in /status: {status}"));
+    assert_eq!(
+        (&row["kind"], &row["state"]),
+        (&"policy".into(), &"running".into()),
+        "{row}"
+    );
+    let text = get_ok(&ops, "/metrics");
+    assert!(
+        text.contains(r#"wasmtrade_guest_version{module="clstm",kind="policy"} 1"#),
+        "no per-module series for the policy:\n{text}"
+    );
+}

@@ -235,15 +235,15 @@ impl Core {
             .strategies()
             .iter()
             .any(|s| s.id == id && !s.is_active());
-        let deployed = self.deployments.get(name);
-        let same = deployed.is_some_and(|d| d.active.version == version);
+        let point = self.deployments.restart_point(name);
+        let same = point.is_some_and(|(running, _)| running == version);
         if !(quarantined && same) {
             return Err(LiveError::FailedPrecondition(format!(
                 "`{name}` v{version} is no longer the quarantined version: restart skipped"
             )));
         }
         let mut state_bytes = 0;
-        if let Some(state) = deployed.and_then(|d| d.last_good.as_ref()) {
+        if let Some(state) = point.and_then(|(_, state)| state) {
             guest.restore(state).map_err(|fault| {
                 LiveError::Aborted(format!(
                     "restart of `{name}` v{version}: its last good snapshot was refused: {fault}"

@@ -53,7 +53,8 @@ impl Core {
             let Some(slot) = self.engine.strategy_mut(&StrategyId::new(&name)) else {
                 continue;
             };
-            let outcome = slot.guest.load_model(bytes);
+            // `name` is one of the policies this loop started.
+            let outcome = crate::policy::load_model(slot.guest.as_mut(), true, bytes);
             let pause_ns = watch.elapsed_ns();
             match outcome {
                 Ok(info) => {

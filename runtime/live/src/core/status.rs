@@ -1,4 +1,4 @@
-//! What the loop reports about its modules, and the snapshots it keeps of
+//! What the loop reports about its modules and policies, and the snapshots it keeps of
 //! them: the periodic ones a restart after a fault (or a crash) resumes
 //! from, and the final ones at shutdown.
 
@@ -21,6 +21,7 @@ impl Core {
                 state: RunState::Running,
                 counters: Default::default(),
                 shadow: None,
+                model: None,
             };
             match d.kind {
                 GuestKind::Strategy => {
@@ -42,13 +43,32 @@ impl Core {
             }
             out.push(info);
         }
+        for (name, hosted) in self.deployments.policies() {
+            let mut info = RunningInfo {
+                name: name.clone(),
+                kind: GuestKind::Strategy,
+                version: u32::try_from(hosted.version).unwrap_or(u32::MAX),
+                config: String::new(),
+                state: RunState::Running,
+                counters: Default::default(),
+                shadow: None,
+                model: Some(hosted.model.clone()),
+            };
+            if let Some(slot) = self.engine.strategies().iter().find(|s| s.id.as_str() == name) {
+                info.counters = slot.counters;
+                if let SlotState::Quarantined { reason } = &slot.state {
+                    info.state = RunState::Quarantined(reason.clone());
+                }
+            }
+            out.push(info);
+        }
         out
     }
 
-    /// Keeps the snapshot of every healthy strategy (in memory, and on the
+    /// Keeps the snapshot of every healthy strategy and policy (in memory, and on the
     /// store flushed in the background, so a crash resumes from here).
     pub(super) fn keep_snapshots(&mut self) {
-        for (name, version) in self.deployments.strategies() {
+        for (name, version) in self.deployments.snapshotted() {
             let id = StrategyId::new(&name);
             let Some(snapshot) = self.engine.snapshot_strategy(&id) else {
                 continue;
@@ -69,10 +89,10 @@ impl Core {
         }
     }
 
-    /// Every running strategy's state, for shutdown.
+    /// Every running strategy's and policy's state, for shutdown.
     pub(super) fn snapshot_all(&mut self) -> Vec<GuestState> {
         let mut out = Vec::new();
-        for (name, version) in self.deployments.strategies() {
+        for (name, version) in self.deployments.snapshotted() {
             let id = StrategyId::new(&name);
             if let Some(slot) = self.engine.strategy_mut(&id) {
                 let state = if slot.is_active() {

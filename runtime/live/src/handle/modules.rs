@@ -12,7 +12,7 @@ use wasmtrade_store::{AuditRecord, Module};
 use super::{Handle, ModuleInfo, blocking};
 use crate::clock::unix_now;
 use crate::core::{Command, NewGuest};
-use crate::error::LiveError;
+use crate::error::{Field, LiveError};
 use crate::event::{Event, SwapAction};
 use crate::registry::{UploadMeta, Uploaded, check_config, check_name};
 use crate::view::{Installed, ShadowInfo};
@@ -22,6 +22,9 @@ impl Handle {
     /// from its last good snapshot (the supervisor's restart).
     pub(crate) async fn restart(&self, name: &str, version: u32) -> Result<Installed, LiveError> {
         let _guard = self.inner.changes.lock().await;
+        if self.is_policy(name) {
+            return self.restart_policy(name, version).await;
+        }
         let module = self.module(name).await?;
         let guest = match self.start_guest(&module, version, &module.config).await? {
             NewGuest::Strategy(g) => g,
@@ -116,27 +119,36 @@ impl Handle {
             )));
         }
         if meta.size != 0 && meta.size != bytes.len() as u64 {
-            return Err(LiveError::InvalidArgument(format!(
-                "upload of `{}` is truncated or padded: the header declared {} bytes but {} arrived",
-                meta.name,
-                meta.size,
-                bytes.len()
-            )));
+            return Err(LiveError::InvalidField {
+                field: Field::Size,
+                message: format!(
+                    "upload of `{}` is truncated or padded: the header declared {} bytes but {} arrived",
+                    meta.name,
+                    meta.size,
+                    bytes.len()
+                ),
+            });
         }
         let declared = meta.sha256.trim().to_ascii_lowercase();
         if declared.len() != 64 || !declared.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(LiveError::InvalidArgument(format!(
-                "upload of `{}`: sha256 {:?} is not 64 hex digits",
-                meta.name, meta.sha256
-            )));
+            return Err(LiveError::InvalidField {
+                field: Field::Sha256,
+                message: format!(
+                    "upload of `{}`: sha256 {:?} is not 64 hex digits",
+                    meta.name, meta.sha256
+                ),
+            });
         }
         let actual = hex::encode(Sha256::digest(&bytes));
         if actual != declared {
-            return Err(LiveError::InvalidArgument(format!(
-                "upload of `{}`: sha256 mismatch: the header says {declared} but the {} bytes received hash to {actual} (corrupted or truncated upload)",
-                meta.name,
-                bytes.len()
-            )));
+            return Err(LiveError::InvalidField {
+                field: Field::Sha256,
+                message: format!(
+                    "upload of `{}`: sha256 mismatch: the header says {declared} but the {} bytes received hash to {actual} (corrupted or truncated upload)",
+                    meta.name,
+                    bytes.len()
+                ),
+            });
         }
         // Imports and world first, without compiling: a refusal is immediate
         // and never waits behind another upload's compilation.
@@ -162,7 +174,7 @@ impl Handle {
         let registry = self.inner.registry.clone();
         let modules = blocking(move || Ok(registry.store().modules().list()?)).await?;
         let running = self.command(|reply| Command::Status { reply }).await?;
-        let out: Vec<ModuleInfo> = modules
+        let mut out: Vec<ModuleInfo> = modules
             .into_iter()
             .filter(|m| name.is_none_or(|n| m.name == n))
             .map(|module| {
@@ -170,6 +182,26 @@ impl Handle {
                 ModuleInfo { module, running }
             })
             .collect();
+        // Policies come from the configuration, not the store: listed with
+        // the model version they run as their active version.
+        for policy in running.iter().filter(|r| r.model.is_some()) {
+            if name.is_some_and(|n| policy.name != n) {
+                continue;
+            }
+            let module = Module {
+                name: policy.name.clone(),
+                kind: wasmtrade_store::ModuleKind::Policy,
+                versions: Vec::new(),
+                active: Some(policy.version),
+                config: policy.config.clone(),
+                previous: None,
+            };
+            out.push(ModuleInfo {
+                module,
+                running: Some(policy.clone()),
+            });
+        }
+        out.sort_by(|a, b| a.module.name.cmp(&b.module.name));
         if let Some(n) = name
             && out.is_empty()
         {
