@@ -78,6 +78,10 @@ fn model_dirs(config: &ServeConfig) -> anyhow::Result<ModelDirs> {
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    // Before anything else: a SIGTERM that comes while the runtime starts
+    // (a quick rollout) is a graceful stop right after the start, not the
+    // default action of dying between "listening on" and the handler.
+    let signals = Signals::listen()?;
     let principals = tokens::principals(&config)?;
     let listener = TcpListener::bind(&config.server.listen).await.with_context(|| {
         format!(
@@ -123,7 +127,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         config.data_dir.display()
     );
     tracing::info!(%addr, "ready");
-    let signal = wait_for_signal().await?;
+    let signal = signals.next().await;
     eprintln!("wasmtrade serve: {signal}: shutting down");
     // Readiness first (gRPC health and /readyz together), so the Service
     // stops sending new work.
@@ -175,13 +179,26 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
 }
 
-/// Waits for SIGTERM (Kubernetes) or SIGINT (Ctrl-C); names the one that came.
-async fn wait_for_signal() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+/// SIGTERM (Kubernetes) and SIGINT (Ctrl-C), listened for from the start.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+        })
+    }
+
+    /// Waits for the first of them (one that came earlier counts); names it.
+    async fn next(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }
