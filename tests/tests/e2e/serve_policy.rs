@@ -324,18 +324,47 @@ fn serve_refuses_to_start_when_a_policys_model_or_guest_is_missing() {
     );
 }
 
+/// The bars the running policy has been handed since this process started
+/// (its slot's counter in `strategy list`).
+fn policy_bars(serve: &Serve) -> u64 {
+    let list = serve.cli_json(["strategy", "list", "--json"]).unwrap();
+    list["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "clstm")
+        .and_then(|m| m["counters"]["bars"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Waits until the policy has been handed at least `n` bars.
+#[allow(clippy::disallowed_methods, reason = "a test waits in real time")]
+fn wait_for_policy_bars(serve: &Serve, n: u64) -> u64 {
+    let deadline = Instant::now() + PROGRESS_TIMEOUT;
+    loop {
+        let bars = policy_bars(serve);
+        if bars >= n {
+            return bars;
+        }
+        assert!(Instant::now() < deadline, "the policy got {bars} bars, not {n}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
-fn a_policy_is_listed_like_a_module_by_strategy_list_status_and_metrics() {
+fn a_policy_is_listed_like_a_module_and_resumes_mid_window_after_a_restart() {
     let (_models, models) = models();
     let dir = tempfile::tempdir().unwrap();
     seed_model(dir.path(), "clstm", &models.join("clstm_ppo.onnx"));
     let guest = guest_path("clstm_ppo").unwrap();
     let policies = policies_env(&guest);
-    let env = [
-        ("WASMTRADE__MARKET__SPEED", "100"),
-        ("WASMTRADE__POLICIES", policies.as_str()),
-    ];
-    let serve = Serve::start_within(dir.path(), &env, Duration::from_secs(300)).unwrap();
+    let env = |speed: &'static str| {
+        vec![
+            ("WASMTRADE__MARKET__SPEED", speed),
+            ("WASMTRADE__POLICIES", policies.as_str()),
+        ]
+    };
+    let mut serve = Serve::start_within(dir.path(), &env("100"), Duration::from_secs(300)).unwrap();
     let ops = ops_addr(&serve);
     wait_for_steps(&ops, 10.0);
 
@@ -367,5 +396,25 @@ fn a_policy_is_listed_like_a_module_by_strategy_list_status_and_metrics() {
     assert!(
         text.contains(r#"wasmtrade_guest_version{module="clstm",kind="policy"} 1"#),
         "no per-module series for the policy:\n{text}"
+    );
+    let status = serve.terminate(Duration::from_secs(30)).unwrap();
+    assert!(status.success(), "{}", serve.stderr());
+
+    // Mid-window (the window holds 32 bars): the policy's feature windows
+    // are resumed from its snapshot, so after the restart it decides from
+    // its first bars on instead of waiting 32 bars to refill them. Each
+    // decision is a transition (logged one bar later, with its reward).
+    let log = dir.path().join("checkpoints/clstm/transitions.log");
+    let last = TransitionLog::read_all(&log).unwrap().last().unwrap().ts;
+    let serve = Serve::start_within(dir.path(), &env("20"), Duration::from_secs(120)).unwrap();
+    let bars = wait_for_policy_bars(&serve, 6);
+    let new = TransitionLog::read_all(&log)
+        .unwrap()
+        .iter()
+        .filter(|t| t.ts > last)
+        .count();
+    assert!(
+        new >= 3 && bars < 32,
+        "{new} decisions in the first {bars} bars after the restart: the window was refilled"
     );
 }

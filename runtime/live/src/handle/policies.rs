@@ -46,7 +46,7 @@ impl Handle {
                         None
                     }
                 },
-                _ => None,
+                None => None,
             };
             Ok::<_, LiveError>((guest, resumed))
         })
