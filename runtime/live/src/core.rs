@@ -175,12 +175,14 @@ pub(crate) enum Command {
         guest: Box<dyn StrategyGuest + Send>,
         reply: Reply<()>,
     },
-    /// Hand version `version` of model `model` to every policy running it,
-    /// between two events; replies with the policies that took it.
+    /// Runs version `version` of model `model` in the policies running it,
+    /// between two events: each gets the new instance prepared for it (which
+    /// loaded the model off the loop) or is told why there is none; replies
+    /// with the policies that took it.
     LoadModel {
         model: String,
         version: u64,
-        bytes: std::sync::Arc<Vec<u8>>,
+        prepared: Vec<(String, crate::policy::Prepared)>,
         reply: Reply<Vec<String>>,
     },
     /// Reconcile with the venue (start-up).
@@ -542,10 +544,10 @@ impl Core {
             Command::LoadModel {
                 model,
                 version,
-                bytes,
+                prepared,
                 reply,
             } => {
-                let _ = reply.send(self.load_model(&model, version, &bytes));
+                let _ = reply.send(self.load_model(&model, version, prepared));
             }
             Command::Reconcile {
                 memory,

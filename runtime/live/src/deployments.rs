@@ -208,15 +208,6 @@ impl Deployments {
         self.tags.versions.borrow_mut().insert(name.to_string(), tag);
     }
 
-    /// The policies running `model`, by name.
-    pub(crate) fn policies_of(&self, model: &str) -> Vec<String> {
-        self.policies
-            .iter()
-            .filter(|(_, h)| h.model == model)
-            .map(|(n, _)| n.clone())
-            .collect()
-    }
-
     /// The model version policy `name` runs (0 if it is no policy).
     pub(crate) fn policy_version(&self, name: &str) -> u64 {
         self.policies.get(name).map_or(0, |h| h.version)

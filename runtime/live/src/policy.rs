@@ -110,18 +110,42 @@ pub(crate) fn build(
     Ok(Box::new(hosted))
 }
 
-/// Hands `model` to the policy `guest` is, between two events. `hosted`
+/// A new instance of a policy's guest that loaded a model off the event
+/// loop, with what it reported; or why there is none.
+pub(crate) type Prepared = Result<(Box<dyn PolicyGuest + Send>, ModelInfo), ModelError>;
+
+/// A new instance of the guest of `spec` (`init`ed, wrapped like the
+/// running one) that has loaded `model`. Runs off the event loop: a model
+/// that is refused, faults or overruns its load deadline costs only this
+/// instance, never the running one.
+pub(crate) fn prepare(registry: &crate::registry::Registry, spec: &PolicySpec, model: &[u8]) -> Prepared {
+    let policy = registry
+        .instantiate_policy(&spec.guest, &spec.config)
+        .map_err(|e| ModelError::Refused {
+            message: format!("a new instance of the policy guest did not start: {e}"),
+        })?;
+    let mut policy: Box<dyn PolicyGuest + Send> = Box::new(policy);
+    if let Some(wrap) = &spec.wrap {
+        policy = wrap(policy);
+    }
+    let info = policy.load(model)?;
+    Ok((policy, info))
+}
+
+/// Runs `policy` (which loaded its model as `info`) in the policy `guest`
+/// is, between two events, and returns the instance it replaces. `hosted`
 /// says whether the loop started a policy under that name: if so and
 /// `guest` is no longer one, the engine stopped and released it after a
 /// fault ([`ModelError::Stopped`]); a plain strategy has no model to
 /// replace ([`ModelError::NotAPolicy`]).
-pub(crate) fn load_model(
+pub(crate) fn replace_model(
     guest: &mut dyn StrategyGuest,
     hosted: bool,
-    model: &[u8],
-) -> Result<ModelInfo, ModelError> {
+    policy: Box<dyn PolicyGuest + Send>,
+    info: &ModelInfo,
+) -> Result<Box<dyn PolicyGuest + Send>, ModelError> {
     match wasmtrade_policy::as_policy::<HostedPolicy>(guest) {
-        Some(policy) => policy.load_model(model),
+        Some(running) => running.inner.replace_policy(policy, info),
         None if hosted => Err(ModelError::Stopped),
         None => Err(ModelError::NotAPolicy {
             strategy: guest.info().name.clone(),
@@ -235,8 +259,10 @@ mod tests {
                 });
             };
             self.action = u32::from(*action);
+            // Model 9 takes a window of 5 rows, every other one 2.
+            let rows = if *action == 9 { 5 } else { 2 };
             Ok(ModelInfo {
-                input_shape: vec![1, 2, wasmtrade_model::FEATURES as u32],
+                input_shape: vec![1, rows, wasmtrade_model::FEATURES as u32],
                 actions: 3,
             })
         }
@@ -282,6 +308,30 @@ mod tests {
         (Box::new(fixed), i)
     }
 
+    /// A new instance that loaded `model`, as `Handle::load_model` prepares it.
+    fn prepared(model: &[u8]) -> Prepared {
+        let (mut p, _) = policy();
+        let info = p.load(model)?;
+        Ok((p, info))
+    }
+
+    /// Runs a new instance with `model` in `guest`.
+    fn replace(guest: &mut dyn StrategyGuest, hosted: bool, model: &[u8]) -> Result<(), ModelError> {
+        let (p, info) = prepared(model)?;
+        replace_model(guest, hosted, p, &info).map(drop)
+    }
+
+    /// The action index of every step.
+    #[derive(Default)]
+    struct Steps(std::sync::Mutex<Vec<u32>>);
+
+    impl PolicyObserver for Steps {
+        fn on_step(&self, _: &PolicyStats, action: &PolicyAction) {
+            self.0.lock().unwrap().push(action.index);
+        }
+        fn on_transition(&self, _: &Transition) {}
+    }
+
     fn bar(instrument: InstrumentId, secs: i64) -> Bar {
         let p = Price::from_int(100);
         Bar {
@@ -307,7 +357,7 @@ mod tests {
         let before = s.snapshot().unwrap();
         s.on_bar(&bar(aaa, 10)).unwrap();
         assert_ne!(s.snapshot().unwrap(), before, "its own bar fills the window");
-        load_model(s.as_mut(), true, &[2]).unwrap();
+        replace(s.as_mut(), true, &[2]).unwrap();
         let kept = s.snapshot().unwrap();
         s.on_bar(&bar(aaa, 11)).unwrap();
         assert_ne!(
@@ -321,7 +371,7 @@ mod tests {
     fn a_refused_model_is_an_error_naming_policy_model_and_kept_version() {
         let (p, i) = policy();
         let mut s = build(&spec(), p, i.by_symbol("AAA").unwrap().id).unwrap();
-        let e = load_model(s.as_mut(), true, b"not onnx").unwrap_err();
+        let e = replace(s.as_mut(), true, b"not onnx").unwrap_err();
         let err = refused("clstm", "m", 2, 1, &e);
         assert!(matches!(err, LiveError::InvalidArgument(_)));
         let text = err.to_string();
@@ -335,19 +385,40 @@ mod tests {
         let mut s = build(&spec(), p, i.by_symbol("AAA").unwrap().id).unwrap();
         // What the engine leaves of a guest it stopped: no policy any more.
         let mut released = wasmtrade_engine::ReleasedStrategy::of(s.as_mut(), "trapped");
-        let e = load_model(&mut released, true, &[2]).unwrap_err();
+        let e = replace(&mut released, true, &[2]).unwrap_err();
         assert_eq!(e, ModelError::Stopped);
         assert!(matches!(
             refused("clstm", "m", 2, 1, &e),
             LiveError::FailedPrecondition(_)
         ));
         // A plain strategy (one the loop did not start as a policy).
-        let e = load_model(&mut released, false, &[2]).unwrap_err();
+        let e = replace(&mut released, false, &[2]).unwrap_err();
         assert_eq!(
             e.to_string(),
             "`fixed` is not a policy: only policies take models"
         );
-        load_model(s.as_mut(), true, &[2]).unwrap();
+        replace(s.as_mut(), true, &[2]).unwrap();
+    }
+
+    #[test]
+    fn a_model_with_another_window_is_refused_and_the_running_instance_never_sees_it() {
+        let (p, i) = policy();
+        let aaa = i.by_symbol("AAA").unwrap().id;
+        let steps = Arc::new(Steps::default());
+        let mut with_observer = spec();
+        with_observer.observers = vec![steps.clone()];
+        let mut s = build(&with_observer, p, aaa).unwrap();
+        for t in 0..3 {
+            s.on_bar(&bar(aaa, t)).unwrap();
+        }
+        let e = replace(s.as_mut(), true, &[9]).unwrap_err();
+        assert!(matches!(e, ModelError::Shape { .. }), "{e}");
+        s.on_bar(&bar(aaa, 3)).unwrap();
+        // Model 1 (action 1) decides before and after the refusal.
+        assert_eq!(*steps.0.lock().unwrap(), [1, 1, 1]);
+        replace(s.as_mut(), true, &[2]).unwrap();
+        s.on_bar(&bar(aaa, 4)).unwrap();
+        assert_eq!(steps.0.lock().unwrap().last(), Some(&2));
     }
 
     #[test]

@@ -77,6 +77,22 @@ impl<P: PolicyGuest> PolicyStrategy<P> {
         Ok(info)
     }
 
+    /// Runs `policy` — a new instance that has already loaded its model
+    /// (`info`) — from the next event on, keeping the feature windows,
+    /// working orders, counters and pending transition; returns the
+    /// instance it replaces. A model with another window is refused and
+    /// nothing changes. The running instance never sees the new weights, so
+    /// a model that is refused, slow or faulting in its load cannot stop it.
+    pub fn replace_policy(&mut self, policy: P, info: &ModelInfo) -> Result<P, ModelError> {
+        let rows = Self::rows_of(info)?;
+        if rows != self.rows {
+            return Err(ModelError::Shape {
+                shape: info.input_shape.clone(),
+            });
+        }
+        Ok(std::mem::replace(&mut self.policy, policy))
+    }
+
     /// Reports every decision and transition to `observer` from now on.
     pub fn set_observer(&mut self, observer: Arc<dyn PolicyObserver>) {
         self.observer = Some(observer);

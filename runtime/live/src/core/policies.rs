@@ -31,19 +31,19 @@ impl Core {
         Ok(())
     }
 
-    /// Swaps the weights of every policy running `model` (each keeps its
-    /// state), in name order; a policy that refuses keeps its weights, the
-    /// error says why and the policies after it are not tried (`serve`
-    /// gives each model to one policy).
+    /// Runs the instance prepared for each policy running `model` (each
+    /// keeps its state), in name order; a policy whose preparation failed or
+    /// that refuses the instance keeps its running one, the error says why
+    /// and the policies after it are not tried (`serve` gives each model to
+    /// one policy).
     pub(super) fn load_model(
         &mut self,
         model: &str,
         version: u64,
-        bytes: &[u8],
+        prepared: Vec<(String, crate::policy::Prepared)>,
     ) -> Result<Vec<String>, LiveError> {
-        let names = self.deployments.policies_of(model);
-        let mut done = Vec::with_capacity(names.len());
-        for name in names {
+        let mut done = Vec::with_capacity(prepared.len());
+        for (name, outcome) in prepared {
             let watch = Stopwatch::start();
             let kept = self.deployments.policy_version(&name);
             let (from, to) = (
@@ -54,10 +54,13 @@ impl Core {
                 continue;
             };
             // `name` is one of the policies this loop started.
-            let outcome = crate::policy::load_model(slot.guest.as_mut(), true, bytes);
+            let outcome = outcome.and_then(|(policy, info)| {
+                crate::policy::replace_model(slot.guest.as_mut(), true, policy, &info).map(|old| (old, info))
+            });
             let pause_ns = watch.elapsed_ns();
             match outcome {
-                Ok(info) => {
+                Ok((old, info)) => {
+                    drop(old);
                     tracing::info!(policy = %name, model, version, shape = ?info.input_shape, "model swapped");
                     self.deployments.set_policy_version(&name, version);
                     self.swap_event(&name, SwapAction::Model, from, to, pause_ns, None);

@@ -69,22 +69,41 @@ impl Handle {
         Ok(())
     }
 
-    /// Hands version `version` of model `model` to the policies running it:
-    /// each swaps its weights between two events and keeps its state. Replies
-    /// with the policies that took it (none: no policy runs that model); a
-    /// refused model leaves the old weights running and the error says why.
+    /// Runs version `version` of model `model` in the policies running it.
+    /// For each, a new instance of its guest loads the model off the event
+    /// loop (its own fuel and deadline); the loop then swaps the instance in
+    /// between two events, keeping the policy's state (windows, position,
+    /// counters, pending transition). Replies with the policies that took it
+    /// (none: no policy runs that model). A refused, faulting or slow load
+    /// costs only the new instance: the old model keeps running and the
+    /// error says why.
     pub async fn load_model(
         &self,
         model: &str,
         version: u64,
         bytes: Arc<Vec<u8>>,
     ) -> Result<Vec<String>, LiveError> {
-        let (name, kept) = (model.to_string(), bytes.clone());
+        let specs: Vec<PolicySpec> = self
+            .inner
+            .policies
+            .lock()
+            .map(|p| p.values().filter(|s| s.model == model).cloned().collect())
+            .unwrap_or_default();
+        let mut prepared = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let (registry, model_bytes, name) =
+                (self.inner.registry.clone(), bytes.clone(), spec.name.clone());
+            let outcome =
+                tokio::task::spawn_blocking(move || crate::policy::prepare(&registry, &spec, &model_bytes))
+                    .await
+                    .map_err(|e| LiveError::task("preparing the new model panicked", e))?;
+            prepared.push((name, outcome));
+        }
         let took = self
             .command(|reply| Command::LoadModel {
-                model: name,
+                model: model.to_string(),
                 version,
-                bytes,
+                prepared,
                 reply,
             })
             .await??;
@@ -93,7 +112,7 @@ impl Handle {
             for name in &took {
                 if let Some(spec) = policies.get_mut(name) {
                     spec.model_version = version;
-                    spec.model_bytes = kept.clone();
+                    spec.model_bytes = bytes.clone();
                 }
             }
         }
