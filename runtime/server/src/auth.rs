@@ -95,6 +95,8 @@ calls! {
     ListPending = "/wasmtrade.v1.RiskService/ListPending" => Viewer,
     /// Upload a policy model.
     UploadModel = "/wasmtrade.v1.ModelService/UploadModel" => Deployer,
+    /// Upload a policy model in chunks.
+    UploadModelStream = "/wasmtrade.v1.ModelService/UploadModelStream" => Deployer,
     /// List models.
     ListModels = "/wasmtrade.v1.ModelService/ListModels" => Viewer,
     /// Activate a model version.

@@ -145,6 +145,99 @@ impl ModelService for Models {
         Ok(Response::new(version(v)))
     }
 
+    async fn upload_model_stream(
+        &self,
+        request: Request<tonic::Streaming<pb::ModelChunk>>,
+    ) -> Result<Response<pb::ModelVersion>, Status> {
+        use pb::model_chunk::Chunk;
+        let mut stream = request.into_inner();
+        let limit = self.store.max_bytes() as u64;
+        let header = match stream.message().await? {
+            Some(pb::ModelChunk {
+                chunk: Some(Chunk::Header(h)),
+            }) => h,
+            Some(_) => {
+                return Err(crate::status::invalid_field(
+                    "header",
+                    "the first message of a model upload must be the header (name, sha256, size), not data",
+                ));
+            }
+            None => {
+                return Err(crate::status::invalid_field(
+                    "header",
+                    "empty model upload: send a header, then the bytes",
+                ));
+            }
+        };
+        if header.sha256.len() != 64 || !header.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(crate::status::invalid_field(
+                "header.sha256",
+                format!(
+                    "model upload of `{}`: header.sha256 must be the 64 hex digits of the file's sha256, got {:?}",
+                    header.name, header.sha256
+                ),
+            ));
+        }
+        if header.size > limit {
+            return Err(Status::resource_exhausted(format!(
+                "model upload of `{}` declares {} bytes, above the model store's limit of {limit} bytes",
+                header.name, header.size
+            )));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(header.size).unwrap_or(0));
+        while let Some(chunk) = stream.message().await? {
+            match chunk.chunk {
+                Some(Chunk::Data(d)) => {
+                    if (bytes.len() + d.len()) as u64 > limit {
+                        return Err(Status::resource_exhausted(format!(
+                            "model upload of `{}` exceeds the model store's limit of {limit} bytes",
+                            header.name
+                        )));
+                    }
+                    bytes.extend_from_slice(&d);
+                }
+                Some(Chunk::Header(_)) => {
+                    return Err(crate::status::invalid_field(
+                        "header",
+                        "a second header arrived in a model upload: send one header, then data",
+                    ));
+                }
+                None => {}
+            }
+        }
+        if header.size != 0 && header.size != bytes.len() as u64 {
+            return Err(crate::status::invalid_field(
+                "header.size",
+                format!(
+                    "model upload of `{}`: header.size says {} bytes but {} arrived; nothing was stored",
+                    header.name,
+                    header.size,
+                    bytes.len()
+                ),
+            ));
+        }
+        let got = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        if !got.eq_ignore_ascii_case(&header.sha256) {
+            return Err(crate::status::invalid_field(
+                "header.sha256",
+                format!(
+                    "model upload of `{}`: the bytes' sha256 is {got}, not {} as the header says; nothing was stored",
+                    header.name, header.sha256
+                ),
+            ));
+        }
+        let store = self.store.clone();
+        let (name, bytes) = (header.name, Arc::new(bytes));
+        let model = bytes.clone();
+        let v = blocking(move || store.put(&name, &model)).await?;
+        let v = if header.activate {
+            self.activate(v, bytes).await?
+        } else {
+            v
+        };
+        Ok(Response::new(version(v)))
+    }
+
     async fn list_models(
         &self,
         request: Request<pb::ListModelsRequest>,

@@ -42,6 +42,7 @@ mod serve_broker_config;
 mod serve_host_call_storm;
 mod serve_hostile;
 mod serve_memory;
+mod serve_model_upload;
 mod serve_ops;
 mod serve_policy;
 mod serve_principals;

@@ -8,14 +8,17 @@ use clap::Subcommand;
 use serde_json::json;
 use wasmtrade_proto::v1::model_service_client::ModelServiceClient;
 use wasmtrade_proto::v1::{
-    ActivateModelRequest, ListCheckpointsRequest, ListModelsRequest, ModelVersion, UploadModelRequest,
-    activate_model_request::Source,
+    ActivateModelRequest, ListCheckpointsRequest, ListModelsRequest, ModelChunk, ModelUploadHeader,
+    ModelVersion, activate_model_request::Source, model_chunk::Chunk,
 };
 
 use super::args::ClientArgs;
 use super::connect::Connection;
 use super::output::table;
 use super::{json, output};
+
+/// Bytes per message of a streamed model upload.
+const MODEL_CHUNK_BYTES: usize = 1 << 20;
 
 /// `wasmtrade model ...`: policy models on a running server.
 #[derive(Debug, Subcommand)]
@@ -107,13 +110,24 @@ pub async fn run(command: ModelCommand) -> anyhow::Result<()> {
         } => {
             let model = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let conn = Connection::open(&args).await?;
-            let request = conn.request(UploadModelRequest {
+            // Streamed in chunks with the file's sha256: no single message
+            // holds the model, and the server checks the bytes end to end.
+            let header = ModelUploadHeader {
                 name,
-                model,
                 activate,
-            });
+                sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&model)),
+                size: model.len() as u64,
+            };
+            let chunks: Vec<ModelChunk> = std::iter::once(Chunk::Header(header))
+                .chain(model.chunks(MODEL_CHUNK_BYTES).map(|c| Chunk::Data(c.to_vec())))
+                .map(|chunk| ModelChunk { chunk: Some(chunk) })
+                .collect();
+            let request = conn.request(tokio_stream::iter(chunks));
             let v = conn
-                .unary("ModelService/UploadModel", client(&conn).upload_model(request))
+                .unary(
+                    "ModelService/UploadModelStream",
+                    client(&conn).upload_model_stream(request),
+                )
                 .await?;
             print_versions(&[v], args.json)
         }
