@@ -8,19 +8,13 @@ use crate::bindings::{host, types};
 use crate::convert;
 use crate::state::GuestState;
 
-/// Longest indicator name, symbol or key looked up; longer never matches.
-const MAX_LOOKUP_LEN: usize = 256;
-
 impl types::Host for GuestState {}
 
 impl GuestState {
     /// Numbers [`host::Host::indicator`] would return (what it is charged for).
     pub(crate) fn indicator_len(&self, name: &str, instrument: types::InstrumentId) -> usize {
-        if name.len() > MAX_LOOKUP_LEN {
-            return 0;
-        }
         self.ctx
-            .indicator(name, InstrumentId(instrument))
+            .lookup_indicator(name, InstrumentId(instrument))
             .map_or(0, <[f64]>::len)
     }
 
@@ -64,11 +58,8 @@ impl host::Host for GuestState {
     }
 
     fn indicator(&mut self, name: String, instrument: types::InstrumentId) -> Option<Vec<f64>> {
-        if name.len() > MAX_LOOKUP_LEN {
-            return None;
-        }
         self.ctx
-            .indicator(&name, InstrumentId(instrument))
+            .lookup_indicator(&name, InstrumentId(instrument))
             .map(<[f64]>::to_vec)
     }
 
@@ -80,19 +71,11 @@ impl host::Host for GuestState {
     }
 
     fn instrument_by_symbol(&mut self, symbol: String) -> Option<types::InstrumentId> {
-        if symbol.len() > MAX_LOOKUP_LEN {
-            return None;
-        }
-        self.ctx.instruments.by_symbol(&symbol).map(|i| i.id.0)
+        self.ctx.lookup_instrument(&symbol).map(|id| id.0)
     }
 
     fn set_timer(&mut self, name: String, at: types::Timestamp) {
-        if name.len() > MAX_LOOKUP_LEN || !self.ctx.set_timer(&name, Timestamp::from_nanos(at)) {
-            self.ctx.log(
-                wasmtrade_model::LogLevel::Warn,
-                "host: timer refused (too many timers or name too long)",
-            );
-        }
+        self.ctx.request_timer(&name, Timestamp::from_nanos(at));
     }
 
     fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {
@@ -100,11 +83,6 @@ impl host::Host for GuestState {
     }
 
     fn kv_set(&mut self, key: String, value: Vec<u8>) {
-        if let Err(full) = self.ctx.kv_set(&key, &value) {
-            self.ctx.log(
-                wasmtrade_model::LogLevel::Warn,
-                &format!("host: kv-set refused: {full}"),
-            );
-        }
+        self.ctx.request_kv_set(&key, &value);
     }
 }

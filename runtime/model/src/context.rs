@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 use crate::kv::{KvFull, KvSpace};
 use crate::{InstrumentId, Instruments, Timestamp};
 
+/// Longest indicator name, symbol or timer name a guest looks up or sets;
+/// longer never matches. One rule for wasm guests' imports and native
+/// strategies' context.
+pub const MAX_LOOKUP_LEN: usize = 256;
+
 /// A guest's view of one position (`f64`: read-only information for guests).
 #[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
 pub struct PositionView {
@@ -220,6 +225,43 @@ impl GuestContext {
             .set(key, value, self.limits.max_kv_bytes, self.limits.max_kv_entries)
     }
 
+    /// A guest's indicator lookup (wasm import or native context alike):
+    /// nothing for a name longer than [`MAX_LOOKUP_LEN`].
+    pub fn lookup_indicator(&self, name: &str, instrument: InstrumentId) -> Option<&[f64]> {
+        if name.len() > MAX_LOOKUP_LEN {
+            return None;
+        }
+        self.indicator(name, instrument)
+    }
+
+    /// A guest's instrument lookup by symbol: nothing for a symbol longer
+    /// than [`MAX_LOOKUP_LEN`].
+    pub fn lookup_instrument(&self, symbol: &str) -> Option<InstrumentId> {
+        if symbol.len() > MAX_LOOKUP_LEN {
+            return None;
+        }
+        self.instruments.by_symbol(symbol).map(|i| i.id)
+    }
+
+    /// A guest's timer request: refused, with a warning in its log, over
+    /// the timer limit or for a name longer than [`MAX_LOOKUP_LEN`].
+    pub fn request_timer(&mut self, name: &str, at: Timestamp) {
+        if name.len() > MAX_LOOKUP_LEN || !self.set_timer(name, at) {
+            self.log(
+                LogLevel::Warn,
+                "host: timer refused (too many timers or name too long)",
+            );
+        }
+    }
+
+    /// A guest's key-value write: refused, with a warning in its log, when
+    /// it does not fit the space.
+    pub fn request_kv_set(&mut self, key: &str, value: &[u8]) {
+        if let Err(full) = self.kv_set(key, value) {
+            self.log(LogLevel::Warn, &format!("host: kv-set refused: {full}"));
+        }
+    }
+
     /// Requests a timer if within the limit (replacing one of the same name); returns whether it did.
     pub fn set_timer(&mut self, name: &str, at: Timestamp) -> bool {
         if !self.timers.contains_key(name) && self.timers.len() >= self.limits.max_timers {
@@ -286,5 +328,26 @@ mod tests {
         assert!(!ctx.set_timer("u", Timestamp::from_secs(5)));
         assert!(ctx.take_due_timers(Timestamp::from_secs(4)).is_empty());
         assert_eq!(ctx.take_due_timers(Timestamp::from_secs(5)).len(), 1);
+    }
+
+    #[test]
+    fn guest_lookups_past_the_length_limit_never_match_and_refusals_are_logged() {
+        let mut instruments = Instruments::new();
+        instruments.intern("AAPL");
+        let mut ctx = GuestContext::new(Arc::new(instruments), 1);
+        ctx.indicators.insert("sma".into(), vec![Some(vec![1.5])]);
+        let long = "A".repeat(MAX_LOOKUP_LEN + 1);
+        assert_eq!(ctx.lookup_instrument("AAPL"), Some(InstrumentId(0)));
+        assert_eq!(ctx.lookup_instrument(&long), None);
+        assert_eq!(ctx.lookup_indicator("sma", InstrumentId(0)), Some(&[1.5][..]));
+        assert_eq!(ctx.lookup_indicator(&long, InstrumentId(0)), None);
+        ctx.request_timer(&long, Timestamp::from_secs(1));
+        assert!(ctx.take_due_timers(Timestamp::from_secs(2)).is_empty());
+        ctx.limits.max_kv_bytes = 2;
+        ctx.request_kv_set("key", b"too long");
+        let warnings: Vec<&str> = ctx.logs.iter().map(|l| l.message.as_str()).collect();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("host: timer refused"), "{warnings:?}");
+        assert!(warnings[1].starts_with("host: kv-set refused"), "{warnings:?}");
     }
 }

@@ -30,7 +30,9 @@ mod order;
 mod policy;
 mod time;
 
-pub use context::{AccountView, ContextLimits, GuestContext, GuestRng, LogLevel, LogLine, PositionView};
+pub use context::{
+    AccountView, ContextLimits, GuestContext, GuestRng, LogLevel, LogLine, MAX_LOOKUP_LEN, PositionView,
+};
 pub use event::{BrokerEvent, RejectCode, RejectNotice, Rejection};
 pub use fixed::{DECIMALS, FixedError, MONEY_DECIMALS, MONEY_SCALE, Price, Quantity, Rate, SCALE};
 pub use guest::{GuestFault, GuestInfo, IndicatorGuest, Intents, StrategyGuest};

@@ -1,15 +1,12 @@
 //! The SDK [`Context`] over the engine's [`GuestContext`], answering every
-//! call exactly as the wasm host answers the matching import.
+//! call exactly as the wasm host answers the matching import: both go
+//! through the context's `lookup_*`/`request_*` rules.
 
-use wasmtrade_model::{GuestContext, InstrumentId, LogLevel, Timestamp};
+use wasmtrade_model::{GuestContext, InstrumentId, Timestamp};
 use wasmtrade_sdk as sdk;
 use wasmtrade_sdk::Context;
 
 use crate::convert;
-
-/// Longest indicator name, symbol or timer name looked up; longer never
-/// matches (the wasm host's bound).
-const MAX_LOOKUP_LEN: usize = 256;
 
 /// Borrows a [`GuestContext`] as an SDK [`Context`] for one callback.
 pub(crate) struct ContextAdapter<'a>(pub(crate) &'a mut GuestContext);
@@ -39,11 +36,8 @@ impl Context for ContextAdapter<'_> {
         convert::account(&self.0.account)
     }
     fn indicator(&self, name: &str, instrument: sdk::InstrumentId) -> Option<Vec<f64>> {
-        if name.len() > MAX_LOOKUP_LEN {
-            return None;
-        }
         self.0
-            .indicator(name, InstrumentId(instrument.0))
+            .lookup_indicator(name, InstrumentId(instrument.0))
             .map(<[f64]>::to_vec)
     }
     fn symbol(&self, instrument: sdk::InstrumentId) -> Option<String> {
@@ -53,30 +47,16 @@ impl Context for ContextAdapter<'_> {
             .map(|i| i.symbol.clone())
     }
     fn instrument(&self, symbol: &str) -> Option<sdk::InstrumentId> {
-        if symbol.len() > MAX_LOOKUP_LEN {
-            return None;
-        }
-        self.0
-            .instruments
-            .by_symbol(symbol)
-            .map(|i| sdk::InstrumentId(i.id.0))
+        self.0.lookup_instrument(symbol).map(|id| sdk::InstrumentId(id.0))
     }
     fn set_timer(&mut self, name: &str, at: sdk::Timestamp) {
-        if name.len() > MAX_LOOKUP_LEN || !self.0.set_timer(name, Timestamp::from_nanos(at)) {
-            self.0.log(
-                LogLevel::Warn,
-                "host: timer refused (too many timers or name too long)",
-            );
-        }
+        self.0.request_timer(name, Timestamp::from_nanos(at));
     }
     fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
         self.0.kv.get(key).map(<[u8]>::to_vec)
     }
     fn kv_set(&mut self, key: &str, value: &[u8]) {
-        if let Err(full) = self.0.kv_set(key, value) {
-            self.0
-                .log(LogLevel::Warn, &format!("host: kv-set refused: {full}"));
-        }
+        self.0.request_kv_set(key, value);
     }
 }
 
@@ -84,7 +64,7 @@ impl Context for ContextAdapter<'_> {
 mod tests {
     use std::sync::Arc;
 
-    use wasmtrade_model::{ContextLimits, Instruments, PositionView};
+    use wasmtrade_model::{ContextLimits, Instruments, LogLevel, PositionView};
 
     use super::*;
 
