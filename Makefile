@@ -137,6 +137,7 @@ bench: guests
 	cargo bench --workspace --bench sandbox
 	cargo bench --workspace --bench kill
 	cargo bench --workspace --bench durability
+	cargo bench --workspace --bench risk
 
 # The ten-minute soak of issue 15 (make test runs the same test for 45 s):
 # sma-cross with partial fills at full market speed on the embedded

@@ -1,6 +1,8 @@
 //! Builds the fixture guests in `tests/fixtures` once per test binary.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod hostile;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};

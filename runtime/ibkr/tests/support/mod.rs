@@ -12,6 +12,8 @@
     clippy::too_many_arguments
 )]
 
+pub mod session;
+
 use std::collections::BTreeSet;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
