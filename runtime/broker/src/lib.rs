@@ -47,7 +47,7 @@ pub use venue::{Connection, Execution, VenueOrder, VenueReport};
 
 use std::time::Duration;
 
-use wasmtrade_model::{Bar, BrokerEvent, NewOrder, OrderId, StrategyId, Tick, Timestamp};
+use wasmtrade_model::{Bar, BrokerEvent, CollectionSize, NewOrder, OrderId, StrategyId, Tick, Timestamp};
 use wasmtrade_risk::{Amendment, RiskApproved};
 
 /// Why a broker refused a request synchronously.
@@ -146,10 +146,18 @@ pub trait Broker {
     fn report(&mut self, known: &[OrderId], timeout: Duration) -> Result<VenueReport, BrokerError>;
     /// The runtime made its finished orders durable and released them from
     /// its own books: an in-process venue may forget them too (its
-    /// positions and cash stay), so its memory stays flat over a long run.
-    /// A venue of its own (a real broker, the separate paper venue) keeps
-    /// its books and ignores this.
+    /// positions and cash stay), so its memory stays flat over a long run;
+    /// an adapter to a venue of its own (IB) forgets its tracking of them,
+    /// the venue keeps its books. The default does nothing (an adapter
+    /// that keeps nothing per order here).
     fn release_finished(&mut self) {}
+    /// The lengths of the per-order collections this adapter keeps in this
+    /// process (its order and execution books), for `/status` and soaks.
+    /// Empty for an adapter that keeps none here (the separate paper
+    /// venue keeps its books in its own process).
+    fn collection_sizes(&self) -> Vec<CollectionSize> {
+        Vec::new()
+    }
 }
 
 impl<B: Broker + ?Sized> Broker for Box<B> {
@@ -190,6 +198,9 @@ impl<B: Broker + ?Sized> Broker for Box<B> {
     }
     fn release_finished(&mut self) {
         (**self).release_finished();
+    }
+    fn collection_sizes(&self) -> Vec<CollectionSize> {
+        (**self).collection_sizes()
     }
 }
 

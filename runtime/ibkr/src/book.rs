@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use wasmtrade_broker::{Execution, VenueOrder};
 use wasmtrade_model::{
-    BrokerEvent, ClientOrderId, Fill, Instruments, Money, NewOrder, OrderId, OrderStatus, Quantity,
-    StrategyId, Timestamp,
+    BrokerEvent, ClientOrderId, CollectionSize, Fill, Instruments, Money, NewOrder, OrderId, OrderStatus,
+    Quantity, StrategyId, Timestamp,
 };
 
 use crate::mapping;
@@ -345,6 +345,39 @@ impl Book {
         }
     }
 
+    /// Forgets finished orders the runtime released (terminal, no fill
+    /// waiting for its commission): their tracking, IB id and executions.
+    /// The exec ids seen stay, so an execution TWS re-sends for a
+    /// forgotten order is still dropped as a duplicate.
+    pub fn release_finished(&mut self) {
+        let waiting: BTreeSet<OrderId> = self.pending.iter().map(|p| p.fill.order_id).collect();
+        let done: BTreeSet<OrderId> = self
+            .orders
+            .iter()
+            .filter(|(id, t)| t.status.is_terminal() && !waiting.contains(id))
+            .map(|(id, _)| *id)
+            .collect();
+        if done.is_empty() {
+            return;
+        }
+        self.orders.retain(|id, _| !done.contains(id));
+        self.by_ib.retain(|_, id| !done.contains(id));
+        self.executions.retain(|_, e| !done.contains(&e.order_id));
+    }
+
+    /// The lengths of the book's per-order collections.
+    pub fn collection_sizes(&self) -> Vec<CollectionSize> {
+        vec![
+            CollectionSize::new("ibkr.orders", self.orders.len()),
+            CollectionSize::new("ibkr.by_ib", self.by_ib.len()),
+            CollectionSize::new("ibkr.seen_exec", self.seen_exec.len()),
+            CollectionSize::new("ibkr.pending", self.pending.len()),
+            CollectionSize::new("ibkr.early_commission", self.early_commission.len()),
+            CollectionSize::new("ibkr.executions", self.executions.len()),
+            CollectionSize::new("ibkr.events", self.events.len()),
+        ]
+    }
+
     /// The venue's view of our orders, as far as this session saw it.
     pub fn venue_orders(&self) -> Vec<VenueOrder> {
         self.orders
@@ -448,6 +481,39 @@ mod tests {
         assert!(!b.on_execution(exec("E1", 40.0), &ins, now, T));
         assert_eq!(b.duplicate_executions, 1);
         assert_eq!(b.get(OrderId(1)).unwrap().filled, Quantity::from_int(40));
+    }
+
+    fn size(b: &Book, name: &str) -> u64 {
+        b.collection_sizes().iter().find(|c| c.name == name).unwrap().len
+    }
+
+    #[test]
+    fn a_released_filled_order_leaves_the_book_and_its_resent_execution_stays_a_duplicate() {
+        let (mut b, ins) = book();
+        let now = Instant::now();
+        assert!(b.on_execution(exec("E1", 100.0), &ins, now, T));
+        // Its fill still waits for the commission: the order stays.
+        b.release_finished();
+        assert!(b.contains(OrderId(1)));
+        b.on_commission("E1", 1.0);
+        b.release_finished();
+        assert!(!b.contains(OrderId(1)));
+        assert_eq!((size(&b, "ibkr.orders"), size(&b, "ibkr.by_ib")), (0, 0));
+        assert_eq!(size(&b, "ibkr.executions"), 0);
+        // TWS re-sends the day's executions after a reconnect.
+        assert!(!b.on_execution(exec("E1", 100.0), &ins, now, T));
+        assert_eq!(b.duplicate_executions, 1);
+        assert_eq!(size(&b, "ibkr.executions"), 0);
+    }
+
+    #[test]
+    fn a_working_order_is_not_released() {
+        let (mut b, ins) = book();
+        assert!(b.on_execution(exec("E1", 40.0), &ins, Instant::now(), T));
+        b.on_commission("E1", 1.0);
+        b.release_finished();
+        assert!(b.contains(OrderId(1)));
+        assert_eq!(size(&b, "ibkr.executions"), 1);
     }
 
     #[test]

@@ -12,7 +12,8 @@ use ibapi::orders::{ExecutionFilter, Executions, Orders};
 use tokio::sync::mpsc;
 use wasmtrade_broker::{Broker, BrokerError, Connection, Execution, VenueOrder, VenueReport};
 use wasmtrade_model::{
-    Bar, BrokerEvent, Money, NewOrder, OrderId, OrderStatus, OrderType, Quantity, StrategyId, Tick, Timestamp,
+    Bar, BrokerEvent, CollectionSize, Money, NewOrder, OrderId, OrderStatus, OrderType, Quantity, StrategyId,
+    Tick, Timestamp,
 };
 use wasmtrade_risk::{Amendment, RiskApproved};
 
@@ -284,6 +285,14 @@ impl Broker for IbkrBroker {
                 reason: "adapter shut down".into(),
             },
         }
+    }
+
+    fn release_finished(&mut self) {
+        lock(&self.shared.state).book.release_finished();
+    }
+
+    fn collection_sizes(&self) -> Vec<CollectionSize> {
+        lock(&self.shared.state).book.collection_sizes()
     }
 
     fn report(&mut self, known: &[OrderId], timeout: Duration) -> Result<VenueReport, BrokerError> {

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use wasmtrade_broker::Broker;
 use wasmtrade_engine::{Engine, EngineConfig, FaultPolicy, KillSignal};
-use wasmtrade_model::{Bar, IndicatorGuest, Instruments, StrategyGuest, StrategyId, Timestamp};
+use wasmtrade_model::{
+    Bar, CollectionSize, IndicatorGuest, Instruments, StrategyGuest, StrategyId, Timestamp,
+};
 use wasmtrade_oms::Oms;
 use wasmtrade_risk::{ChangeRecord, Engine as RiskEngine, HaltScope, KillScope, KillSwitchState, RiskConfig};
 use wasmtrade_store::Store;
@@ -135,6 +137,10 @@ pub(crate) enum Command {
     },
     /// The account.
     Account { reply: oneshot::Sender<AccountInfo> },
+    /// The lengths of the per-order collections (OMS and broker adapter).
+    Collections {
+        reply: oneshot::Sender<Vec<CollectionSize>>,
+    },
     /// Turn a kill switch on or off.
     Kill {
         scope: KillScope,
@@ -504,6 +510,11 @@ impl Core {
             }
             Command::Account { reply } => {
                 let _ = reply.send(AccountInfo::of(&self.engine));
+            }
+            Command::Collections { reply } => {
+                let mut sizes = self.engine.oms().collection_sizes();
+                sizes.extend(self.engine.broker().collection_sizes());
+                let _ = reply.send(sizes);
             }
             Command::Kill {
                 scope,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtrade_broker::{Broker, BrokerError, Connection, VenueReport};
-use wasmtrade_model::{Bar, BrokerEvent, NewOrder, OrderId, StrategyId, Tick, Timestamp};
+use wasmtrade_model::{Bar, BrokerEvent, CollectionSize, NewOrder, OrderId, StrategyId, Tick, Timestamp};
 use wasmtrade_risk::{Amendment, RiskApproved};
 
 /// Checked before every order, amendment and cancel goes to the broker:
@@ -190,6 +190,9 @@ impl Broker for GatedBroker {
     }
     fn release_finished(&mut self) {
         self.inner.release_finished();
+    }
+    fn collection_sizes(&self) -> Vec<CollectionSize> {
+        self.inner.collection_sizes()
     }
 }
 

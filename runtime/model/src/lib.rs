@@ -16,6 +16,7 @@
 //! assert_eq!(Side::Sell.signed(Quantity::from_int(3)), Quantity::from_int(-3));
 //! ```
 
+mod collections;
 mod context;
 mod event;
 mod fixed;
@@ -30,6 +31,7 @@ mod order;
 mod policy;
 mod time;
 
+pub use collections::CollectionSize;
 pub use context::{
     AccountView, ContextLimits, GuestContext, GuestRng, LogLevel, LogLine, MAX_LOOKUP_LEN, PositionView,
 };

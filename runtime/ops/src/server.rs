@@ -309,6 +309,12 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
     body["modules"] = json!(s.modules);
     body["risk"] = json!(s.risk);
     body["account"] = json!(s.account);
+    let collections: serde_json::Map<String, serde_json::Value> = s
+        .collections
+        .iter()
+        .map(|c| (c.name.to_string(), json!(c.len)))
+        .collect();
+    body["collections"] = serde_json::Value::Object(collections);
     (StatusCode::OK, Json(body)).into_response()
 }
 

@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use wasmtrade_live::{
     AccountInfo, Event, Halt, HaltScope, Handle, Latch, LiveError, ModuleInfo, RiskState, RunState,
 };
-use wasmtrade_model::Money;
+use wasmtrade_model::{CollectionSize, Money};
 
 /// A boxed future borrowing its source (what [`Source`]'s polls return).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -59,6 +59,8 @@ pub struct Sample {
     pub guests_created: u64,
     /// Guest instances alive now.
     pub guests_live: u64,
+    /// The lengths of the per-order collections (OMS and broker adapter).
+    pub collections: Vec<CollectionSize>,
 }
 
 /// The account and the event loop's counters.
@@ -335,7 +337,12 @@ impl Source for Handle {
 
     fn sample(&self) -> BoxFuture<'_, Result<Sample, LiveError>> {
         Box::pin(async move {
-            let (account, modules, risk) = tokio::join!(self.account(), self.list(None), self.risk_state());
+            let (account, modules, risk, collections) = tokio::join!(
+                self.account(),
+                self.list(None),
+                self.risk_state(),
+                self.collection_sizes()
+            );
             let (journal_records, journal_lag_records) = self.journal_progress();
             let (guests_created, guests_live) = self.guest_instances();
             Ok(Sample {
@@ -352,6 +359,7 @@ impl Source for Handle {
                 reconciliation: self.reconciliation(),
                 guests_created,
                 guests_live,
+                collections: collections?,
             })
         })
     }

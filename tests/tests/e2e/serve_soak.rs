@@ -10,7 +10,10 @@
 //! broker, synthetic market) as fast as the market goes, with a volume
 //! participation limit so most orders fill in parts. It lasts
 //! `WASMTRADE_SOAK_SECS` seconds (default 45; `make soak` runs it for ten
-//! minutes) and prints every sample.
+//! minutes) and prints every sample: RSS, store size, and the length of
+//! every per-order collection the runtime keeps (the OMS's orders, index,
+//! client-id map, fills and exec ids; the paper broker's working orders,
+//! ledger orders, quantities and executions), read from `/status`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 #![allow(
@@ -18,10 +21,12 @@
     reason = "a soak samples a real process over real time"
 )]
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use wasmtrade_e2e::ops::{get_ok, ops_addr};
 use wasmtrade_e2e::{Serve, dir_size, guest_bytes, guest_path, rss, with_custom_section};
 
 const MIB: u64 = 1024 * 1024;
@@ -77,6 +82,17 @@ struct Sample {
     store: u64,
     fills: u64,
     orders: u64,
+    /// `/status`'s `collections`: name → entries.
+    collections: BTreeMap<String, u64>,
+}
+
+/// `/status`'s per-order collection lengths.
+fn collections(serve: &Serve) -> BTreeMap<String, u64> {
+    let status: Value = serde_json::from_str(&get_ok(&ops_addr(serve), "/status")).unwrap();
+    let c = status["collections"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no collections in /status: {status}"));
+    c.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
 }
 
 #[allow(clippy::print_stdout, reason = "the soak prints its samples as it goes")]
@@ -88,14 +104,17 @@ fn sample(serve: &Serve, started: Instant) -> Sample {
         store: dir_size(&serve.data_dir.join("store")).unwrap(),
         fills: account["fills"].as_u64().unwrap(),
         orders: account["orders_sent"].as_u64().unwrap(),
+        collections: collections(serve),
     };
+    let maps: Vec<String> = s.collections.iter().map(|(k, v)| format!("{k}={v}")).collect();
     println!(
-        "soak t={:>4}s  rss {:>6.1} MiB  store {:>6.1} MiB  orders {:>7}  fills {:>7}",
+        "soak t={:>4}s  rss {:>6.1} MiB  store {:>6.1} MiB  orders {:>7}  fills {:>7}  {}",
         s.secs,
         s.rss as f64 / MIB as f64,
         s.store as f64 / MIB as f64,
         s.orders,
-        s.fills
+        s.fills,
+        maps.join(" ")
     );
     s
 }
@@ -126,6 +145,49 @@ fn restart(mut serve: Serve) -> (Serve, Duration) {
     let t = Instant::now();
     let serve = Serve::start(&dir, &ENV).unwrap();
     (serve, t.elapsed())
+}
+
+/// Every per-order collection of the OMS and the paper broker is sampled,
+/// and none holds more over the second half than a bound the first half
+/// sets: finished orders leave memory, whatever the run's length.
+fn assert_collections_flat(early: &[Sample], late: &[Sample]) {
+    let expected = [
+        "oms.orders",
+        "oms.index",
+        "oms.working",
+        "oms.by_client",
+        "oms.fills",
+        "oms.exec_ids",
+        "oms.trades",
+        "paper.working",
+        "paper.known",
+        "paper.ledger_orders",
+        "paper.ledger_quantities",
+        "paper.ledger_executions",
+    ];
+    for name in expected {
+        let peak = |samples: &[Sample]| {
+            samples
+                .iter()
+                .map(|s| {
+                    *s.collections
+                        .get(name)
+                        .unwrap_or_else(|| panic!("/status has no collection {name}: {:?}", s.collections))
+                })
+                .max()
+                .unwrap()
+        };
+        let (before, after) = (peak(early), peak(late));
+        println!("collection {name}: peak {before} in the first half, {after} in the second");
+        // Only working orders (sma-cross keeps at most a few) and what
+        // arrived since the last release stay; a per-order leak would
+        // add thousands over the second half.
+        assert!(
+            after <= before * 2 + 200,
+            "{name} grew from a peak of {before} to {after} over the second half"
+        );
+        assert!(after <= 2_000, "{name} holds {after} entries in a steady run");
+    }
 }
 
 #[test]
@@ -206,6 +268,8 @@ fn a_long_run_with_partial_fills_keeps_rss_store_and_restart_time_flat() {
         warm.store / MIB,
         peak_store / MIB
     );
+
+    assert_collections_flat(&samples, &late);
 
     // A SIGTERM checkpoints at the end: nothing is left to replay.
     assert_eq!((early_rebuilt, late_rebuilt), (0, 0));

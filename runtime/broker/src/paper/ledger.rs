@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use wasmtrade_model::{BrokerEvent, InstrumentId, Money, OrderId, OrderStatus, Quantity, Side};
+use wasmtrade_model::{
+    BrokerEvent, CollectionSize, InstrumentId, Money, OrderId, OrderStatus, Quantity, Side,
+};
 
 use crate::venue::{Execution, VenueOrder, VenueReport};
 
@@ -85,6 +87,15 @@ impl Ledger {
         self.quantities.retain(|id, _| !done.contains(id));
         self.executions.retain(|e| !done.contains(&e.order_id));
         done.into_iter().collect()
+    }
+
+    /// The lengths of the per-order books.
+    pub(crate) fn collection_sizes(&self) -> [CollectionSize; 3] {
+        [
+            CollectionSize::new("paper.ledger_orders", self.orders.len()),
+            CollectionSize::new("paper.ledger_quantities", self.quantities.len()),
+            CollectionSize::new("paper.ledger_executions", self.executions.len()),
+        ]
     }
 
     /// Starts the books from net positions and cash (a checkpoint of the

@@ -48,8 +48,8 @@ mod matching;
 use std::collections::BTreeSet;
 
 use wasmtrade_model::{
-    Bar, BrokerEvent, Fill, InstrumentId, Instruments, NewOrder, OrderId, OrderType, Price, Quantity, SCALE,
-    Side, StrategyId, Tick, TickData, TimeInForce, Timestamp,
+    Bar, BrokerEvent, CollectionSize, Fill, InstrumentId, Instruments, NewOrder, OrderId, OrderType, Price,
+    Quantity, SCALE, Side, StrategyId, Tick, TickData, TimeInForce, Timestamp,
 };
 use wasmtrade_risk::{Amendment, RiskApproved};
 
@@ -509,6 +509,16 @@ impl Broker for PaperBroker {
             ledger.observe(event);
         }
         Ok(ledger.report())
+    }
+
+    fn collection_sizes(&self) -> Vec<CollectionSize> {
+        let mut sizes = vec![
+            CollectionSize::new("paper.working", self.working.len()),
+            CollectionSize::new("paper.known", self.known.len()),
+            CollectionSize::new("paper.events", self.events.len()),
+        ];
+        sizes.extend(self.ledger.collection_sizes());
+        sizes
     }
 
     fn release_finished(&mut self) {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
-use wasmtrade_model::{Order, StrategyId};
+use wasmtrade_model::{CollectionSize, Order, StrategyId};
 use wasmtrade_oms::Position;
 
 use super::Handle;
@@ -53,5 +53,12 @@ impl Handle {
     /// The account.
     pub async fn account(&self) -> Result<AccountInfo, LiveError> {
         self.command(|reply| Command::Account { reply }).await
+    }
+
+    /// The lengths of every per-order collection the loop keeps (the OMS's
+    /// and the broker adapter's), for `/status` and soaks: they hold only
+    /// working orders once finished ones are released.
+    pub async fn collection_sizes(&self) -> Result<Vec<CollectionSize>, LiveError> {
+        self.command(|reply| Command::Collections { reply }).await
     }
 }

@@ -10,7 +10,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use wasmtrade_model::{Fill, InstrumentId, Money, Order, OrderId, Price, StrategyId, Timestamp};
+use wasmtrade_model::{
+    CollectionSize, Fill, InstrumentId, Money, Order, OrderId, Price, StrategyId, Timestamp,
+};
 
 use super::Oms;
 use crate::OmsError;
@@ -114,6 +116,22 @@ impl Oms {
         out.fills = gone_fills;
         out.trades = std::mem::take(&mut self.trades);
         out
+    }
+
+    /// The lengths of every collection that grows with orders and fills:
+    /// after [`Oms::release_finished`] they hold only working orders (and
+    /// trades closed since), so a long run stays flat.
+    pub fn collection_sizes(&self) -> Vec<CollectionSize> {
+        let by_client = self.by_client.values().map(BTreeMap::len).sum();
+        vec![
+            CollectionSize::new("oms.orders", self.orders.len()),
+            CollectionSize::new("oms.index", self.index.len()),
+            CollectionSize::new("oms.working", self.working.len()),
+            CollectionSize::new("oms.by_client", by_client),
+            CollectionSize::new("oms.fills", self.fills.len()),
+            CollectionSize::new("oms.exec_ids", self.exec_ids.len()),
+            CollectionSize::new("oms.trades", self.trades.len()),
+        ]
     }
 
     /// The whole state as a [`OmsCheckpoint`] (see [`Oms::from_checkpoint`]).

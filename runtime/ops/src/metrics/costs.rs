@@ -5,6 +5,7 @@
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use wasmtrade_live::{DURATION_BOUNDS_NS, Durations};
 
 use super::label;
@@ -45,6 +46,18 @@ pub(super) fn encode_guest_costs(enc: &mut DescriptorEncoder, s: &Sample) -> std
         "guest_instances_live",
         "Guest instances alive now (against guests.max_live_guests).",
         s.guests_live as i64,
+    )?;
+    let collections: Vec<_> = s
+        .collections
+        .iter()
+        .map(|c| ([("collection", c.name)], ConstGauge::new(c.len as i64)))
+        .collect();
+    family(
+        enc,
+        "collection_entries",
+        "Entries in a per-order collection of the OMS or the broker adapter: only working orders once finished ones are released, so flat in a steady run.",
+        MetricType::Gauge,
+        &collections,
     )?;
     let strategies: Vec<_> = s
         .modules

@@ -407,6 +407,10 @@ mod tests {
             }),
             guests_created: 5,
             guests_live: 3,
+            collections: vec![
+                wasmtrade_model::CollectionSize::new("oms.index", 2),
+                wasmtrade_model::CollectionSize::new("paper.ledger_orders", 7),
+            ],
             account: AccountStatus {
                 cash: Money::from_int(9_000),
                 equity: Money::from_int(10_050),
@@ -494,6 +498,14 @@ mod tests {
         );
         assert_eq!(v("wasmtrade_guest_instances_created_total"), Some(5.0));
         assert_eq!(v("wasmtrade_guest_instances_live"), Some(3.0));
+        assert_eq!(
+            v(r#"wasmtrade_collection_entries{collection="oms.index"}"#),
+            Some(2.0)
+        );
+        assert_eq!(
+            v(r#"wasmtrade_collection_entries{collection="paper.ledger_orders"}"#),
+            Some(7.0)
+        );
         assert_eq!(
             v("wasmtrade_guest_fuel_consumed_total{module=\"sma\"}"),
             Some(12_345.0)
