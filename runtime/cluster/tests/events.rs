@@ -1,7 +1,7 @@
 //! Kubernetes Events against recorded API-server exchanges
 //! (tests/fixtures/events.json, event_lease_lifecycle.json).
 
-mod support;
+use crate::support;
 
 use anyhow::Result;
 use support::{EVENTS_PATH, FakeApi, cluster, config, identity};

@@ -2,7 +2,7 @@
 //! client over HTTP on loopback, a fake server replaying
 //! tests/fixtures/lease_*.json and checking what the client sent.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

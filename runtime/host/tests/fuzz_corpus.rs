@@ -8,7 +8,7 @@
 //! A panic inside an entry point fails the test with the input's name.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 #[path = "../fuzz/entry/csv_bars.rs"]
 mod csv_bars;

@@ -1,7 +1,7 @@
 //! End-to-end tests of the host against fixture guests built from `tests/fixtures`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

@@ -6,7 +6,7 @@
 //! calls pays for them in proportion to the bytes they copy and runs on.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

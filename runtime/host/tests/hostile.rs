@@ -9,7 +9,7 @@
     reason = "the deadline tests measure wall-clock time"
 )]
 
-mod common;
+use crate::common;
 
 use common::hostile::*;
 
@@ -191,7 +191,7 @@ fn memory_bomb_leaves_the_process_rss_bounded() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "memory_bomb_rss_child",
+            "hostile::memory_bomb_rss_child",
             "--nocapture",
             "--test-threads=1",
         ])

@@ -8,7 +8,7 @@
     reason = "the deadline tests measure wall-clock time"
 )]
 
-mod common;
+use crate::common;
 
 use common::hostile::*;
 

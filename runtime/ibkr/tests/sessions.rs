@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::disallowed_methods, reason = "tests bound their waits with real time")]
 
-mod support;
+use crate::support;
 
 use support::session::*;
 

@@ -2,7 +2,7 @@
 //! passes, one tick or lot over fails, with the named rejection code.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

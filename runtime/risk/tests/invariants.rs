@@ -4,7 +4,7 @@
 //! counting pending orders as filled (worst case).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use proptest::prelude::*;

@@ -4,7 +4,7 @@
 //! drawdown halts, kill-switch latches and audit records.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -33,7 +33,7 @@
     reason = "test helpers outside #[test] functions fail loudly too"
 )]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -152,7 +152,7 @@ fn parse_line(line: &str, rep: &mut Reported) -> bool {
 fn run_child(dir: &Path, rng: &mut StdRng) -> Reported {
     let flush = [None, Some(1), Some(500)][rng.random_range(0..3)];
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+    cmd.args(["--exact", "crash::crash_child", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR, dir)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(dir.with_extension("stderr")).unwrap());

@@ -12,7 +12,7 @@
     reason = "test helpers outside #[test] functions fail loudly too"
 )]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

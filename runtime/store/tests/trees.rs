@@ -6,7 +6,7 @@
     reason = "test helpers outside #[test] functions fail loudly too"
 )]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

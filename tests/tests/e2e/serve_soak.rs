@@ -150,6 +150,7 @@ fn restart(mut serve: Serve) -> (Serve, Duration) {
 /// Every per-order collection of the OMS and the paper broker is sampled,
 /// and none holds more over the second half than a bound the first half
 /// sets: finished orders leave memory, whatever the run's length.
+#[allow(clippy::print_stdout, reason = "the soak prints what it found")]
 fn assert_collections_flat(early: &[Sample], late: &[Sample]) {
     let expected = [
         "oms.orders",

@@ -1,0 +1,17 @@
+//! Integration tests of wasmtrade-risk, built as one test binary (one
+//! link instead of one per file); each file is a module.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "integration tests: a failed unwrap is a failed test"
+)]
+
+mod common;
+
+mod buying_power;
+mod checks;
+mod invariants;
+mod risk;
+mod stateful;
