@@ -18,15 +18,19 @@
 #      the gateway probe are identical
 #   2. helm lint --strict with values.yaml and each values-*.yaml
 #   3. helm template for every values file and for the optional parts
-#      (IB Gateway paper/live, ServiceMonitor, PrometheusRule), and kubectl
-#      kustomize of both overlays; each overlay equals the chart's rendering
+#      (IB Gateway paper/live, ServiceMonitor, PrometheusRule, the learner
+#      sidecar with and without a GPU), and kubectl kustomize of both
+#      overlays, alone and with components/learner; each equals the chart's
+#      rendering
 #   4. kubernetes-validate --strict (Kubernetes $K8S_VERSION) on every rendered
 #      object of the core API; the Prometheus Operator objects (CRDs, not in
 #      those schemas) are checked by deploy/tests/check_monitoring.py instead:
 #      structure, every PromQL expression parsed, every metric name known
-#   5. checkov on every rendered manifest and the Dockerfile: no failed check
-#      but the skips listed below, each with its reason
-#   6. actionlint on the example workflow, hadolint on the Dockerfile
+#   5. checkov on every rendered manifest and both Dockerfiles: no failed
+#      check but the skips listed below, each with its reason
+#   6. actionlint on the example workflow, hadolint on both Dockerfiles (the
+#      learner's, deploy/learner.Dockerfile, is linted only: its base image
+#      needs a registry)
 #   7. the IB Gateway readiness probe against a fake TWS API server
 #   8. the release binary `make test` built and tested (BIN, default
 #      target/release/wasmtrade; built here if missing): every rendered
@@ -152,6 +156,7 @@ helm lint --strict "$CHART" --kube-version "$K8S_VERSION"
 for values in "$CHART"/values-*.yaml; do
   helm lint --strict "$CHART" --kube-version "$K8S_VERSION" -f "$values"
 done
+helm lint --strict "$CHART" --kube-version "$K8S_VERSION" -f "$CHART/values-prod.yaml" --set learner.enabled=true
 
 # --- 3. render ------------------------------------------------------------------
 step "helm template, kubectl kustomize"
@@ -170,11 +175,34 @@ render all-optional -n wasmtrade --set ibGateway.enabled=true --set ibGateway.vn
   --set networkPolicy.apiFrom[0].podSelector.matchLabels.role=operator
 render no-cluster -n wasmtrade --set cluster.enabled=false --set networkPolicy.enabled=false \
   --set persistence.models.enabled=false --set auth.existingSecret= --set auth.token=t0ken
-# The equivalents of the overlays, for the comparison below.
+# The learner sidecar (learner.enabled; off in every values file).
+render learner -n wasmtrade --set learner.enabled=true --set serviceMonitor.enabled=true
+render learner-gpu -n wasmtrade -f "$CHART/values-prod.yaml" --set learner.enabled=true \
+  --set learner.gpu.enabled=true --set learner.gpu.nodeSelector.gpu=nvidia \
+  --set 'learner.gpu.tolerations[0].key=nvidia.com/gpu' --set 'learner.gpu.tolerations[0].operator=Exists' \
+  --set 'learner.gpu.tolerations[0].effect=NoSchedule' \
+  --set learner.checkpoints.volume=checkpoints --set learner.checkpoints.subPath=
+grep -q 'nvidia.com/gpu: 1' "$OUT/helm-learner-gpu.yaml"
+[ "$(grep -c '^ *- name: learner$' "$OUT/helm-learner.yaml")" = 1 ]
+if grep -q "name: learner" "$OUT/helm-default.yaml"; then echo "learner.enabled=false renders a learner" >&2; exit 1; fi
+# The equivalents of the overlays, for the comparison below; then each
+# overlay with components/learner against the chart with learner.enabled.
 render paper -n wasmtrade-paper --set ibGateway.enabled=true --set tests.enabled=false
 render live -n wasmtrade-live -f "$CHART/values-prod.yaml" --set tests.enabled=false
+render paper-learner -n wasmtrade-paper --set ibGateway.enabled=true --set tests.enabled=false --set learner.enabled=true
+render live-learner -n wasmtrade-live -f "$CHART/values-prod.yaml" --set tests.enabled=false --set learner.enabled=true
 for overlay in paper live; do
-  kubectl kustomize "deploy/kustomize/overlays/$overlay" >"$OUT/kustomize-$overlay.yaml"
+  mkdir -p "$OUT/overlays/$overlay-learner"
+  # kustomize takes relative paths only
+  k=$(realpath --relative-to="$OUT/overlays/$overlay-learner" "$ROOT/deploy/kustomize")
+  printf '%s\n' "apiVersion: kustomize.config.k8s.io/v1beta1" "kind: Kustomization" \
+    "resources: [$k/overlays/$overlay]" "components: [$k/components/learner]" \
+    >"$OUT/overlays/$overlay-learner/kustomization.yaml"
+done
+for overlay in paper live paper-learner live-learner; do
+  dir=deploy/kustomize/overlays/$overlay
+  case $overlay in *-learner) dir=$OUT/overlays/$overlay ;; esac
+  kubectl kustomize "$dir" >"$OUT/kustomize-$overlay.yaml"
   echo "kustomize-$overlay: $(grep -c '^kind:' "$OUT/kustomize-$overlay.yaml") objects"
   "$PY" deploy/tests/compare_renders.py "$OUT/helm-$overlay.yaml" "$OUT/kustomize-$overlay.yaml"
 done
@@ -184,6 +212,22 @@ if helm template wasmtrade "$CHART" --set terminationGracePeriodSeconds=20 >/dev
   exit 1
 fi
 grep -q 'must be at least' "$OUT/grace.err"
+# ... and learner settings that cannot work: its port on the runtime's, a
+# GPU node selector against the pod's, the checkpoints volume switched off.
+refuse() { # what the error must say, helm args...
+  local want=$1
+  shift
+  if helm template wasmtrade "$CHART" --set learner.enabled=true "$@" >/dev/null 2>"$OUT/refuse.err"; then
+    echo "helm template accepted the learner with $*" >&2
+    exit 1
+  fi
+  grep -q "$want" "$OUT/refuse.err" || { cat "$OUT/refuse.err" >&2; exit 1; }
+}
+refuse 'is a port of the runtime' --set learner.metricsPort=9464
+refuse 'contradicts nodeSelector' --set learner.gpu.enabled=true --set nodeSelector.workload=trading \
+  --set learner.gpu.nodeSelector.workload=gpu
+refuse 'persistence.checkpoints.enabled is false' --set learner.checkpoints.volume=checkpoints \
+  --set persistence.checkpoints.enabled=false
 
 # Split every rendering into core objects and Prometheus Operator objects.
 "$PY" - "$OUT" <<'EOF'
@@ -210,11 +254,13 @@ step "checkov"
 skips=$(IFS=,; echo "${CHECKOV_SKIPS[*]}")
 checkov --quiet --compact --skip-download --framework kubernetes -d "$OUT/manifests" --skip-check "$skips"
 checkov --quiet --compact --skip-download --framework dockerfile -f deploy/Dockerfile
+checkov --quiet --compact --skip-download --framework dockerfile -f deploy/learner.Dockerfile
 
 # --- 6. workflow and Dockerfile linters -------------------------------------------
 step "actionlint, hadolint"
 actionlint deploy/ci/github-workflow.yaml
 hadolint --failure-threshold info deploy/Dockerfile
+hadolint --failure-threshold info deploy/learner.Dockerfile
 echo "ok"
 
 # --- 7. gateway probe ---------------------------------------------------------------

@@ -6,11 +6,14 @@ PrometheusRule: CRDs, so kubernetes-validate has no schema for them).
 
 Every PromQL expression is parsed (promql-parser, the Rust parser of the
 Prometheus grammar) and every metric it reads must be a metric the runtime
-exports: docs/observability.md's list plus the ops contract below.
+exports (docs/observability.md's list plus the ops contract below) or one
+the learner sidecar exports (the SERIES table of
+sdk/python/wasmtrade_learner/metrics.py, read from the source).
 
     python3 deploy/tests/check_monitoring.py RENDERED_CRDS.yaml...
 """
 
+import ast
 import json
 import pathlib
 import re
@@ -28,7 +31,13 @@ CONTRACT = {
     "wasmtrade_guest_faults_total", "wasmtrade_swaps_total", "wasmtrade_orders_total",
     "wasmtrade_fills_total", "wasmtrade_portfolio_value", "wasmtrade_daily_pnl",
     "wasmtrade_broker_connected", "wasmtrade_events_total",
+    # The policies' shadow evaluation of candidate models (issue 19), on the
+    # dashboard's "Learning loop" row: score per role (candidate, active),
+    # decisions compared, verdicts (promote, keep, refuse).
+    "wasmtrade_policy_shadow_score", "wasmtrade_policy_shadow_decisions",
+    "wasmtrade_policy_model_verdicts_total",
 }
+LEARNER_METRICS = ROOT / "sdk/python/wasmtrade_learner/metrics.py"
 SCRAPE = {"up"}  # Prometheus' own series per target
 DURATION = re.compile(r"^[0-9]+(ms|s|m|h|d|w|y)$")
 SEVERITIES = {"critical", "warning", "info"}
@@ -36,8 +45,21 @@ SEVERITIES = {"critical", "warning", "info"}
 problems = []
 
 
+def learner_metrics():
+    """The names of the learner's SERIES table (name, type, help, key), from its source."""
+    tree = ast.parse(LEARNER_METRICS.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "SERIES" for t in node.targets):
+            names = {row[0] for row in ast.literal_eval(node.value)}
+            if not names or not all(n.startswith("wasmtrade_learner_") for n in names):
+                problems.append(f"{LEARNER_METRICS.name}: SERIES names {sorted(names)}")
+            return names
+    problems.append(f"{LEARNER_METRICS.relative_to(ROOT)}: no SERIES table of metric names")
+    return set()
+
+
 def known_metrics():
-    names = set(CONTRACT) | SCRAPE
+    names = set(CONTRACT) | SCRAPE | learner_metrics()
     doc = ROOT / "docs/observability.md"
     if doc.exists():
         names |= set(re.findall(r"\bwasmtrade_[a-z0-9_]*[a-z0-9]\b", doc.read_text()))
@@ -74,7 +96,8 @@ def check_expr(where, expr, allowed):
         return
     for name in sorted(metric_names(ast, set())):
         if name not in allowed:
-            problems.append(f"{where}: unknown metric {name} (not exported by the runtime: docs/observability.md)")
+            problems.append(f"{where}: unknown metric {name} (not exported by the runtime: docs/observability.md, "
+                            f"nor by the learner: {LEARNER_METRICS.relative_to(ROOT)})")
 
 
 def check_groups(where, groups, allowed):

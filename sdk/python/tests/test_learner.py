@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 import zlib
 from pathlib import Path
@@ -395,6 +396,152 @@ class LearnerTest(unittest.TestCase):
         )
         self.assertEqual(bad.returncode, 1)
         self.assertIn("--name", bad.stderr)
+
+
+def scrape(server, path="/metrics"):
+    """(status, content type, body) of GET path on the metrics server."""
+    import urllib.error
+    import urllib.request
+
+    host, port = server.server_address[:2]
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=10) as r:
+            return r.status, r.headers["Content-Type"], r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers["Content-Type"], e.read().decode()
+
+
+def parse_exposition(text):
+    """{(name, labels): value} of a Prometheus text exposition; checks HELP/TYPE come before each family's samples."""
+    import re
+
+    sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (\S+)$')
+    typed, out = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            parts = line.split(" ", 3)
+            if parts[1] == "TYPE":
+                assert parts[3] in ("counter", "gauge"), line
+                typed[parts[2]] = parts[3]
+            continue
+        m = sample.match(line)
+        assert m, f"not a sample line: {line!r}"
+        assert m.group(1) in typed, f"{m.group(1)} before its # TYPE"
+        out[(m.group(1), m.group(2) or "")] = float(m.group(3))
+    return typed, out
+
+
+class MetricsTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.d = self.tmp.name
+        self.log = os.path.join(self.d, "transitions.log")
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.shutdown()
+            s.server_close()
+        self.tmp.cleanup()
+
+    def cfg(self, **kw):
+        base = dict(checkpoints=os.path.join(self.d, "ck"), name="clstm", transitions=self.log, seed=1,
+                    every_transitions=32, minibatch=16, epochs=2, once=True)
+        base.update(kw)
+        return quiet(Config(**base))
+
+    def serve(self, learner):
+        from wasmtrade_learner.metrics import serve
+
+        server = serve(learner.metrics, "127.0.0.1", 0)
+        self.servers.append(server)
+        return server
+
+    def test_metrics_follow_the_updates_and_the_last_checkpoint(self):
+        from wasmtrade_learner.metrics import CONTENT_TYPE, METRIC_NAMES
+
+        write_log(self.log, transitions(80))
+        lr = Learner(self.cfg())
+        server = self.serve(lr)
+        status, ctype, body = scrape(server)
+        self.assertEqual((status, ctype), (200, CONTENT_TYPE))
+        typed, got = parse_exposition(body)
+        self.assertEqual(list(typed), list(METRIC_NAMES))
+        self.assertEqual(typed["wasmtrade_learner_updates_total"], "counter")
+        self.assertEqual(typed["wasmtrade_learner_transitions_consumed_total"], "counter")
+        lab = '{model="clstm"}'
+        # before any update: the counters at 0, no gauge sample yet
+        self.assertEqual(got, {("wasmtrade_learner_updates_total", lab): 0.0,
+                               ("wasmtrade_learner_transitions_consumed_total", lab): 0.0})
+
+        before = time.time()
+        self.assertEqual(lr.run(), ["ppo-000001", "ppo-000002", "ppo-000003"])
+        _, _, body = scrape(server)
+        _, got = parse_exposition(body)
+        m = json.loads(Path(os.path.join(self.d, "ck", "clstm", "ppo-000003.json")).read_text())
+        want = {
+            "wasmtrade_learner_updates_total": 3,
+            "wasmtrade_learner_transitions_consumed_total": 80,
+            "wasmtrade_learner_policy_loss": m["train"]["policy_loss"],
+            "wasmtrade_learner_value_loss": m["train"]["value_loss"],
+            "wasmtrade_learner_entropy": m["train"]["entropy"],
+            "wasmtrade_learner_checkpoint_score": m["eval_score"],
+            "wasmtrade_learner_behaviour_mean_reward": m["eval"]["behaviour_mean_reward"],
+        }
+        for name, value in want.items():
+            self.assertEqual(got[(name, lab)], value, name)  # repr() of a float parses back exactly
+        stamp = got[("wasmtrade_learner_last_checkpoint_timestamp_seconds", lab)]
+        self.assertTrue(before <= stamp <= time.time(), (before, stamp))
+
+        # a restarted learner continues the counters and shows its last checkpoint
+        lr2 = Learner(self.cfg())
+        _, _, body = scrape(self.serve(lr2))
+        _, again = parse_exposition(body)
+        for name, value in want.items():
+            self.assertEqual(again[(name, lab)], value, name)
+        onnx_mtime = os.path.getmtime(os.path.join(self.d, "ck", "clstm", "ppo-000003.onnx"))
+        self.assertEqual(again[("wasmtrade_learner_last_checkpoint_timestamp_seconds", lab)], onnx_mtime)
+
+    def test_healthz_and_unknown_paths(self):
+        server = self.serve(Learner(self.cfg()))
+        self.assertEqual(scrape(server, "/healthz")[::2], (200, "ok\n"))
+        self.assertEqual(scrape(server, "/")[0], 404)
+
+    def test_exposition_format_of_special_values(self):
+        from wasmtrade_learner.metrics import LearnerMetrics
+
+        m = LearnerMetrics('a"b\\c')  # the model label: a"b\c
+        m.set(policy_loss=float("nan"), value_loss=float("inf"), entropy=-float("inf"), score=1e-7, updates=2**60)
+        text = m.render()
+        lab = r'{model="a\"b\\c"}'  # escaped as the format says
+        self.assertIn(f"wasmtrade_learner_policy_loss{lab} NaN\n", text)
+        self.assertIn(f"wasmtrade_learner_value_loss{lab} +Inf\n", text)
+        self.assertIn(f"wasmtrade_learner_entropy{lab} -Inf\n", text)
+        self.assertIn(f"wasmtrade_learner_checkpoint_score{lab} 1e-07\n", text)
+        self.assertIn(f"wasmtrade_learner_updates_total{lab} {float(2**60)!r}\n", text)
+        self.assertIn(f"wasmtrade_learner_transitions_consumed_total{lab} 0\n", text)
+        parse_exposition(text)
+
+    def test_metrics_flags_and_a_busy_port(self):
+        c = config(["--checkpoints", "/ck", "--name", "clstm", "--metrics-port", "9465", "--metrics-host", "127.0.0.1"], env={})
+        self.assertEqual((c.metrics_port, c.metrics_host), (9465, "127.0.0.1"))
+        self.assertEqual(config(["--name", "x"], env={"WASMTRADE_LEARNER_METRICS_PORT": "9470"}).metrics_port, 9470)
+        self.assertEqual(config(["--name", "x"], env={}).metrics_port, 0)  # off unless asked for
+        with self.assertRaises(ValueError):
+            Learner(self.cfg(metrics_port=70000))
+        # the CLI refuses a port in use with status 1 (an OSError), before training
+        server = self.serve(Learner(self.cfg()))
+        write_log(self.log, transitions(40))
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+        out = subprocess.run(
+            [sys.executable, "-m", "wasmtrade_learner", "--checkpoints", os.path.join(self.d, "ck2"), "--name", "clstm",
+             "--transitions", self.log, "--once", "--metrics-host", "127.0.0.1",
+             "--metrics-port", str(server.server_address[1])],
+            env=env, capture_output=True, text=True, check=False,
+        )
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("error:", out.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.d, "ck2", "clstm", "ppo-000001.onnx")))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ HELP = {
     "window": "observation rows (the policy's config)",
     "features": "observation columns (the policy's config)",
     "reward_scale": "divide rewards by this (0: by the batch's standard deviation)",
+    "metrics_port": "serve Prometheus metrics (/metrics) and /healthz on this port (0: none)",
+    "metrics_host": "the address the metrics server listens on",
 }
 
 
@@ -88,6 +90,11 @@ def main(argv=None):
     try:
         cfg = config(argv)
         learner = Learner(cfg)
+        if cfg.metrics_port:
+            from .metrics import serve
+
+            serve(learner.metrics, cfg.metrics_host, cfg.metrics_port)
+            log(f"metrics on http://{cfg.metrics_host}:{cfg.metrics_port}/metrics")
         learner.run()
     except KeyboardInterrupt:
         log("interrupted")

@@ -10,6 +10,9 @@ Files, all in `<checkpoints>/<name>/` and all written atomically
                            record it trained on, the update counter, the weights
                            and Adam's moments (float64, exact in JSON)
 
+The figures of each update also go to `self.metrics` (`metrics.LearnerMetrics`),
+which `--metrics-port` serves to Prometheus.
+
 Order of writes for one update: checkpoint, metrics, then state. A kill
 between them repeats the same update after the restart (from the same
 offset, weights and seed), which rewrites the same checkpoint bytes: the
@@ -28,6 +31,7 @@ import numpy as np
 
 from . import graph, ppo
 from .durable import read_log, write_atomic
+from .metrics import LearnerMetrics
 
 STATE = "learner-state.json"
 STATE_FORMAT = 1
@@ -62,6 +66,9 @@ class Config:
     max_grad_norm: float = 0.5
     reward_scale: float = 0.0  # 0: divide rewards by the batch's standard deviation
     eval_ratio_cap: float = 2.0
+    # Prometheus metrics (metrics.py); 0: not served
+    metrics_port: int = 0
+    metrics_host: str = "0.0.0.0"
 
     def validate(self):
         if not self.checkpoints:
@@ -74,6 +81,8 @@ class Config:
             raise ValueError("every_minutes must be positive")
         if self.epochs < 1 or self.minibatch < 1:
             raise ValueError("epochs and minibatch must be at least 1")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ValueError(f"metrics_port {self.metrics_port}: use 1-65535, or 0 for no metrics")
 
     def hyper(self):
         keys = ["lr", "epochs", "minibatch", "clip", "gamma", "gae_lambda", "vf_coef", "ent_coef",
@@ -105,8 +114,10 @@ class Learner:
         self.pending = []  # (record, end offset) read past the saved offset, not trained on yet
         self.read_offset = 0
         self.last_train = time.monotonic()
+        self.metrics = LearnerMetrics(cfg.name)
         if os.path.exists(self.state_path):
             self._load_state()
+            self._restore_metrics()
             log(
                 f"resuming {cfg.name} at offset {self.offset} of {self.log_path} "
                 f"({self.consumed} transitions consumed, {self.updates} updates, "
@@ -159,6 +170,20 @@ class Learner:
             "m": _from_lists(s["adam"]["m"], self.cfg.features),
             "v": _from_lists(s["adam"]["v"], self.cfg.features),
         }
+
+    def _restore_metrics(self):
+        """The durable counters, and the gauges of the last checkpoint's JSON when it is there."""
+        self.metrics.set(updates=self.updates, consumed=self.consumed)
+        if not self.updates:
+            return
+        cid = self.checkpoint_id(self.updates)
+        try:
+            with open(os.path.join(self.dir, f"{cid}.json")) as f:
+                info = json.load(f)
+            when = os.path.getmtime(os.path.join(self.dir, f"{cid}.onnx"))
+        except (OSError, ValueError):
+            return  # the counters are enough; the gauges come with the next update
+        self.metrics.checkpoint(dict(info, update=self.updates, transitions_consumed=self.consumed), when)
 
     def _save_state(self):
         s = {
@@ -257,6 +282,7 @@ class Learner:
         self._save_state()
         del self.pending[:count]
         self.last_train = time.monotonic()
+        self.metrics.checkpoint(info, time.time())
         log(
             f"checkpoint {cid}: {len(chunk)} transitions (consumed {self.consumed}, offset {end}), "
             f"loss {metrics['loss']:.5f}, entropy {metrics['entropy']:.4f}, "

@@ -85,6 +85,59 @@ app.kubernetes.io/component: test
 {{- end -}}
 {{- end -}}
 
+{{- define "wasmtrade.learner.image" -}}
+{{- $i := .Values.learner.image -}}
+{{- if $i.digest -}}
+{{- printf "%s@%s" $i.repository $i.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $i.repository ($i.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The learner's command line (python -m wasmtrade_learner's flags), a YAML list. */}}
+{{- define "wasmtrade.learner.args" -}}
+{{- $l := .Values.learner -}}
+- --checkpoints
+- {{ $l.checkpoints.mountPath | quote }}
+- --name
+- {{ $l.name | quote }}
+- --seed
+- {{ int64 $l.seed | quote }}
+- --every-transitions
+- {{ int64 $l.everyTransitions | quote }}
+- --every-minutes
+- {{ $l.everyMinutes | toString | quote }}
+- --min-transitions
+- {{ int64 $l.minTransitions | quote }}
+- --metrics-host
+- "0.0.0.0"
+- --metrics-port
+- {{ int64 $l.metricsPort | quote }}
+{{- range $l.extraArgs }}
+- {{ toString . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Fails on learner settings that cannot work together. */}}
+{{- define "wasmtrade.learner.check" -}}
+{{- $l := .Values.learner -}}
+{{- if $l.enabled -}}
+{{- if and (eq $l.checkpoints.volume "checkpoints") (not .Values.persistence.checkpoints.enabled) -}}
+{{- fail "learner.checkpoints.volume is checkpoints but persistence.checkpoints.enabled is false" -}}
+{{- end -}}
+{{- if or (eq (int $l.metricsPort) (int .Values.ports.grpc)) (eq (int $l.metricsPort) (int .Values.ports.ops)) -}}
+{{- fail (printf "learner.metricsPort %d is a port of the runtime (ports.grpc, ports.ops): the containers of a pod share its ports" (int $l.metricsPort)) -}}
+{{- end -}}
+{{- if $l.gpu.enabled -}}
+{{- range $k, $v := ($l.gpu.nodeSelector | default dict) -}}
+{{- if and (hasKey ($.Values.nodeSelector | default dict) $k) (ne (index $.Values.nodeSelector $k) $v) -}}
+{{- fail (printf "learner.gpu.nodeSelector %s=%s contradicts nodeSelector %s=%s: both select the one node of the pod" $k $v $k (index $.Values.nodeSelector $k)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The Secret holding the API token. */}}
 {{- define "wasmtrade.tokenSecret" -}}
 {{- if .Values.auth.token -}}
