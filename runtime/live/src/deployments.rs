@@ -221,6 +221,32 @@ impl Deployments {
             self.tags.versions.borrow_mut().insert(name.to_string(), tag);
         }
     }
+
+    /// Records the candidate model policy `name` evaluates in its shadow
+    /// (`None`: none any more); returns the one it replaces.
+    pub(crate) fn set_policy_candidate(
+        &mut self,
+        name: &str,
+        candidate: Option<crate::policy::Candidate>,
+    ) -> Option<crate::policy::Candidate> {
+        let h = self.policies.get_mut(name)?;
+        std::mem::replace(&mut h.candidate, candidate)
+    }
+
+    /// True if some policy evaluates a candidate model (cheap: asked after
+    /// every bar).
+    pub(crate) fn has_candidates(&self) -> bool {
+        self.policies.values().any(|h| h.candidate.is_some())
+    }
+
+    /// The policies evaluating a candidate model.
+    pub(crate) fn policies_with_candidates(&self) -> Vec<String> {
+        self.policies
+            .iter()
+            .filter(|(_, h)| h.candidate.is_some())
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -86,6 +86,21 @@ impl std::fmt::Display for OrderStep {
     }
 }
 
+/// The shadow gate decided about a candidate model of a policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerdictRecord {
+    /// The policy.
+    pub policy: String,
+    /// The model it runs.
+    pub model: String,
+    /// The model version it ran before (the active one of the comparison).
+    pub active_version: u64,
+    /// The decision and its figures.
+    pub outcome: wasmtrade_policy::ShadowOutcome,
+    /// The candidate's bytes, kept for a restart after a fault (promotions only).
+    pub(crate) bytes: Option<Arc<Vec<u8>>>,
+}
+
 /// A swap, shadow or removal step of a module.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SwapRecord {
@@ -220,6 +235,8 @@ pub enum EventKind {
         /// True for a strategy (false: an indicator).
         strategy: bool,
     },
+    /// The shadow gate promoted, kept out or refused a candidate model.
+    ModelVerdict(Box<VerdictRecord>),
     /// A kill switch changed.
     KillSwitch {
         /// `global`, `account` or `strategy <id>`.
@@ -298,7 +315,8 @@ impl EventKind {
     }
 
     /// True for what the supervisor acts on: a running strategy's fault,
-    /// and an operator's successful swap (which resets its fault history).
+    /// an operator's successful swap (which resets its fault history) and
+    /// the shadow gate's verdicts (audited; a promotion made durable).
     /// These also go to the supervisor's own lossless feed, since a guest
     /// flooding the bus must not make it miss the fault that stops it.
     pub fn concerns_supervisor(&self) -> bool {
@@ -309,6 +327,8 @@ impl EventKind {
                 ..
             } => true,
             EventKind::Swap(s) => s.error.is_none() && s.action.by_operator(),
+            // Audited, and a promotion made durable, by the supervisor.
+            EventKind::ModelVerdict(_) => true,
             _ => false,
         }
     }

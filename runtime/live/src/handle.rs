@@ -20,6 +20,7 @@ use crate::view::RunningInfo;
 
 mod modules;
 mod policies;
+pub(crate) mod shadows;
 mod trading;
 
 /// Shared state behind a [`Handle`].

@@ -56,18 +56,19 @@ pub use config::{
     SourceKind, StoreConfig,
 };
 pub use error::{BadField, ErrorClass, Field, LiveError};
-pub use event::{Event, EventKind, OrderStep, OrderUpdate, SwapAction, SwapRecord};
+pub use event::{Event, EventKind, OrderStep, OrderUpdate, SwapAction, SwapRecord, VerdictRecord};
 pub use feed::FeedStats;
 pub use gate::{BrokerFigure, FigureProbe, FigureValue, OrderGate, ReadinessCheck, StartOptions};
+pub use handle::shadows::{SHADOW_GATE, describe as describe_verdict};
 pub use handle::{Handle, ModuleInfo};
 pub use journal::StoreJournal;
-pub use policy::{PolicySpec, WrapPolicy};
+pub use policy::{PolicySpec, VerdictHook, WrapPolicy};
 pub use reconcile::ReconcileOutcome;
 pub use registry::{UploadMeta, Uploaded, check_config, check_name};
 pub use risk::{FROM_CONFIG_FILE, RiskChange, RiskChangesConfig, RiskLimits, RiskState};
 pub use runtime::{Runtime, STORE_DIR, ShutdownReport};
 pub use traffic::{EVENTS, REQUESTS, Traffic, TrafficFigures};
-pub use view::{AccountInfo, GuestKind, Installed, RunState, RunningInfo, ShadowInfo};
+pub use view::{AccountInfo, GuestKind, Installed, PolicyShadow, RunState, RunningInfo, ShadowInfo};
 pub use wasmtrade_engine::{DURATION_BOUNDS_NS, Durations};
 pub use wasmtrade_oms::Position;
 pub use wasmtrade_risk::{Halt, HaltReason, HaltScope, KillScope, KillSwitchState, Latch, RawRiskConfig};

@@ -24,7 +24,7 @@ use wasmtrade_model::{
     PolicyAction, PolicyGuest, PolicyObserver, PolicyStats, RejectNotice, StrategyGuest, Tick, Timestamp,
     Transition,
 };
-use wasmtrade_policy::{LoadsModel, PolicyStrategy};
+use wasmtrade_policy::{GateConfig, LoadsModel, PolicyStrategy, ShadowOutcome, ShadowProgress};
 
 use crate::error::LiveError;
 
@@ -53,7 +53,14 @@ pub struct PolicySpec {
     pub observers: Vec<Arc<dyn PolicyObserver>>,
     /// Applied to the guest before it is wrapped (none: as is).
     pub wrap: Option<WrapPolicy>,
+    /// Told of every verdict of the shadow gate, after it is audited (e.g.
+    /// to record it beside the model and make a promoted version the
+    /// active one on disk, so a restart runs it). Runs off the event loop.
+    pub on_verdict: Option<VerdictHook>,
 }
+
+/// What [`PolicySpec::on_verdict`] runs; an error is logged and audited.
+pub type VerdictHook = Arc<dyn Fn(&crate::event::VerdictRecord) -> Result<(), String> + Send + Sync>;
 
 impl std::fmt::Debug for PolicySpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,6 +82,15 @@ pub(crate) struct Hosted {
     /// Its last snapshot taken while healthy (windows, pending
     /// transition): what a restart after a fault resumes from.
     pub(crate) last_good: Option<Vec<u8>>,
+    /// The candidate model its shadow evaluates, if any.
+    pub(crate) candidate: Option<Candidate>,
+}
+
+/// A candidate model under evaluation by the shadow gate.
+#[derive(Clone, Debug)]
+pub(crate) struct Candidate {
+    /// Its bytes (what a restart after a fault runs once it is promoted).
+    pub(crate) bytes: Arc<Vec<u8>>,
 }
 
 /// A policy as the loop runs it: the engine holds it as a
@@ -151,6 +167,38 @@ pub(crate) fn replace_model(
             strategy: guest.info().name.clone(),
         }),
     }
+}
+
+/// Starts evaluating `policy` (which loaded model `version` as `info`)
+/// beside the policy `guest` is, by `gate`; returns the version of the
+/// candidate it replaces. Refusals as [`replace_model`]'s.
+pub(crate) fn start_shadow(
+    guest: &mut dyn StrategyGuest,
+    hosted: bool,
+    policy: Box<dyn PolicyGuest + Send>,
+    info: &ModelInfo,
+    version: u64,
+    gate: GateConfig,
+) -> Result<Option<u64>, ModelError> {
+    match wasmtrade_policy::as_policy::<HostedPolicy>(guest) {
+        Some(running) => running.inner.start_shadow(policy, info, version, gate),
+        None if hosted => Err(ModelError::Stopped),
+        None => Err(ModelError::NotAPolicy {
+            strategy: guest.info().name.clone(),
+        }),
+    }
+}
+
+/// The shadow gate's decisions in the policy `guest` is since the last call
+/// (none for anything else).
+pub(crate) fn shadow_outcomes(guest: &mut dyn StrategyGuest) -> Vec<ShadowOutcome> {
+    wasmtrade_policy::as_policy::<HostedPolicy>(guest)
+        .map_or_else(Vec::new, |p| p.inner.take_shadow_outcomes())
+}
+
+/// The running evaluation of the policy `guest` is, if any.
+pub(crate) fn shadow_progress(guest: &mut dyn StrategyGuest) -> Option<ShadowProgress> {
+    wasmtrade_policy::as_policy::<HostedPolicy>(guest).and_then(|p| p.inner.shadow_progress())
 }
 
 /// Hands every call to each observer in turn.
@@ -287,6 +335,7 @@ mod tests {
             model_bytes: Arc::new(vec![1]),
             observers: Vec::new(),
             wrap: None,
+            on_verdict: None,
         }
     }
 

@@ -100,6 +100,7 @@ pub(crate) async fn supervise(
                     }
                 }
             }
+            EventKind::ModelVerdict(record) => handle.model_verdict(record).await,
             EventKind::Swap(s) if s.error.is_none() && s.action.by_operator() => {
                 // An operator acted: the fault history starts over.
                 trackers.remove(&s.name);

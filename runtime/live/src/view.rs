@@ -150,3 +150,16 @@ impl AccountInfo {
         }
     }
 }
+
+/// A candidate model a policy evaluates in its shadow, with the figures so far.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyShadow {
+    /// The policy.
+    pub policy: String,
+    /// The model it runs.
+    pub model: String,
+    /// The model version it runs (the active side of the comparison).
+    pub active_version: u64,
+    /// The candidate's version, gate and figures against the active model's.
+    pub progress: wasmtrade_policy::ShadowProgress,
+}

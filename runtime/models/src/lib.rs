@@ -26,8 +26,10 @@ mod atomic;
 mod error;
 mod store;
 mod transitions;
+mod verdict;
 
 pub use atomic::write_atomic;
 pub use error::ModelsError;
 pub use store::{Checkpoint, Checkpoints, ModelStore, ModelVersion};
 pub use transitions::{DurableTransitions, TransitionLog};
+pub use verdict::{GateVerdict, VerdictKind};

@@ -17,14 +17,14 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::ModelsError;
 use crate::atomic::write_atomic;
+use crate::{GateVerdict, ModelsError};
 
 const ACTIVE: &str = "ACTIVE";
 const EXT: &str = "onnx";
 
 /// One stored version of a model.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModelVersion {
     /// Model name.
     pub name: String,
@@ -36,6 +36,8 @@ pub struct ModelVersion {
     pub sha256: String,
     /// Whether it is the active version.
     pub active: bool,
+    /// What the shadow gate decided about it, if it was evaluated.
+    pub verdict: Option<GateVerdict>,
 }
 
 /// One checkpoint written by a learner.
@@ -138,6 +140,7 @@ impl ModelStore {
             size: bytes.len() as u64,
             sha256: sha256_hex(bytes),
             active: false,
+            verdict: None,
         })
     }
 
@@ -155,6 +158,36 @@ impl ModelStore {
         )?;
         tracing::info!(model = name, version, "model version activated");
         Ok(())
+    }
+
+    /// Keeps the shadow gate's verdict about `version` beside it (atomically).
+    pub fn record_verdict(&self, name: &str, version: u64, verdict: &GateVerdict) -> Result<(), ModelsError> {
+        if !self.versions(name)?.contains(&version) {
+            return Err(ModelsError::UnknownVersion {
+                name: name.to_string(),
+                version,
+            });
+        }
+        let json = serde_json::to_vec_pretty(verdict).unwrap_or_default();
+        write_atomic(&self.verdict_path(name, version)?, &json)
+    }
+
+    /// The verdict kept about `version`, if any (an unreadable one is
+    /// logged and reported as none: it is evidence, not state).
+    pub fn verdict(&self, name: &str, version: u64) -> Option<GateVerdict> {
+        let path = self.verdict_path(name, version).ok()?;
+        let bytes = std::fs::read(&path).ok()?;
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "unreadable verdict file ignored: {e}");
+                None
+            }
+        }
+    }
+
+    fn verdict_path(&self, name: &str, version: u64) -> Result<PathBuf, ModelsError> {
+        Ok(self.model_dir(name)?.join(format!("v{version}.verdict.json")))
     }
 
     /// The active version of `name`, if one was activated.
@@ -218,6 +251,7 @@ impl ModelStore {
                     size: bytes.len() as u64,
                     sha256: sha256_hex(&bytes),
                     active: active == Some(version),
+                    verdict: self.verdict(&name, version),
                 });
             }
         }
@@ -321,6 +355,38 @@ mod tests {
         let active: Vec<_> = list.iter().map(|v| (v.version, v.active)).collect();
         assert_eq!(active, [(1, false), (2, true)]);
         assert_eq!(list[1].sha256, sha256_hex(b"two"));
+    }
+
+    #[test]
+    fn a_verdict_is_kept_beside_its_version_and_listed_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::open(dir.path(), 1024).unwrap();
+        store.put("clstm", b"one").unwrap();
+        store.put("clstm", b"two").unwrap();
+        let verdict = GateVerdict {
+            verdict: crate::VerdictKind::Keep,
+            policy: "p".into(),
+            against_version: 1,
+            decisions: 500,
+            candidate_score: 0.5,
+            active_score: 1.5,
+            detail: "kept out".into(),
+            decided_at: 1_700_000_000,
+        };
+        store.record_verdict("clstm", 2, &verdict).unwrap();
+        assert!(
+            store
+                .record_verdict("clstm", 3, &verdict)
+                .unwrap_err()
+                .is_not_found()
+        );
+        let list = store.list(Some("clstm")).unwrap();
+        assert_eq!(list.len(), 2, "the verdict file is no version");
+        assert_eq!(list[0].verdict, None);
+        assert_eq!(list[1].verdict.as_ref(), Some(&verdict));
+        // A damaged verdict file is ignored, the version still listed.
+        std::fs::write(dir.path().join("clstm/v2.verdict.json"), b"{").unwrap();
+        assert_eq!(store.list(Some("clstm")).unwrap()[1].verdict, None);
     }
 
     #[test]

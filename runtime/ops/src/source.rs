@@ -61,6 +61,8 @@ pub struct Sample {
     pub guests_live: u64,
     /// The lengths of the per-order collections (OMS and broker adapter).
     pub collections: Vec<CollectionSize>,
+    /// Candidate models under evaluation in policies' shadows.
+    pub shadows: Vec<wasmtrade_live::PolicyShadow>,
 }
 
 /// The account and the event loop's counters.
@@ -337,11 +339,12 @@ impl Source for Handle {
 
     fn sample(&self) -> BoxFuture<'_, Result<Sample, LiveError>> {
         Box::pin(async move {
-            let (account, modules, risk, collections) = tokio::join!(
+            let (account, modules, risk, collections, shadows) = tokio::join!(
                 self.account(),
                 self.list(None),
                 self.risk_state(),
-                self.collection_sizes()
+                self.collection_sizes(),
+                self.policy_shadows()
             );
             let (journal_records, journal_lag_records) = self.journal_progress();
             let (guests_created, guests_live) = self.guest_instances();
@@ -360,6 +363,7 @@ impl Source for Handle {
                 guests_created,
                 guests_live,
                 collections: collections?,
+                shadows: shadows?,
             })
         })
     }

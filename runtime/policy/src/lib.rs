@@ -16,7 +16,10 @@
 //! - the reward of the previous action (the change in equity) and the
 //!   [`Transition`]s for a learner ([`PolicyStrategy::take_transitions`]);
 //! - the model's weights replaced between two events without losing any of
-//!   this state ([`LoadsModel::load_model`]): a hot swap.
+//!   this state ([`LoadsModel::load_model`]): a hot swap;
+//! - a candidate model evaluated beside the running one on the same
+//!   observations and promoted only by evidence ([`shadow`],
+//!   [`PolicyStrategy::start_shadow`]).
 //!
 //! Loading a model is a capability of policies only ([`LoadsModel`]): a
 //! plain strategy has no model to replace. An engine owns its strategies as
@@ -36,9 +39,11 @@
 //! [`PolicyDecision::Target`]: wasmtrade_model::PolicyDecision::Target
 
 mod codec;
+pub mod shadow;
 mod strategy;
 mod window;
 
+pub use shadow::{GateConfig, ShadowOutcome, ShadowProgress, Verdict};
 pub use strategy::PolicyStrategy;
 
 use wasmtrade_model::{ModelError, ModelInfo, StrategyGuest};
@@ -68,5 +73,7 @@ pub fn as_policy<T: LoadsModel + StrategyGuest>(guest: &mut dyn StrategyGuest) -
     guest.downcast_mut::<T>()
 }
 
+#[cfg(test)]
+mod gate_tests;
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@ use wasmtrade_model::{
 
 use crate::LoadsModel;
 use crate::codec;
+use crate::shadow::{GateConfig, Shadow, ShadowOutcome, ShadowProgress, Step, Verdict};
 use crate::window::State;
 
 /// Bars a working order may wait before the adapter cancels it.
@@ -24,6 +25,10 @@ pub struct PolicyStrategy<P> {
     max_transitions: usize,
     last_action: Option<PolicyAction>,
     observer: Option<Arc<dyn PolicyObserver>>,
+    /// A candidate model evaluated beside the running one.
+    shadow: Option<Shadow<P>>,
+    /// Decisions of the gate not yet taken by the host.
+    outcomes: Vec<ShadowOutcome>,
 }
 
 impl<P: PolicyGuest> std::fmt::Debug for PolicyStrategy<P> {
@@ -50,6 +55,8 @@ impl<P: PolicyGuest> PolicyStrategy<P> {
             max_transitions: 100_000,
             last_action: None,
             observer: None,
+            shadow: None,
+            outcomes: Vec::new(),
         })
     }
 
@@ -91,6 +98,64 @@ impl<P: PolicyGuest> PolicyStrategy<P> {
             });
         }
         Ok(std::mem::replace(&mut self.policy, policy))
+    }
+
+    /// Evaluates `candidate` — a new instance that has already loaded model
+    /// `version` (`info`) — beside the running policy from the next bar on,
+    /// by `gate` (see [`crate::shadow`]); returns the version of a
+    /// candidate it replaces. A model with another window or an invalid
+    /// gate is refused and nothing changes.
+    pub fn start_shadow(
+        &mut self,
+        candidate: P,
+        info: &ModelInfo,
+        version: u64,
+        gate: GateConfig,
+    ) -> Result<Option<u64>, ModelError> {
+        let rows = Self::rows_of(info)?;
+        if rows != self.rows {
+            return Err(ModelError::Shape {
+                shape: info.input_shape.clone(),
+            });
+        }
+        let shadow = Shadow::new(candidate, version, gate)?;
+        Ok(self.shadow.replace(shadow).map(|s| s.version()))
+    }
+
+    /// Stops the evaluation, if one runs; returns the candidate's version.
+    pub fn stop_shadow(&mut self) -> Option<u64> {
+        self.shadow.take().map(|s| s.version())
+    }
+
+    /// The running evaluation's figures so far.
+    pub fn shadow_progress(&self) -> Option<ShadowProgress> {
+        self.shadow.as_ref().map(Shadow::progress)
+    }
+
+    /// The gate's decisions since the last call. After a
+    /// [`Verdict::Promote`] the candidate is the running policy.
+    pub fn take_shadow_outcomes(&mut self) -> Vec<ShadowOutcome> {
+        std::mem::take(&mut self.outcomes)
+    }
+
+    /// The candidate decides on `obs` beside the running policy's `action`;
+    /// a decided gate promotes or drops it.
+    fn shadow_step(&mut self, obs: &Observation, close: f64, action: &PolicyAction) {
+        let Some(shadow) = self.shadow.as_mut() else {
+            return;
+        };
+        *shadow.guest.context() = self.policy.context().clone();
+        let Step::Decided(outcome) = shadow.step(obs, close, action) else {
+            return;
+        };
+        if let Some(shadow) = self.shadow.take()
+            && outcome.verdict == Verdict::Promote
+        {
+            drop(std::mem::replace(&mut self.policy, shadow.guest));
+        }
+        if self.outcomes.len() < 64 {
+            self.outcomes.push(outcome);
+        }
     }
 
     /// Reports every decision and transition to `observer` from now on.
@@ -205,7 +270,8 @@ impl<P: PolicyGuest + 'static> StrategyGuest for PolicyStrategy<P> {
     }
 
     fn take_fuel_used(&mut self) -> u64 {
-        self.policy.take_fuel_used()
+        let shadow = self.shadow.as_mut().map_or(0, |s| s.guest.take_fuel_used());
+        self.policy.take_fuel_used().saturating_add(shadow)
     }
 
     fn context(&mut self) -> &mut GuestContext {
@@ -231,6 +297,7 @@ impl<P: PolicyGuest + 'static> StrategyGuest for PolicyStrategy<P> {
             features,
         };
         let action = self.policy.act(&obs)?;
+        self.shadow_step(&obs, bar.close.to_f64(), &action);
         self.state.stats.steps += 1;
         self.state.stats.portfolio_value = equity;
         self.state.pending = Some(Transition {

@@ -202,6 +202,23 @@ pub fn event(e: &Event) -> Option<pb::Event> {
             },
             message: message.clone(),
         }),
+        EventKind::ModelVerdict(r) => {
+            let o = &r.outcome;
+            Kind::ModelVerdict(pb::ModelVerdictEvent {
+                policy: r.policy.clone(),
+                model: r.model.clone(),
+                version: o.version,
+                verdict: o.verdict.as_str().to_string(),
+                reason: match &o.verdict {
+                    wasmtrade_policy::Verdict::Refuse { reason } => reason.clone(),
+                    _ => String::new(),
+                },
+                against_version: r.active_version,
+                decisions: o.candidate.decisions,
+                candidate_score: o.candidate.composite,
+                active_score: o.active.composite,
+            })
+        }
         EventKind::KillSwitch {
             scope,
             on,

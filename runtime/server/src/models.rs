@@ -34,6 +34,8 @@ pub struct Models {
     store: ModelStore,
     checkpoints: Checkpoints,
     on_activate: Option<ActivationHook>,
+    /// The runtime whose policies evaluate candidates in their shadow.
+    policies: Option<wasmtrade_live::Handle>,
 }
 
 impl std::fmt::Debug for Models {
@@ -52,7 +54,55 @@ impl Models {
             store,
             checkpoints,
             on_activate: None,
+            policies: None,
         }
+    }
+
+    /// Lets `ActivateModel` with `shadow` evaluate candidates in the
+    /// shadow of `handle`'s policies, and `ListModels` show the running
+    /// evaluations.
+    pub fn with_policies(mut self, handle: wasmtrade_live::Handle) -> Self {
+        self.policies = Some(handle);
+        self
+    }
+
+    /// Starts the shadow evaluation of stored version `v` (`bytes`).
+    async fn shadow(
+        &self,
+        v: ModelVersion,
+        bytes: Arc<Vec<u8>>,
+        gate: Option<pb::ShadowGate>,
+    ) -> Result<pb::ModelVersion, Status> {
+        let Some(handle) = &self.policies else {
+            return Err(Status::failed_precondition(
+                "this server runs no policies: a shadow evaluation needs a running policy of the model",
+            ));
+        };
+        let gate = gate_config(gate.unwrap_or_default());
+        gate.check()
+            .map_err(|e| crate::status::invalid_field("gate", e))?;
+        let started = handle
+            .shadow_model(&v.name, v.version, bytes, gate)
+            .await
+            .map_err(|e| {
+                crate::status::to_status(e.context(format!(
+                    "model `{}` version {} is stored but not evaluated",
+                    v.name, v.version
+                )))
+            })?;
+        let Some(policy) = started.first() else {
+            return Err(Status::failed_precondition(format!(
+                "no running policy runs model `{}`: nothing to evaluate version {} beside; activate it without --shadow",
+                v.name, v.version
+            )));
+        };
+        let mut out = version(v);
+        out.shadow = Some(pb::ShadowProgress {
+            policy: policy.clone(),
+            needed: gate.decisions,
+            ..pb::ShadowProgress::default()
+        });
+        Ok(out)
     }
 
     /// Hands every model to `hook` before it is marked active (the running
@@ -106,6 +156,33 @@ fn version(v: ModelVersion) -> pb::ModelVersion {
         size: v.size,
         sha256: v.sha256,
         active: v.active,
+        verdict: v.verdict.map(|g| pb::ModelVerdict {
+            verdict: g.verdict.as_str().to_string(),
+            policy: g.policy,
+            against_version: g.against_version,
+            decisions: g.decisions,
+            candidate_score: g.candidate_score,
+            active_score: g.active_score,
+            detail: g.detail,
+            decided_at: g.decided_at,
+        }),
+        shadow: None,
+    }
+}
+
+/// The gate a request asks for; zero fields take the defaults.
+fn gate_config(g: pb::ShadowGate) -> wasmtrade_policy::GateConfig {
+    let d = wasmtrade_policy::GateConfig::default();
+    let or = |v: f64, default: f64| if v == 0.0 { default } else { v };
+    wasmtrade_policy::GateConfig {
+        decisions: if g.decisions == 0 {
+            d.decisions
+        } else {
+            g.decisions
+        },
+        margin: or(g.margin, d.margin),
+        max_drawdown_increase: or(g.max_drawdown_increase, d.max_drawdown_increase),
+        turnover_cost: or(g.turnover_cost, d.turnover_cost),
     }
 }
 
@@ -245,9 +322,29 @@ impl ModelService for Models {
         let name = request.into_inner().name;
         let store = self.store.clone();
         let versions = blocking(move || store.list((!name.is_empty()).then_some(name.as_str()))).await?;
-        Ok(Response::new(pb::ListModelsResponse {
-            versions: versions.into_iter().map(version).collect(),
-        }))
+        let shadows = match &self.policies {
+            Some(h) => h.policy_shadows().await.map_err(crate::status::to_status)?,
+            None => Vec::new(),
+        };
+        let versions = versions
+            .into_iter()
+            .map(|v| {
+                let running = shadows
+                    .iter()
+                    .find(|s| s.model == v.name && s.progress.version == v.version);
+                let mut out = version(v);
+                out.shadow = running.map(|s| pb::ShadowProgress {
+                    policy: s.policy.clone(),
+                    decisions: s.progress.candidate.decisions,
+                    needed: s.progress.gate.decisions,
+                    candidate_score: s.progress.candidate.composite,
+                    active_score: s.progress.active.composite,
+                    against_version: s.active_version,
+                });
+                out
+            })
+            .collect();
+        Ok(Response::new(pb::ListModelsResponse { versions }))
     }
 
     async fn activate_model(
@@ -287,6 +384,9 @@ impl ModelService for Models {
                 .await?
             }
         };
+        if r.shadow {
+            return Ok(Response::new(self.shadow(v, Arc::new(bytes), r.gate).await?));
+        }
         let v = self.activate(v, Arc::new(bytes)).await?;
         Ok(Response::new(version(v)))
     }
@@ -347,6 +447,7 @@ mod tests {
             .activate_model(Request::new(pb::ActivateModelRequest {
                 name: "clstm".into(),
                 source: Some(pb::activate_model_request::Source::Version(2)),
+                ..pb::ActivateModelRequest::default()
             }))
             .await
             .unwrap_err();
@@ -366,10 +467,22 @@ mod tests {
             .activate_model(Request::new(pb::ActivateModelRequest {
                 name: "clstm".into(),
                 source: Some(pb::activate_model_request::Source::Version(9)),
+                ..pb::ActivateModelRequest::default()
             }))
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::NotFound);
+        // A shadow evaluation needs a runtime with policies.
+        let err = s
+            .activate_model(Request::new(pb::ActivateModelRequest {
+                name: "clstm".into(),
+                source: Some(pb::activate_model_request::Source::Version(1)),
+                shadow: true,
+                gate: None,
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{}", err.message());
         let err = s.upload_model(up(&[0; 2000], false)).await.unwrap_err();
         assert_eq!(err.code(), Code::ResourceExhausted);
         let list = s

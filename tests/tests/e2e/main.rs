@@ -49,6 +49,7 @@ mod serve_principals;
 mod serve_reject_storm;
 mod serve_restart_paper;
 mod serve_risk;
+mod serve_shadow_gate;
 mod serve_soak;
 mod serve_store_refusals;
 mod serve_swap;

@@ -1,12 +1,17 @@
 //! Policies in the loop: started from the configuration, their model
 //! weights swapped between two events.
 
+use std::sync::Arc;
+
 use wasmtrade_model::{StrategyGuest, StrategyId};
+use wasmtrade_policy::{GateConfig, Verdict};
 
 use super::Core;
 use crate::clock::Stopwatch;
 use crate::error::LiveError;
-use crate::event::SwapAction;
+use crate::event::{EventKind, SwapAction, VerdictRecord};
+use crate::policy::Candidate;
+use crate::view::PolicyShadow;
 
 impl Core {
     /// Runs policy `name` (built off the loop) as a strategy.
@@ -81,5 +86,116 @@ impl Core {
             }
         }
         Ok(done)
+    }
+
+    /// Starts the shadow evaluation of model `model` version `version` in
+    /// each policy with a prepared instance, in name order; a policy whose
+    /// preparation failed or that refuses the candidate stops the rest, the
+    /// error says why (its running model is untouched).
+    pub(super) fn shadow_model(
+        &mut self,
+        model: &str,
+        version: u64,
+        bytes: &Arc<Vec<u8>>,
+        gate: GateConfig,
+        prepared: Vec<(String, crate::policy::Prepared)>,
+    ) -> Result<Vec<String>, LiveError> {
+        let mut started = Vec::with_capacity(prepared.len());
+        for (name, outcome) in prepared {
+            let kept = self.deployments.policy_version(&name);
+            let Some(slot) = self.engine.strategy_mut(&StrategyId::new(&name)) else {
+                continue;
+            };
+            let outcome = outcome.and_then(|(policy, info)| {
+                crate::policy::start_shadow(slot.guest.as_mut(), true, policy, &info, version, gate)
+            });
+            match outcome {
+                Ok(replaced) => {
+                    let candidate = Candidate { bytes: bytes.clone() };
+                    self.deployments.set_policy_candidate(&name, Some(candidate));
+                    tracing::info!(policy = %name, model, version, replaced, decisions = gate.decisions, "shadow evaluation of a model started");
+                    started.push(name);
+                }
+                Err(e) => return Err(crate::policy::refused(&name, model, version, kept, &e)),
+            }
+        }
+        Ok(started)
+    }
+
+    /// The running shadow evaluations.
+    pub(super) fn policy_shadows(&mut self) -> Vec<PolicyShadow> {
+        let mut out = Vec::new();
+        for name in self.deployments.policies_with_candidates() {
+            let Some(slot) = self.engine.strategy_mut(&StrategyId::new(&name)) else {
+                continue;
+            };
+            let Some(progress) = crate::policy::shadow_progress(slot.guest.as_mut()) else {
+                continue;
+            };
+            let (model, active_version) = self
+                .deployments
+                .policies()
+                .find(|(n, _)| **n == name)
+                .map(|(_, h)| (h.model.clone(), h.version))
+                .unwrap_or_default();
+            out.push(PolicyShadow {
+                policy: name,
+                model,
+                active_version,
+                progress,
+            });
+        }
+        out
+    }
+
+    /// Takes the shadow gate's decisions after an event: a promoted model
+    /// is the policy's version from now on; every verdict goes to the bus
+    /// (and the supervisor, which audits it and makes a promotion durable).
+    pub(super) fn collect_verdicts(&mut self) {
+        if !self.deployments.has_candidates() {
+            return;
+        }
+        for name in self.deployments.policies_with_candidates() {
+            let Some(slot) = self.engine.strategy_mut(&StrategyId::new(&name)) else {
+                // Stopped after a fault: the evaluation went with it.
+                self.deployments.set_policy_candidate(&name, None);
+                continue;
+            };
+            for outcome in crate::policy::shadow_outcomes(slot.guest.as_mut()) {
+                let Some(candidate) = self.deployments.set_policy_candidate(&name, None) else {
+                    continue;
+                };
+                let active_version = self.deployments.policy_version(&name);
+                let model = self
+                    .deployments
+                    .policies()
+                    .find(|(n, _)| **n == name)
+                    .map(|(_, h)| h.model.clone())
+                    .unwrap_or_default();
+                let promoted = outcome.verdict == Verdict::Promote;
+                tracing::info!(
+                    policy = %name, model, version = outcome.version, verdict = outcome.verdict.as_str(),
+                    candidate = outcome.candidate.composite, active = outcome.active.composite,
+                    "shadow gate decided"
+                );
+                if promoted {
+                    self.deployments.set_policy_version(&name, outcome.version);
+                    let (from, to) = (
+                        u32::try_from(active_version).unwrap_or(u32::MAX),
+                        u32::try_from(outcome.version).unwrap_or(u32::MAX),
+                    );
+                    self.swap_event(&name, SwapAction::Model, from, to, 0, None);
+                }
+                let record = VerdictRecord {
+                    policy: name.clone(),
+                    model,
+                    active_version,
+                    outcome,
+                    bytes: promoted.then_some(candidate.bytes),
+                };
+                self.bus
+                    .publish(self.now(), EventKind::ModelVerdict(Box::new(record)));
+            }
+        }
     }
 }

@@ -25,6 +25,7 @@ impl Handle {
             model: spec.model.clone(),
             version: spec.model_version,
             last_good: None,
+            candidate: None,
         };
         let (registry, built) = (self.inner.registry.clone(), spec.clone());
         let (guest, resumed) = tokio::task::spawn_blocking(move || {
@@ -83,22 +84,7 @@ impl Handle {
         version: u64,
         bytes: Arc<Vec<u8>>,
     ) -> Result<Vec<String>, LiveError> {
-        let specs: Vec<PolicySpec> = self
-            .inner
-            .policies
-            .lock()
-            .map(|p| p.values().filter(|s| s.model == model).cloned().collect())
-            .unwrap_or_default();
-        let mut prepared = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let (registry, model_bytes, name) =
-                (self.inner.registry.clone(), bytes.clone(), spec.name.clone());
-            let outcome =
-                tokio::task::spawn_blocking(move || crate::policy::prepare(&registry, &spec, &model_bytes))
-                    .await
-                    .map_err(|e| LiveError::task("preparing the new model panicked", e))?;
-            prepared.push((name, outcome));
-        }
+        let prepared = self.prepare_model(model, &bytes).await?;
         let took = self
             .command(|reply| Command::LoadModel {
                 model: model.to_string(),
@@ -117,6 +103,33 @@ impl Handle {
             }
         }
         Ok(took)
+    }
+
+    /// For each policy running `model`, a new instance of its guest that
+    /// loaded `bytes` off the event loop (its own fuel and deadline), or
+    /// why there is none.
+    pub(super) async fn prepare_model(
+        &self,
+        model: &str,
+        bytes: &Arc<Vec<u8>>,
+    ) -> Result<Vec<(String, crate::policy::Prepared)>, LiveError> {
+        let specs: Vec<PolicySpec> = self
+            .inner
+            .policies
+            .lock()
+            .map(|p| p.values().filter(|s| s.model == model).cloned().collect())
+            .unwrap_or_default();
+        let mut prepared = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let (registry, model_bytes, name) =
+                (self.inner.registry.clone(), bytes.clone(), spec.name.clone());
+            let outcome =
+                tokio::task::spawn_blocking(move || crate::policy::prepare(&registry, &spec, &model_bytes))
+                    .await
+                    .map_err(|e| LiveError::task("preparing the new model panicked", e))?;
+            prepared.push((name, outcome));
+        }
+        Ok(prepared)
     }
 
     /// True if `name` is a policy this runtime started.

@@ -18,6 +18,7 @@ use wasmtrade_model::LogLevel;
 use crate::source::Sample;
 
 mod costs;
+mod learning;
 mod polled;
 use polled::Polled;
 
@@ -122,6 +123,7 @@ fn event_kind(kind: &EventKind) -> &'static str {
         EventKind::BrokerConnection { .. } => "broker_connection",
         EventKind::Bar { .. } => "bar",
         EventKind::Log { .. } => "log",
+        EventKind::ModelVerdict(_) => "model_verdict",
     }
 }
 
@@ -144,6 +146,7 @@ pub struct Metrics {
     quarantines: Family<ModuleLabels, Counter>,
     log_lines: Family<LogLabels, Counter>,
     lagged: Counter,
+    verdicts: learning::Verdicts,
     polled: Arc<Polled>,
 }
 
@@ -244,6 +247,8 @@ impl Metrics {
             "Events the metrics subscriber missed because it fell behind the event bus (its counters undercount by this much)",
             lagged.clone(),
         );
+        let verdicts = learning::Verdicts::default();
+        verdicts.register(&mut registry);
         let polled = Arc::new(Polled::default());
         registry.register_collector(Box::new(polled.clone()));
         Self {
@@ -262,6 +267,7 @@ impl Metrics {
             quarantines,
             log_lines,
             lagged,
+            verdicts,
             polled,
         }
     }
@@ -273,6 +279,7 @@ impl Metrics {
                 kind: event_kind(&event.kind),
             })
             .inc();
+        self.verdicts.record(&event.kind);
         match &event.kind {
             EventKind::Order(o) => {
                 self.orders
@@ -332,6 +339,7 @@ impl Metrics {
             | EventKind::RiskLimits { .. }
             | EventKind::Reconciliation { .. }
             | EventKind::BrokerConnection { .. }
+            | EventKind::ModelVerdict(_)
             | EventKind::Bar { .. } => {}
         }
     }

@@ -86,6 +86,7 @@ impl Collector for Polled {
         self.encode_risk(&mut enc, s)?;
         super::costs::encode_guest_costs(&mut enc, s)?;
         super::costs::encode_traffic(&mut enc, s)?;
+        super::learning::encode_shadows(&mut enc, s)?;
         gauge(
             &mut enc,
             "broker_connected",
@@ -407,6 +408,25 @@ mod tests {
             }),
             guests_created: 5,
             guests_live: 3,
+            shadows: vec![wasmtrade_live::PolicyShadow {
+                policy: "clstm".into(),
+                model: "m".into(),
+                active_version: 1,
+                progress: wasmtrade_policy::ShadowProgress {
+                    version: 2,
+                    gate: wasmtrade_policy::GateConfig::default(),
+                    candidate: wasmtrade_policy::shadow::Scores {
+                        decisions: 12,
+                        composite: 1.5,
+                        ..Default::default()
+                    },
+                    active: wasmtrade_policy::shadow::Scores {
+                        decisions: 12,
+                        composite: -0.5,
+                        ..Default::default()
+                    },
+                },
+            }],
             collections: vec![
                 wasmtrade_model::CollectionSize::new("oms.index", 2),
                 wasmtrade_model::CollectionSize::new("paper.ledger_orders", 7),

@@ -181,6 +181,7 @@ fn a_faulted_policy_is_listed_and_restarts_from_its_last_good_snapshot() {
         model: "m".into(),
         version: 3,
         last_good: None,
+        candidate: None,
     };
     core.add_policy("p".into(), hosted, strategy(tagged(7))).unwrap();
     // The periodic snapshot keeps the policy's state as its last good one.

@@ -164,6 +164,14 @@ pub fn event(e: &Event) -> Value {
                 "commission": f.commission,
             }),
         ),
+        Some(event::Kind::ModelVerdict(v)) => (
+            "model_verdict",
+            json!({
+                "policy": v.policy, "model": v.model, "version": v.version, "verdict": v.verdict,
+                "reason": v.reason, "against_version": v.against_version, "decisions": v.decisions,
+                "candidate_score": v.candidate_score, "active_score": v.active_score,
+            }),
+        ),
         Some(event::Kind::Rejection(r)) => (
             "rejection",
             json!({

@@ -9,7 +9,7 @@ use serde_json::json;
 use wasmtrade_proto::v1::model_service_client::ModelServiceClient;
 use wasmtrade_proto::v1::{
     ActivateModelRequest, ListCheckpointsRequest, ListModelsRequest, ModelChunk, ModelUploadHeader,
-    ModelVersion, activate_model_request::Source, model_chunk::Chunk,
+    ModelVersion, ShadowGate, activate_model_request::Source, model_chunk::Chunk,
 };
 
 use super::args::ClientArgs;
@@ -57,6 +57,23 @@ pub enum ModelCommand {
         /// A checkpoint id in the checkpoints directory.
         #[arg(long)]
         checkpoint: Option<String>,
+        /// Evaluate it beside the running version first (its decisions
+        /// recorded, never traded); the shadow gate promotes it only if its
+        /// figures beat the running version's (see `model list`).
+        #[arg(long)]
+        shadow: bool,
+        /// Shadow gate: decisions before the gate decides (default 500).
+        #[arg(long, requires = "shadow")]
+        decisions: Option<u32>,
+        /// Shadow gate: how much higher the composite score must be (default 0.1).
+        #[arg(long, requires = "shadow")]
+        margin: Option<f64>,
+        /// Shadow gate: how much larger the max drawdown may be (default 0.05).
+        #[arg(long, requires = "shadow")]
+        max_drawdown_increase: Option<f64>,
+        /// Shadow gate: cost per unit of equity traded (default 0.0005).
+        #[arg(long, requires = "shadow")]
+        turnover_cost: Option<f64>,
         /// Server, token and output.
         #[command(flatten)]
         client: ClientArgs,
@@ -80,7 +97,26 @@ fn print_versions(versions: &[ModelVersion], as_json: bool) -> anyhow::Result<()
     if as_json {
         let v: Vec<_> = versions
             .iter()
-            .map(|v| json!({"name": v.name, "version": v.version, "size": v.size, "sha256": v.sha256, "active": v.active}))
+            .map(|v| {
+                let verdict = v.verdict.as_ref().map(|g| {
+                    json!({
+                        "verdict": g.verdict, "policy": g.policy, "against_version": g.against_version,
+                        "decisions": g.decisions, "candidate_score": g.candidate_score,
+                        "active_score": g.active_score, "detail": g.detail, "decided_at": g.decided_at,
+                    })
+                });
+                let shadow = v.shadow.as_ref().map(|p| {
+                    json!({
+                        "policy": p.policy, "decisions": p.decisions, "needed": p.needed,
+                        "candidate_score": p.candidate_score, "active_score": p.active_score,
+                        "against_version": p.against_version,
+                    })
+                });
+                json!({
+                    "name": v.name, "version": v.version, "size": v.size, "sha256": v.sha256,
+                    "active": v.active, "verdict": verdict, "shadow": shadow,
+                })
+            })
             .collect();
         return json::print_document(&json!(v));
     }
@@ -93,10 +129,31 @@ fn print_versions(versions: &[ModelVersion], as_json: bool) -> anyhow::Result<()
                 v.size.to_string(),
                 v.sha256.chars().take(16).collect(),
                 if v.active { "active".into() } else { String::new() },
+                gate_column(v),
             ]
         })
         .collect();
-    output::print(&table(&["NAME", "VERSION", "BYTES", "SHA256", ""], &rows))
+    output::print(&table(
+        &["NAME", "VERSION", "BYTES", "SHA256", "", "SHADOW GATE"],
+        &rows,
+    ))
+}
+
+/// The shadow gate's state of a version, for the table.
+fn gate_column(v: &ModelVersion) -> String {
+    if let Some(p) = &v.shadow {
+        return format!(
+            "evaluating in {}: {}/{} decisions, score {:.3} vs {:.3} (v{})",
+            p.policy, p.decisions, p.needed, p.candidate_score, p.active_score, p.against_version
+        );
+    }
+    match &v.verdict {
+        Some(g) => format!(
+            "{} by {}: score {:.3} vs {:.3} (v{}) over {} decisions",
+            g.verdict, g.policy, g.candidate_score, g.active_score, g.against_version, g.decisions
+        ),
+        None => String::new(),
+    }
 }
 
 /// Runs one `wasmtrade model` command.
@@ -143,8 +200,19 @@ pub async fn run(command: ModelCommand) -> anyhow::Result<()> {
             name,
             version,
             checkpoint,
+            shadow,
+            decisions,
+            margin,
+            max_drawdown_increase,
+            turnover_cost,
             client: args,
         } => {
+            let gate = shadow.then(|| ShadowGate {
+                decisions: decisions.unwrap_or(0),
+                margin: margin.unwrap_or(0.0),
+                max_drawdown_increase: max_drawdown_increase.unwrap_or(0.0),
+                turnover_cost: turnover_cost.unwrap_or(0.0),
+            });
             let source = match (version, checkpoint) {
                 (Some(v), None) => Source::Version(v),
                 (None, Some(c)) => Source::Checkpoint(c),
@@ -154,6 +222,8 @@ pub async fn run(command: ModelCommand) -> anyhow::Result<()> {
             let request = conn.request(ActivateModelRequest {
                 name,
                 source: Some(source),
+                shadow,
+                gate,
             });
             let v = conn
                 .unary(

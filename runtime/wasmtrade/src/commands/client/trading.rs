@@ -292,6 +292,22 @@ fn event_line(e: &Event) -> String {
                 o.strategy, o.order_id, o.status, o.symbol
             )
         }
+        Some(event::Kind::ModelVerdict(v)) => format!(
+            "model_verdict {} model {} v{} {} against v{} over {} decisions: score {:.3} vs {:.3}{}",
+            v.policy,
+            v.model,
+            v.version,
+            v.verdict,
+            v.against_version,
+            v.decisions,
+            v.candidate_score,
+            v.active_score,
+            if v.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", v.reason)
+            }
+        ),
         Some(event::Kind::Fill(f)) => format!(
             "fill {} #{} {} {} {} @ {} (commission {})",
             f.strategy,

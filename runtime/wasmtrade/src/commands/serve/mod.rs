@@ -114,7 +114,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         ops.attach(Arc::new(runtime.handle()));
     }
     let models = wasmtrade_server::Models::new(dirs.store, dirs.checkpoints)
-        .with_activation_hook(policies::activation_hook(runtime.handle()));
+        .with_activation_hook(policies::activation_hook(runtime.handle()))
+        .with_policies(runtime.handle());
     let server = Server::with_principals(runtime.handle(), principals).with_models(models);
     let health = server.health();
     Server::set_serving(&health, true).await;

@@ -9,10 +9,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::bail;
-use wasmtrade_live::{Handle, PolicySpec};
+use wasmtrade_live::{Handle, PolicySpec, VerdictHook, VerdictRecord};
 use wasmtrade_model::{PolicyGuest, PolicyObserver};
-use wasmtrade_models::{DurableTransitions, ModelStore, TransitionLog};
+use wasmtrade_models::{DurableTransitions, GateVerdict, ModelStore, TransitionLog, VerdictKind};
 use wasmtrade_ops::{PolicyMetrics, Timed};
+use wasmtrade_policy::Verdict;
 use wasmtrade_server::ActivationHook;
 
 use super::config::PolicySection;
@@ -71,6 +72,7 @@ pub fn specs(
                     wrap: Some(Arc::new(move |g: Box<dyn PolicyGuest + Send>| {
                         Box::new(Timed::new(g, timer.clone(), &name)) as Box<dyn PolicyGuest + Send>
                     })),
+                    on_verdict: Some(verdict_hook(models.clone())),
                 });
             }
             (g, m, t) => problems.extend([g.err(), m.err(), t.err()].into_iter().flatten()),
@@ -80,6 +82,39 @@ pub fn specs(
         bail!("invalid policies:\n  - {}", problems.join("\n  - "));
     }
     Ok(specs)
+}
+
+/// Keeps each verdict of the shadow gate beside the model version it is
+/// about, and makes a promoted version the active one on disk, so a
+/// restart of `serve` runs what the gate promoted.
+pub fn verdict_hook(models: ModelStore) -> VerdictHook {
+    Arc::new(move |r: &VerdictRecord| {
+        let o = &r.outcome;
+        let verdict = match o.verdict {
+            Verdict::Promote => VerdictKind::Promote,
+            Verdict::Keep => VerdictKind::Keep,
+            Verdict::Refuse { .. } => VerdictKind::Refuse,
+        };
+        let record = GateVerdict {
+            verdict,
+            policy: r.policy.clone(),
+            against_version: r.active_version,
+            decisions: o.candidate.decisions,
+            candidate_score: o.candidate.composite,
+            active_score: o.active.composite,
+            detail: wasmtrade_live::describe_verdict(r),
+            decided_at: wasmtrade_live::unix_now().secs(),
+        };
+        models
+            .record_verdict(&r.model, o.version, &record)
+            .map_err(|e| format!("cannot keep the verdict: {e}"))?;
+        if verdict == VerdictKind::Promote {
+            models
+                .activate(&r.model, o.version)
+                .map_err(|e| format!("promoted, but cannot mark it active on disk: {e}"))?;
+        }
+        Ok(())
+    })
 }
 
 /// Hands an activated model to the running policies of that model (none:
