@@ -23,6 +23,12 @@ pub struct HostConfig {
     /// more than one event); `None` uses `fuel_per_callback`. Ignored when
     /// fuel is off. Default `Some(20_000_000_000)`.
     pub fuel_per_model_load: Option<u64>,
+    /// Wall-clock budget of one policy `load`, in milliseconds, when
+    /// deadlines are on (`deadline_ms`): a load still running then is
+    /// stopped with a budget fault, the new instance is dropped and the
+    /// running model goes on. A model load may take far longer than an
+    /// event. `None` (the default) uses `deadline_ms`.
+    pub model_load_deadline_ms: Option<u64>,
     /// Linear memory one guest may grow to, in bytes. Default 256 MiB.
     pub max_memory_bytes: usize,
     /// Linear memory all guests of the engine may hold together, in bytes:
@@ -93,6 +99,7 @@ impl Default for HostConfig {
             max_module_bytes: 16 * MIB,
             max_model_bytes: 64 * MIB,
             fuel_per_model_load: Some(20_000_000_000),
+            model_load_deadline_ms: None,
             max_memory_bytes: 256 * MIB,
             max_total_memory_bytes: None,
             max_table_elements: 65_536,
@@ -179,6 +186,20 @@ impl HostConfig {
                 format!("must be between 1 and {MAX_DEADLINE_MS} (one hour); omit it to turn deadlines off"),
             );
         }
+        if let Some(ms) = self.model_load_deadline_ms {
+            if !(1..=MAX_DEADLINE_MS).contains(&ms) {
+                return bad(
+                    "model_load_deadline_ms",
+                    format!("must be between 1 and {MAX_DEADLINE_MS} (one hour)"),
+                );
+            }
+            if self.deadline_ms.is_none() {
+                return bad(
+                    "model_load_deadline_ms",
+                    "needs deadlines on: set deadline_ms too (without it no deadline is compiled in)",
+                );
+            }
+        }
         if self.max_live_guests == 0 {
             return bad("max_live_guests", "must be positive");
         }
@@ -195,6 +216,34 @@ impl HostConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_load_deadline_needs_deadlines_on_and_a_sane_value() {
+        let c = HostConfig {
+            model_load_deadline_ms: Some(30_000),
+            ..HostConfig::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("model_load_deadline_ms") && e.contains("deadline_ms"),
+            "{e}"
+        );
+        let on = HostConfig {
+            deadline_ms: Some(5),
+            ..c.clone()
+        };
+        assert!(on.validate().is_ok());
+        let zero = HostConfig {
+            model_load_deadline_ms: Some(0),
+            ..on
+        };
+        assert!(
+            zero.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("model_load_deadline_ms")
+        );
+    }
 
     #[test]
     fn defaults_are_valid_and_partial_tables_deserialise() {

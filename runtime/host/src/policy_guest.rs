@@ -68,6 +68,9 @@ impl PolicyModule {
             sha256: self.0.sha256_shared(),
             max_model_bytes: config.max_model_bytes,
             load_fuel: config.fuel_per_model_load,
+            load_deadline: config
+                .model_load_deadline_ms
+                .map(std::time::Duration::from_millis),
             max_intents: config.max_intents_per_callback,
             model: None,
         })
@@ -82,6 +85,8 @@ pub struct WasmPolicy {
     sha256: Arc<str>,
     max_model_bytes: usize,
     load_fuel: Option<u64>,
+    /// Wall-clock budget of a model load (`None`: the per-callback deadline).
+    load_deadline: Option<std::time::Duration>,
     max_intents: usize,
     model: Option<ModelInfo>,
 }
@@ -125,7 +130,7 @@ impl WasmPolicy {
         let b = &self.bindings;
         let info = match self
             .sandbox
-            .run_with_fuel(self.load_fuel, |s| b.call_load(s, bytes))
+            .run_with_fuel(self.load_fuel, self.load_deadline, |s| b.call_load(s, bytes))
         {
             Ok(i) => ModelInfo {
                 input_shape: i.input_shape,

@@ -31,6 +31,9 @@ pub(crate) struct Sandbox {
     /// The event budget's time left when it set the running call's epoch
     /// deadline (shorter than the per-callback one).
     event_bound: Option<std::time::Duration>,
+    /// The model load's own deadline while one runs (see
+    /// [`Sandbox::run_with_fuel`]).
+    load_bound: Option<std::time::Duration>,
     /// Set after the first trap: a trapped instance never runs again.
     quarantined: Option<String>,
     live: LiveGuard,
@@ -62,6 +65,7 @@ impl Sandbox {
             tick: shared.deadline.map(|d| d.tick),
             time_left: None,
             event_bound: None,
+            load_bound: None,
             quarantined: None,
             live,
         })
@@ -113,20 +117,31 @@ impl Sandbox {
         }
     }
 
-    /// [`run`](Self::run) with another fuel budget for this one call (a
-    /// policy's model load); `None` keeps the usual one. No effect when fuel
-    /// is off.
+    /// [`run`](Self::run) with other budgets for this one call (a policy's
+    /// model load): `fuel` (`None` keeps the usual one; no effect when fuel
+    /// is off) and a wall-clock `deadline` (`None` keeps the per-callback
+    /// one; no effect when deadlines are off).
     pub(crate) fn run_with_fuel<R>(
         &mut self,
         fuel: Option<u64>,
+        deadline: Option<std::time::Duration>,
         call: impl FnOnce(&mut Store<GuestState>) -> wasmtime::Result<Result<R, wit::GuestError>>,
     ) -> Result<R, GuestFault> {
-        let usual = self.fuel;
+        let (usual, usual_ticks) = (self.fuel, self.deadline_ticks);
         if usual.is_some() {
             self.fuel = fuel.or(usual);
         }
+        if let (Some(d), Some(tick), Some(_)) = (deadline, self.tick, usual_ticks) {
+            let ticks = u64::try_from(d.as_nanos().div_ceil(tick.as_nanos().max(1)))
+                .unwrap_or(u64::MAX)
+                .saturating_add(1);
+            self.deadline_ticks = Some(ticks);
+            self.load_bound = Some(d);
+        }
         let out = self.run(call);
         self.fuel = usual;
+        self.deadline_ticks = usual_ticks;
+        self.load_bound = None;
         out
     }
 
@@ -163,8 +178,18 @@ impl Sandbox {
     }
 
     fn poison(&mut self, err: &wasmtime::Error, stderr: Option<String>) -> GuestFault {
-        let fault = if let Some(left) = self.event_bound
-            && matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt))
+        let interrupted = matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt));
+        let fault = if let Some(d) = self.load_bound
+            && interrupted
+        {
+            GuestFault::Budget {
+                budget: format!(
+                    "model load deadline {} ms (`model_load_deadline_ms`)",
+                    d.as_millis()
+                ),
+            }
+        } else if let Some(left) = self.event_bound
+            && interrupted
         {
             GuestFault::EventBudget {
                 what: format!(

@@ -184,8 +184,8 @@ impl Handle {
         self.inner.stopped.send_replace(true);
     }
 
-    /// Resolves once [`Handle::mark_stopped`] ran.
-    pub(crate) fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    /// Resolves once the runtime has shut down (its background tasks stop then).
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.inner.stopped.subscribe();
         async move {
             let _ = rx.wait_for(|stopped| *stopped).await;

@@ -118,7 +118,11 @@ fn shadow(serve: &Serve, n: u64) -> Result<Value, String> {
 fn verdict(serve: &Serve, n: u64) -> Value {
     let deadline = Instant::now() + VERDICT_TIMEOUT;
     loop {
-        let v = version(serve, n);
+        // A version a watcher stores may not exist yet.
+        let v = versions(serve)
+            .into_iter()
+            .find(|v| v["version"] == n)
+            .unwrap_or(Value::Null);
         if !v["verdict"].is_null() {
             assert!(v["shadow"].is_null(), "decided and still evaluating: {v}");
             return v["verdict"].clone();
@@ -241,4 +245,47 @@ fn the_shadow_gate_promotes_the_better_model_refuses_nan_keeps_out_the_worse_and
         list["modules"][0]["active_version"], 2,
         "the policy runs v2: {list}"
     );
+}
+
+#[test]
+fn a_policy_watching_its_checkpoints_promotes_a_learners_better_checkpoint_without_a_person() {
+    let (_files, files) = gate_models();
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models").join("clstm");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::copy(files.join("short.onnx"), models.join("v1.onnx")).unwrap();
+    std::fs::write(models.join("ACTIVE"), "1\n").unwrap();
+    let policies = format!(
+        r#"[{{name = "clstm", guest = "{}", model = "clstm", instrument = "SYNTH", shadow_checkpoints = true, shadow_decisions = 30}}]"#,
+        guest_path("clstm_ppo").unwrap().display()
+    );
+    let mut serve = start(dir.path(), &policies);
+    // What the learner does: a checkpoint written atomically.
+    let checkpoints = dir.path().join("checkpoints").join("clstm");
+    std::fs::create_dir_all(&checkpoints).unwrap();
+    let write = |id: &str, model: &str| {
+        let tmp = checkpoints.join(format!(".{id}.tmp"));
+        std::fs::copy(files.join(model), &tmp).unwrap();
+        std::fs::rename(&tmp, checkpoints.join(format!("{id}.onnx"))).unwrap();
+    };
+    write("ppo-000001", "long.onnx");
+    let v = verdict(&serve, 2);
+    assert_eq!(v["verdict"], "promote", "{v}");
+    assert_eq!(v["decisions"], 30);
+    assert_eq!(active(&serve), 2);
+
+    // A broken checkpoint is taken once, and never promoted.
+    write("ppo-000002", "nan.onnx");
+    let v = verdict(&serve, 3);
+    assert_eq!(v["verdict"], "refuse", "{v}");
+    assert_eq!(active(&serve), 2);
+
+    // A restart neither takes the last checkpoint again nor loses the promotion.
+    let status = serve.terminate(Duration::from_secs(60)).unwrap();
+    assert!(status.success(), "{}", serve.stderr());
+    drop(serve);
+    let serve = start(dir.path(), &policies);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(versions(&serve).len(), 3, "no version added after the restart");
+    assert_eq!(active(&serve), 2);
 }

@@ -57,7 +57,7 @@ impl Default for ServerSection {
 /// A policy `serve` runs from start to stop (`[[policies]]`,
 /// docs/policies.md): an RL policy guest with the active version of a model
 /// from the models directory, trading one instrument as a strategy.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicySection {
     /// Its strategy id: orders, positions, events and the metrics label `policy`.
@@ -75,6 +75,25 @@ pub struct PolicySection {
     /// Append every transition to `<checkpoints dir>/<model>/transitions.log`
     /// for a learner. Default true.
     pub transitions: bool,
+    /// Evaluate each new checkpoint a learner writes for the model in the
+    /// policy's shadow, and let the shadow gate promote it (docs/policies.md,
+    /// "The shadow gate"). Default false: a person activates checkpoints.
+    pub shadow_checkpoints: bool,
+    /// Shadow gate: decisions before it decides. Default 500.
+    pub shadow_decisions: u32,
+    /// Shadow gate: how much higher the candidate's composite score must be. Default 0.1.
+    pub shadow_margin: f64,
+}
+
+impl PolicySection {
+    /// The shadow gate of this policy's checkpoints.
+    pub fn gate(&self) -> wasmtrade_policy::GateConfig {
+        wasmtrade_policy::GateConfig {
+            decisions: self.shadow_decisions,
+            margin: self.shadow_margin,
+            ..wasmtrade_policy::GateConfig::default()
+        }
+    }
 }
 
 impl Default for PolicySection {
@@ -86,6 +105,9 @@ impl Default for PolicySection {
             instrument: String::new(),
             config: String::new(),
             transitions: true,
+            shadow_checkpoints: false,
+            shadow_decisions: wasmtrade_policy::GateConfig::default().decisions,
+            shadow_margin: wasmtrade_policy::GateConfig::default().margin,
         }
     }
 }
@@ -118,6 +140,13 @@ fn policy_problems(policies: &[PolicySection]) -> Vec<String> {
         }
         if let Err(e) = wasmtrade_live::check_config(&p.config) {
             problems.push(format!("{}: {e}", key("config")));
+        }
+        if let Err(e) = p.gate().check() {
+            problems.push(format!(
+                "{} / {}: {e}",
+                key("shadow_decisions"),
+                key("shadow_margin")
+            ));
         }
         if let Some(j) = policies[..i].iter().position(|q| q.name == p.name) {
             problems.push(format!(

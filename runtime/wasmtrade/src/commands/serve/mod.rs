@@ -1,6 +1,7 @@
 //! `wasmtrade serve`: the long-running runtime with its gRPC API, until
 //! SIGTERM/SIGINT, then a graceful shutdown.
 
+mod checkpoint_watch;
 mod cluster;
 mod config;
 mod ops;
@@ -113,6 +114,12 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if let Some(ops) = &ops {
         ops.attach(Arc::new(runtime.handle()));
     }
+    tokio::spawn(checkpoint_watch::run(
+        runtime.handle(),
+        config.policies.clone(),
+        dirs.store.clone(),
+        dirs.checkpoints.clone(),
+    ));
     let models = wasmtrade_server::Models::new(dirs.store, dirs.checkpoints)
         .with_activation_hook(policies::activation_hook(runtime.handle()))
         .with_policies(runtime.handle());
