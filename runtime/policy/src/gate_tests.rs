@@ -1,12 +1,9 @@
 //! The shadow gate driven by scripted policies on a rising market: the
 //! best policy (long) is known, so every verdict is too.
 
-use std::sync::Arc;
-
 use wasmtrade_model::{
-    AccountView, Bar, FEATURES, GuestContext, GuestFault, GuestInfo, InstrumentId, Instruments, ModelError,
-    ModelInfo, Observation, PolicyAction, PolicyDecision, PolicyGuest, Price, Quantity, StrategyGuest,
-    Timestamp,
+    Bar, FEATURES, GuestContext, GuestFault, GuestInfo, InstrumentId, ModelError, ModelInfo, Observation,
+    PolicyAction, PolicyDecision, PolicyGuest, Price, Quantity, StrategyGuest, Timestamp,
 };
 
 use crate::{GateConfig, PolicyStrategy, Verdict};
@@ -61,21 +58,12 @@ impl PolicyGuest for Scripted {
 }
 
 fn guest() -> Scripted {
-    let mut instruments = Instruments::new();
-    instruments.intern("AAA");
-    let mut ctx = GuestContext::new(Arc::new(instruments), 1);
-    ctx.account = AccountView {
-        cash: 10_000.0,
-        equity: 10_000.0,
-        buying_power: 10_000.0,
-        ..AccountView::default()
-    };
     Scripted {
         info: GuestInfo {
             name: "scripted".into(),
             ..GuestInfo::default()
         },
-        ctx,
+        ctx: crate::tests::funded_context(),
         behaviour: 0,
     }
 }

@@ -46,7 +46,8 @@ impl PolicyGuest for Half {
     }
 }
 
-fn strategy(rows: u8) -> PolicyStrategy<Half> {
+/// The context of a guest trading instrument `AAA` with 10 000 of cash.
+pub(crate) fn funded_context() -> GuestContext {
     let mut instruments = Instruments::new();
     instruments.intern("AAA");
     let mut ctx = GuestContext::new(Arc::new(instruments), 1);
@@ -56,6 +57,11 @@ fn strategy(rows: u8) -> PolicyStrategy<Half> {
         buying_power: 10_000.0,
         ..AccountView::default()
     };
+    ctx
+}
+
+fn strategy(rows: u8) -> PolicyStrategy<Half> {
+    let ctx = funded_context();
     let half = Half {
         info: GuestInfo {
             name: "half".into(),

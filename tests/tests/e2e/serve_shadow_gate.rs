@@ -35,6 +35,23 @@ fn gate_models() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+/// The always-short model as version 1 of `clstm`, active (the models
+/// volume's layout).
+fn seed_short(data_dir: &Path, files: &Path) {
+    let models = data_dir.join("models").join("clstm");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::copy(files.join("short.onnx"), models.join("v1.onnx")).unwrap();
+    std::fs::write(models.join("ACTIVE"), "1\n").unwrap();
+}
+
+/// `[[policies]]` with the clstm guest on model `clstm`, plus `extra` keys.
+fn policies(extra: &str) -> String {
+    format!(
+        r#"[{{name = "clstm", guest = "{}", model = "clstm", instrument = "SYNTH"{extra}}}]"#,
+        guest_path("clstm_ppo").unwrap().display()
+    )
+}
+
 fn env(policies: &str) -> Vec<(&'static str, String)> {
     vec![
         ("WASMTRADE__MARKET__SPEED", "200".into()),
@@ -148,14 +165,8 @@ fn the_shadow_gate_promotes_the_better_model_refuses_nan_keeps_out_the_worse_and
 {
     let (_files, files) = gate_models();
     let dir = tempfile::tempdir().unwrap();
-    let models = dir.path().join("models").join("clstm");
-    std::fs::create_dir_all(&models).unwrap();
-    std::fs::copy(files.join("short.onnx"), models.join("v1.onnx")).unwrap();
-    std::fs::write(models.join("ACTIVE"), "1\n").unwrap();
-    let policies = format!(
-        r#"[{{name = "clstm", guest = "{}", model = "clstm", instrument = "SYNTH"}}]"#,
-        guest_path("clstm_ppo").unwrap().display()
-    );
+    seed_short(dir.path(), &files);
+    let policies = policies("");
     let mut serve = start(dir.path(), &policies);
 
     // The better model: evaluated, then promoted by its figures.
@@ -251,14 +262,8 @@ fn the_shadow_gate_promotes_the_better_model_refuses_nan_keeps_out_the_worse_and
 fn a_policy_watching_its_checkpoints_promotes_a_learners_better_checkpoint_without_a_person() {
     let (_files, files) = gate_models();
     let dir = tempfile::tempdir().unwrap();
-    let models = dir.path().join("models").join("clstm");
-    std::fs::create_dir_all(&models).unwrap();
-    std::fs::copy(files.join("short.onnx"), models.join("v1.onnx")).unwrap();
-    std::fs::write(models.join("ACTIVE"), "1\n").unwrap();
-    let policies = format!(
-        r#"[{{name = "clstm", guest = "{}", model = "clstm", instrument = "SYNTH", shadow_checkpoints = true, shadow_decisions = 30}}]"#,
-        guest_path("clstm_ppo").unwrap().display()
-    );
+    seed_short(dir.path(), &files);
+    let policies = policies(", shadow_checkpoints = true, shadow_decisions = 30");
     let mut serve = start(dir.path(), &policies);
     // What the learner does: a checkpoint written atomically.
     let checkpoints = dir.path().join("checkpoints").join("clstm");
