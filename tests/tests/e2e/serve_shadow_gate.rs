@@ -294,3 +294,54 @@ fn a_policy_watching_its_checkpoints_promotes_a_learners_better_checkpoint_witho
     assert_eq!(versions(&serve).len(), 3, "no version added after the restart");
     assert_eq!(active(&serve), 2);
 }
+
+#[test]
+fn a_checkpoint_evaluation_cut_short_by_kill_9_is_evaluated_again_after_the_restart() {
+    let (_files, files) = gate_models();
+    let dir = tempfile::tempdir().unwrap();
+    seed_short(dir.path(), &files);
+    // A window too long to finish before the kill.
+    let mut serve = start(
+        dir.path(),
+        &policies(", shadow_checkpoints = true, shadow_decisions = 1000000"),
+    );
+    let checkpoints = dir.path().join("checkpoints").join("clstm");
+    std::fs::create_dir_all(&checkpoints).unwrap();
+    let tmp = checkpoints.join(".ppo-000001.tmp");
+    std::fs::copy(files.join("long.onnx"), &tmp).unwrap();
+    std::fs::rename(&tmp, checkpoints.join("ppo-000001.onnx")).unwrap();
+    // Wait until the evaluation is under way, then kill -9.
+    let deadline = Instant::now() + VERDICT_TIMEOUT;
+    loop {
+        let v = versions(&serve)
+            .into_iter()
+            .find(|v| v["version"] == 2)
+            .unwrap_or(Value::Null);
+        if v["shadow"]["decisions"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no evaluation of v2 under way: {v}\n{}",
+            serve.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    serve.kill().unwrap();
+    drop(serve);
+
+    // Restarted with a window it can finish: v2 is evaluated again and promoted.
+    let serve = start(
+        dir.path(),
+        &policies(", shadow_checkpoints = true, shadow_decisions = 30"),
+    );
+    let v = verdict(&serve, 2);
+    assert_eq!(v["verdict"], "promote", "{v}");
+    assert_eq!(v["decisions"], 30);
+    assert_eq!(active(&serve), 2);
+    assert_eq!(
+        versions(&serve).len(),
+        2,
+        "the checkpoint was not copied in twice"
+    );
+}
