@@ -90,6 +90,24 @@ pub fn python() -> anyhow::Result<PathBuf> {
     }
 }
 
+/// Writes `out`, a CLSTM-PPO model that is slow to load
+/// (`tests/python/make_slow_model.py`: the bundled graph plus a chain of
+/// `nodes` no-op nodes the inference library analyses at load).
+pub fn slow_model(out: &Path, nodes: u32) -> anyhow::Result<()> {
+    let run = Command::new(python()?)
+        .arg(workspace_root().join("tests/python/make_slow_model.py"))
+        .arg(out)
+        .arg(nodes.to_string())
+        .output()?;
+    if !run.status.success() {
+        bail!(
+            "make_slow_model.py failed: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    Ok(())
+}
+
 /// Appends a custom section `name` with `payload` to a wasm component or
 /// module: the same code under a different sha256, as a rebuild with a new
 /// version label would give. Custom sections may appear anywhere.

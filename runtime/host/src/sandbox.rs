@@ -34,6 +34,8 @@ pub(crate) struct Sandbox {
     /// The model load's own deadline while one runs (see
     /// [`Sandbox::run_with_fuel`]).
     load_bound: Option<std::time::Duration>,
+    /// The model load's own fuel while one runs (named when it runs out).
+    load_fuel: Option<u64>,
     /// Set after the first trap: a trapped instance never runs again.
     quarantined: Option<String>,
     live: LiveGuard,
@@ -66,6 +68,7 @@ impl Sandbox {
             time_left: None,
             event_bound: None,
             load_bound: None,
+            load_fuel: None,
             quarantined: None,
             live,
         })
@@ -130,6 +133,7 @@ impl Sandbox {
         let (usual, usual_ticks) = (self.fuel, self.deadline_ticks);
         if usual.is_some() {
             self.fuel = fuel.or(usual);
+            self.load_fuel = fuel;
         }
         if let (Some(d), Some(tick), Some(_)) = (deadline, self.tick, usual_ticks) {
             let ticks = u64::try_from(d.as_nanos().div_ceil(tick.as_nanos().max(1)))
@@ -142,6 +146,7 @@ impl Sandbox {
         self.fuel = usual;
         self.deadline_ticks = usual_ticks;
         self.load_bound = None;
+        self.load_fuel = None;
         out
     }
 
@@ -187,6 +192,12 @@ impl Sandbox {
                     "model load deadline {} ms (`model_load_deadline_ms`)",
                     d.as_millis()
                 ),
+            }
+        } else if let Some(f) = self.load_fuel
+            && matches!(err.downcast_ref::<Trap>(), Some(Trap::OutOfFuel))
+        {
+            GuestFault::Budget {
+                budget: format!("fuel {f} per model load (`fuel_per_model_load`)"),
             }
         } else if let Some(left) = self.event_bound
             && interrupted

@@ -269,8 +269,15 @@ impl<S: LoadsModel> LoadsModel for OneInstrument<S> {
 
 /// The message for a model the running policy refused.
 pub(crate) fn refused(policy: &str, model: &str, version: u64, kept: u64, e: &ModelError) -> LiveError {
+    // With its causes: a fault says which budget or trap stopped the load.
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        why = format!("{why}: {s}");
+        source = s.source();
+    }
     let message = format!(
-        "policy `{policy}` refused model `{model}` version {version}: {e}; it keeps running version {kept}"
+        "policy `{policy}` refused model `{model}` version {version}: {why}; it keeps running version {kept}"
     );
     match e {
         ModelError::TooLarge { .. } => LiveError::ResourceExhausted(message),

@@ -248,4 +248,17 @@ fn backtest_trades_with_the_policy_end_to_end() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("does not match the observation window"), "{err}");
+
+    // A model whose load uses up `fuel_per_model_load` (20e9 by default) is
+    // refused, naming that budget (not the per-callback one).
+    let slow = f.path.join("slow.onnx");
+    wasmtrade_e2e::slow_model(&slow, 20_000).unwrap();
+    bad[4] = slow.to_str().unwrap().to_string();
+    let out = run_cli(&bad).unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("fuel 20000000000 per model load (`fuel_per_model_load`)"),
+        "{err}"
+    );
 }

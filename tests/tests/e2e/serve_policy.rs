@@ -418,3 +418,40 @@ fn a_policy_is_listed_like_a_module_and_resumes_mid_window_after_a_restart() {
         "{new} decisions in the first {bars} bars after the restart: the window was refilled"
     );
 }
+
+#[test]
+fn a_model_slower_to_load_than_model_load_deadline_ms_is_refused_and_the_running_model_keeps_trading() {
+    let (_models, models) = models();
+    let slow = models.join("slow.onnx");
+    // ~20 000 nodes for the inference library to analyse: seconds of work.
+    wasmtrade_e2e::slow_model(&slow, 20_000).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    seed_model(dir.path(), "clstm", &models.join("clstm_ppo.onnx"));
+    let policies = policies_env(&guest_path("clstm_ppo").unwrap());
+    let env = [
+        ("WASMTRADE__MARKET__SPEED", "100"),
+        ("WASMTRADE__POLICIES", policies.as_str()),
+        // The load's own deadline, far shorter than the slow model needs
+        // and far longer than the bundled one's load; fuel high enough
+        // that only the deadline can stop it.
+        ("WASMTRADE__GUESTS__SANDBOX__DEADLINE_MS", "1000"),
+        ("WASMTRADE__GUESTS__SANDBOX__MODEL_LOAD_DEADLINE_MS", "500"),
+        ("WASMTRADE__GUESTS__SANDBOX__FUEL_PER_MODEL_LOAD", "1000000000000"),
+    ];
+    let serve = Serve::start_within(dir.path(), &env, Duration::from_secs(300)).unwrap();
+    let before = wait_for_policy_bars(&serve, 5);
+
+    let err = upload_and_activate(&serve, &slow).unwrap_err();
+    assert!(
+        err.contains("model load deadline 500 ms") && err.contains("model_load_deadline_ms"),
+        "the refusal does not name the deadline: {err}"
+    );
+    assert_eq!(active_version(&serve), 1, "the slow model became active");
+
+    // The running model was never touched: the policy keeps deciding.
+    wait_for_policy_bars(&serve, before + 10);
+    let list = serve.cli_json(["strategy", "list", "clstm", "--json"]).unwrap();
+    let module = &list["modules"][0];
+    assert_eq!(module["state"], "running", "{list}");
+    assert_eq!(module["active_version"], 1, "{list}");
+}
