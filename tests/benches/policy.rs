@@ -2,7 +2,10 @@
 //! (tract compiled for wasm32-wasip2 with SIMD128, run by the host's
 //! sandbox) against the same tract code compiled natively, and against
 //! onnxruntime (Python, one thread), all measured in one run on the same
-//! model and observations.
+//! model and observations. Then the shadow gate's overhead per decision:
+//! the policy as the engine runs it (`PolicyStrategy::on_bar`: window,
+//! observation, action, orders) alone and with a candidate model evaluated
+//! in its shadow.
 //!
 //! `make guests python && WASMTRADE_PYTHON=target/pyenv/bin/python cargo bench --workspace --bench policy`
 //! Set `BENCH_ACTIONS` to change the number of timed actions (default 2000).
@@ -17,7 +20,11 @@ use std::time::Duration;
 use clstm_ppo::inference::Model;
 use wasmtrade_e2e::{guest_bytes, python, workspace_root};
 use wasmtrade_host::{GuestEngine, HostConfig};
-use wasmtrade_model::{GuestContext, InstrumentId, Instruments, Observation, Timestamp};
+use wasmtrade_model::{
+    AccountView, Bar, GuestContext, InstrumentId, Instruments, Observation, Price, Quantity, StrategyGuest,
+    Timestamp,
+};
+use wasmtrade_policy::{GateConfig, PolicyStrategy};
 
 struct Stats {
     p50: Duration,
@@ -47,6 +54,65 @@ fn time_each(n: usize, mut f: impl FnMut(usize)) -> Stats {
         times.push(start.elapsed());
     }
     stats(times)
+}
+
+/// Bar `k` of a gently oscillating market (every bar a decision once the
+/// window is full).
+fn bar(k: i64) -> Bar {
+    let close = 100.0 + 5.0 * (k as f64 / 10.0).sin() + 0.01 * k as f64;
+    let p = Price::from_f64(close).unwrap();
+    Bar {
+        instrument: InstrumentId(0),
+        ts: Timestamp::from_secs(k * 60),
+        open: p,
+        high: p,
+        low: p,
+        close: p,
+        volume: Quantity::from_int(1_000),
+    }
+}
+
+/// Per-bar time of the policy alone and with a candidate in its shadow
+/// (a window the gate never reaches, so it evaluates throughout).
+fn shadow_overhead(active: &[u8], candidate: &[u8], n: usize) -> (Stats, Stats) {
+    let host = GuestEngine::new(HostConfig::default()).unwrap();
+    let module = host.load_policy(&guest_bytes("clstm_ppo").unwrap()).unwrap();
+    let instance = || {
+        let mut instruments = Instruments::new();
+        instruments.intern("X");
+        let mut ctx = GuestContext::new(Arc::new(instruments), 1);
+        ctx.account = AccountView {
+            cash: 1e6,
+            equity: 1e6,
+            buying_power: 1e6,
+            ..AccountView::default()
+        };
+        module.instantiate(ctx, "").unwrap()
+    };
+    let run = |strategy: &mut PolicyStrategy<_>| {
+        let mut k = 0;
+        // Fill the window before timing.
+        for _ in 0..64 {
+            k += 1;
+            strategy.on_bar(&bar(k)).unwrap();
+        }
+        time_each(n, |_| {
+            k += 1;
+            std::hint::black_box(strategy.on_bar(&bar(k)).unwrap());
+        })
+    };
+    let mut alone = PolicyStrategy::new(instance(), active).unwrap();
+    let alone_t = run(&mut alone);
+    let mut shadowed = PolicyStrategy::new(instance(), active).unwrap();
+    let mut c = instance();
+    let info = c.load_model(candidate).unwrap();
+    let gate = GateConfig {
+        decisions: wasmtrade_policy::shadow::MAX_GATE_DECISIONS,
+        ..GateConfig::default()
+    };
+    shadowed.start_shadow(c, &info, 2, gate).unwrap();
+    let shadow_t = run(&mut shadowed);
+    (alone_t, shadow_t)
 }
 
 fn us(d: Duration) -> f64 {
@@ -159,5 +225,26 @@ fn main() {
     println!(
         "wasm/native p50 ratio (fuel on): {ratio:.2} (target <= 2.0: {})",
         if ratio <= 2.0 { "met" } else { "NOT met" }
+    );
+
+    let candidate = std::fs::read(dir.path().join("clstm_ppo_v2.onnx")).unwrap();
+    let (alone, shadowed) = shadow_overhead(&model, &candidate, n);
+    println!();
+    println!("Shadow gate, per bar of the policy as the engine runs it (PolicyStrategy::on_bar), {n} bars");
+    println!("{:<26} {:>10} {:>10} {:>10}", "", "p50 us", "p99 us", "mean us");
+    for (label, s) in [("policy alone", &alone), ("policy + shadow candidate", &shadowed)] {
+        println!(
+            "{label:<26} {:>10.1} {:>10.1} {:>10.1}",
+            us(s.p50),
+            us(s.p99),
+            us(s.mean)
+        );
+    }
+    println!(
+        "shadow overhead per decision: {:.1} us at p50 ({:.2}x the policy alone), {:.1} us mean ({:.2}x)",
+        us(shadowed.p50) - us(alone.p50),
+        us(shadowed.p50) / us(alone.p50),
+        us(shadowed.mean) - us(alone.mean),
+        us(shadowed.mean) / us(alone.mean)
     );
 }
