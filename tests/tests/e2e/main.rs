@@ -41,6 +41,7 @@ mod serve_api_errors;
 mod serve_broker_config;
 mod serve_host_call_storm;
 mod serve_hostile;
+mod serve_learning_loop;
 mod serve_memory;
 mod serve_model_upload;
 mod serve_ops;

@@ -23,7 +23,7 @@ use wasmtrade_e2e::{Serve, guest_path, python, workspace_root};
 /// How long a shadow evaluation may take to decide.
 const VERDICT_TIMEOUT: Duration = Duration::from_secs(180);
 
-fn gate_models() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn gate_models() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(python().unwrap())
         .arg(workspace_root().join("tests/python/make_gate_models.py"))
@@ -35,17 +35,21 @@ fn gate_models() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// The always-short model as version 1 of `clstm`, active (the models
-/// volume's layout).
-fn seed_short(data_dir: &Path, files: &Path) {
+/// `model` as version 1 of `clstm`, active (the models volume's layout).
+pub(crate) fn seed_v1(data_dir: &Path, model: &Path) {
     let models = data_dir.join("models").join("clstm");
     std::fs::create_dir_all(&models).unwrap();
-    std::fs::copy(files.join("short.onnx"), models.join("v1.onnx")).unwrap();
+    std::fs::copy(model, models.join("v1.onnx")).unwrap();
     std::fs::write(models.join("ACTIVE"), "1\n").unwrap();
 }
 
+/// The always-short model as version 1 of `clstm`, active.
+fn seed_short(data_dir: &Path, files: &Path) {
+    seed_v1(data_dir, &files.join("short.onnx"));
+}
+
 /// `[[policies]]` with the clstm guest on model `clstm`, plus `extra` keys.
-fn policies(extra: &str) -> String {
+pub(crate) fn policies(extra: &str) -> String {
     format!(
         r#"[{{name = "clstm", guest = "{}", model = "clstm", instrument = "SYNTH"{extra}}}]"#,
         guest_path("clstm_ppo").unwrap().display()
@@ -61,13 +65,13 @@ fn env(policies: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn start(dir: &Path, policies: &str) -> Serve {
+pub(crate) fn start(dir: &Path, policies: &str) -> Serve {
     let env = env(policies);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     Serve::start_within(dir, &env, Duration::from_secs(300)).unwrap()
 }
 
-fn versions(serve: &Serve) -> Vec<Value> {
+pub(crate) fn versions(serve: &Serve) -> Vec<Value> {
     serve
         .cli_json(["model", "list", "--name", "clstm", "--json"])
         .unwrap()
@@ -83,7 +87,7 @@ fn version(serve: &Serve, n: u64) -> Value {
         .unwrap_or_else(|| panic!("no version {n}"))
 }
 
-fn active(serve: &Serve) -> u64 {
+pub(crate) fn active(serve: &Serve) -> u64 {
     let list = versions(serve);
     let active: Vec<u64> = list
         .iter()
@@ -153,7 +157,7 @@ fn verdict(serve: &Serve, n: u64) -> Value {
     }
 }
 
-fn audit(serve: &Serve) -> Vec<Value> {
+pub(crate) fn audit(serve: &Serve) -> Vec<Value> {
     serve.cli_json(["strategy", "audit", "clstm", "--json"]).unwrap()["records"]
         .as_array()
         .unwrap()
