@@ -487,6 +487,19 @@ pub fn run_sh_block(block: &str, dir: &Path) -> Vec<(String, String)> {
             .env_remove("CARGO")
             .env_remove("CARGO_MANIFEST_DIR")
             .env_remove("RUSTFLAGS")
+            // `make test` lints while it compiles (clippy-driver as the
+            // workspace wrapper); an author's build does not.
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .env_remove("CLIPPY_ARGS")
+            // One cargo build directory (intermediate artifacts only:
+            // `build.build-dir`) for every project these tests build, so
+            // the SDK's dependencies compile once, not once per test; each
+            // project's outputs stay in its own `target/`, where its
+            // README's commands look for them.
+            .env(
+                "CARGO_BUILD_BUILD_DIR",
+                workspace_root().join("target/out-of-tree-build"),
+            )
             .output()
             .unwrap();
         let text = format!(
