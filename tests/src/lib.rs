@@ -464,6 +464,12 @@ pub fn markdown_blocks(markdown: &str, from: &str) -> Vec<Block> {
 /// each command with its output, failing the test on the first that fails.
 #[allow(clippy::unwrap_used, reason = "a test helper: a failure is the test's")]
 pub fn run_sh_block(block: &str, dir: &Path) -> Vec<(String, String)> {
+    // One block at a time: the projects share a cargo build directory (see
+    // below), and two cargo runs writing the same artifact there race.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let bin = wasmtrade_bin().unwrap();
     let bin_dir = bin.parent().unwrap();
     let path = format!(
